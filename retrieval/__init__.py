@@ -1,0 +1,1 @@
+"""Product retrieval: catalog ingest, encoders, Chroma store, BM25, hybrid search, reranking."""

@@ -1,0 +1,149 @@
+"""Idempotent indexing: upsert by product id and content hash, embed only what changed."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from retrieval.clip import ImageEncoder
+from retrieval.encoders import EmbeddingCache, TextEncoder, embed_with_cache
+from retrieval.lexical import LexicalIndex
+from retrieval.product import Product
+from retrieval.store import VectorStore
+
+
+@dataclass
+class IndexReport:
+    """What one indexing run did."""
+
+    total: int = 0
+    added: int = 0
+    updated: int = 0
+    metadata_only: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    embedded: int = 0
+    images_indexed: int = 0
+    images_missing: int = 0
+    lexical_rebuilt: bool = False
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+class Indexer:
+    """Keeps the vector store and the lexical index in step with a catalog."""
+
+    def __init__(
+        self,
+        store: VectorStore,
+        text_encoder: TextEncoder,
+        lexical_dir: str | Path,
+        cache: EmbeddingCache | None = None,
+        image_encoder: ImageEncoder | None = None,
+        image_root: str | Path | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        self.store = store
+        self.encoder = text_encoder
+        self.lexical_dir = Path(lexical_dir)
+        self.cache = cache
+        self.image_encoder = image_encoder
+        self.image_root = Path(image_root) if image_root else None
+        self.show_progress = show_progress
+
+    def index(self, products: Sequence[Product], prune: bool = True) -> IndexReport:
+        """Bring the store to exactly `products` (prune=True) or add/update them only (prune=False)."""
+        started = time.perf_counter()
+        report = IndexReport(total=len(products))
+        stored = self.store.stored_hashes()
+        to_embed: list[Product] = []
+        meta_only: list[Product] = []
+        for p in products:
+            old = stored.get(p.id)
+            if old is None:
+                report.added += 1
+                to_embed.append(p)
+            elif old[0] == p.content_hash():
+                report.unchanged += 1
+            elif old[1] == p.text_hash():
+                report.metadata_only += 1
+                meta_only.append(p)
+            else:
+                report.updated += 1
+                to_embed.append(p)
+        if to_embed:
+            report.embedded = self._embed_and_upsert(to_embed)
+        if meta_only:
+            self.store.update_metadata(meta_only)
+        catalog_ids = {p.id for p in products}
+        if prune:
+            gone = [pid for pid in stored if pid not in catalog_ids]
+            if gone:
+                self.store.delete(gone)
+                report.deleted = len(gone)
+        if self.image_encoder is not None:
+            self._index_images(products, report, prune)
+        changed = bool(to_embed or meta_only or report.deleted)
+        report.lexical_rebuilt = self._refresh_lexical(products if prune else None, changed)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _embed_and_upsert(self, products: list[Product]) -> int:
+        texts = {p.text_hash(): p.embedding_text() for p in products}
+        with tqdm(total=len(texts), desc="embedding text", unit="product", disable=not self.show_progress) as bar:
+            vectors, computed = embed_with_cache(self.encoder, self.cache, texts, progress=bar.update)
+        matrix = np.stack([vectors[p.text_hash()] for p in products]) if products else np.zeros((0, 1))
+        self.store.upsert_text(products, matrix)
+        return computed
+
+    def _refresh_lexical(self, products: Sequence[Product] | None, changed: bool) -> bool:
+        if not changed and (self.lexical_dir / "docs.json").is_file():
+            try:
+                if len(LexicalIndex.load(self.lexical_dir)) == self.store.count():
+                    return False
+            except (OSError, ValueError):
+                pass  # a damaged index is rebuilt below
+        everything = self.store.all_products() if products is None else list(products)
+        LexicalIndex.build(everything).save(self.lexical_dir)
+        return True
+
+    def _index_images(self, products: Sequence[Product], report: IndexReport, prune: bool) -> None:
+        assert self.image_encoder is not None
+        stored = self.store.stored_image_hashes()
+        todo: list[tuple[Product, Path, str]] = []
+        present: set[str] = set()
+        for p in products:
+            path = self._image_path(p)
+            if path is None:
+                if p.image:
+                    report.images_missing += 1
+                continue
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:32]
+            key = f"{digest}:{p.content_hash()}"
+            present.add(p.id)
+            if stored.get(p.id) != key:
+                todo.append((p, path, key))
+        if todo:
+            with tqdm(total=len(todo), desc="embedding images", unit="image", disable=not self.show_progress) as bar:
+                vecs = self.image_encoder.embed_images([t[1] for t in todo], progress=bar.update)
+            self.store.upsert_images([t[0] for t in todo], vecs, [t[2] for t in todo])
+            report.images_indexed = len(todo)
+        stale = [pid for pid in stored if pid not in present and (prune or pid in {p.id for p in products})]
+        if stale:
+            self.store.delete_images(stale)
+        if report.images_missing:
+            report.notes.append(f"{report.images_missing} product images not found under {self.image_root}")
+
+    def _image_path(self, product: Product) -> Path | None:
+        if not product.image or product.image.startswith(("http://", "https://")):
+            return None
+        path = Path(product.image)
+        if not path.is_absolute() and self.image_root is not None:
+            path = self.image_root / path
+        return path if path.is_file() else None

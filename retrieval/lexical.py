@@ -1,0 +1,141 @@
+"""BM25 over product text (bm25s), persisted beside the vectors, with the same filters as Chroma."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import bm25s
+import numpy as np
+
+from retrieval.filters import MAX_CATEGORY_DEPTH, Filters, product_metadata
+from retrieval.product import Product
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:['.][a-z0-9]+)*")
+_STOP = frozenset(
+    "a an and are as at be by for from has have in is it its of on or that the this to was were will with "
+    "your you our we i me my".split()
+)
+_CATEGORICAL = ("brand_lc", "color_lc", *(f"cat_{i}" for i in range(MAX_CATEGORY_DEPTH)))
+
+
+class Tokenizer:
+    """Lowercase word tokens, English stopwords removed, Snowball-stemmed when PyStemmer is present."""
+
+    def __init__(self) -> None:
+        try:
+            import Stemmer
+
+            self._stem = Stemmer.Stemmer("english").stemWords
+        except ImportError:  # pragma: no cover - PyStemmer is a dependency
+            self._stem = None
+
+    def __call__(self, text: str) -> list[str]:
+        words = [w.replace("'", "") for w in _TOKEN.findall(text.lower()) if w not in _STOP]
+        return list(self._stem(words)) if self._stem else words
+
+
+class LexicalIndex:
+    """A BM25 index over a fixed list of products, with filter masks over their metadata."""
+
+    def __init__(self, ids: list[str], bm25: bm25s.BM25, metas: list[dict[str, Any]], tokenizer: Tokenizer) -> None:
+        self.ids = ids
+        self.position = {pid: i for i, pid in enumerate(ids)}
+        self._bm25 = bm25
+        self._tokenize = tokenizer
+        self._metas = metas
+        n = len(ids)
+        self._price = np.array([m.get("price", np.nan) for m in metas], dtype=np.float64).reshape(n)
+        self._rating = np.array([m.get("rating", np.nan) for m in metas], dtype=np.float64).reshape(n)
+        self._in_stock = np.array([bool(m.get("in_stock")) for m in metas], dtype=bool).reshape(n)
+        self._values: dict[str, dict[str, list[int]]] = {f: defaultdict(list) for f in _CATEGORICAL}
+        for i, m in enumerate(metas):
+            for f in _CATEGORICAL:
+                if f in m:
+                    self._values[f][m[f]].append(i)
+
+    @classmethod
+    def build(cls, products: Sequence[Product]) -> LexicalIndex:
+        tokenizer = Tokenizer()
+        ids = [p.id for p in products]
+        corpus = [tokenizer(p.lexical_text()) or ["__empty__"] for p in products]
+        bm25 = bm25s.BM25(k1=1.2, b=0.75)
+        if corpus:
+            bm25.index(corpus, show_progress=False)
+        return cls(ids, bm25, [product_metadata(p) for p in products], tokenizer)
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        if self.ids:
+            self._bm25.save(str(directory / "bm25"), show_progress=False)
+        tmp = directory / "docs.json.tmp"
+        tmp.write_text(json.dumps({"ids": self.ids, "metas": self._metas}))
+        tmp.replace(directory / "docs.json")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> LexicalIndex:
+        directory = Path(directory)
+        docs_file = directory / "docs.json"
+        if not docs_file.is_file():
+            raise FileNotFoundError(f"no lexical index in {directory}: run `shop-retrieval index` first")
+        docs = json.loads(docs_file.read_text())
+        bm25 = bm25s.BM25.load(str(directory / "bm25"), show_progress=False) if docs["ids"] else bm25s.BM25()
+        return cls(docs["ids"], bm25, docs["metas"], Tokenizer())
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def mask(self, filters: Filters | None) -> np.ndarray | None:
+        """Boolean mask of products that pass the filters (None: no filter)."""
+        if filters is None or filters.is_empty():
+            return None
+        keep = np.ones(len(self.ids), dtype=bool)
+        with np.errstate(invalid="ignore"):
+            if filters.min_price is not None:
+                keep &= self._price >= filters.min_price
+            if filters.max_price is not None:
+                keep &= self._price <= filters.max_price
+            if filters.min_rating is not None:
+                keep &= self._rating >= filters.min_rating
+        if filters.in_stock is not None:
+            keep &= self._in_stock == filters.in_stock
+        for field, wanted in (("brand_lc", filters.brand), ("color_lc", filters.color)):
+            if wanted:
+                keep &= self._any_of(field, wanted)
+        if filters.category:
+            levels = np.zeros(len(self.ids), dtype=bool)
+            for i in range(MAX_CATEGORY_DEPTH):
+                levels |= self._any_of(f"cat_{i}", filters.category)
+            keep &= levels
+        return keep
+
+    def _any_of(self, field: str, values: list[str]) -> np.ndarray:
+        hit = np.zeros(len(self.ids), dtype=bool)
+        for v in values:
+            hit[self._values[field].get(v, [])] = True
+        return hit
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every product for the query."""
+        vocab = self._bm25.vocab_dict if self.ids else {}
+        tokens = [t for t in self._tokenize(query) if t in vocab]
+        if not tokens:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+
+    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """Top-k (id, score) among products passing the mask, best first; zero scores are dropped."""
+        scores = self.scores(query)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        k = min(k, int(np.count_nonzero(scores)))
+        if k <= 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.ids[i], float(scores[i])) for i in top]

@@ -1,0 +1,105 @@
+"""Reranking: query relevance + profile affinity + quality priors, with a diversity penalty."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from retrieval.personalization import Profile, price_band
+from retrieval.product import Product
+
+
+@dataclass(frozen=True)
+class RerankWeights:
+    """How much each signal moves the relevance score."""
+
+    personal_vector: float = 0.10
+    personal_attributes: float = 0.25
+    quality: float = 0.03
+    diversity: float = 0.02
+    rating_prior_count: float = 20.0
+    rating_prior_mean: float = 3.8
+
+
+@dataclass
+class Candidate:
+    """A product in the candidate pool with its running scores (and text vector when known)."""
+
+    product: Product
+    scores: dict[str, float] = field(default_factory=dict)
+    vector: np.ndarray | None = None
+
+
+class Reranker:
+    """Combines the signals and picks results greedily so near-duplicates don't crowd the top."""
+
+    def __init__(self, weights: RerankWeights) -> None:
+        self.w = weights
+
+    def quality(self, p: Product) -> float:
+        """Prior in about [-1, 1]: Bayesian-shrunk rating, popularity, and known-empty stock."""
+        w = self.w
+        q = 0.0
+        if p.rating is not None:
+            n = p.rating_count or 0
+            shrunk = (w.rating_prior_count * w.rating_prior_mean + n * p.rating) / (w.rating_prior_count + n)
+            q += (shrunk - w.rating_prior_mean) / 1.2
+        if p.rating_count:
+            q += min(math.log10(1 + p.rating_count) / 6.0, 1.0) * 0.5
+        if p.stock is not None and p.stock == 0:
+            q -= 1.0
+        return q
+
+    def personal(self, c: Candidate, profile: Profile) -> float:
+        """The profile's affinity: q.p (item vector . shopper centroid) + b.u (attributes . affinities)."""
+        w = self.w
+        score = 0.0
+        centroid = profile.centroid_array()
+        if centroid is not None and c.vector is not None:
+            score += w.personal_vector * float(c.vector @ centroid)
+        p = c.product
+        cat = max((profile.categories.get(x.lower(), 0.0) for x in p.category_path), default=0.0)
+        brand = profile.brands.get(p.brand.lower(), 0.0) if p.brand else 0.0
+        band = profile.price_bands.get(price_band(p.price) or "", 0.0)
+        score += w.personal_attributes * (cat + 0.5 * brand + 0.5 * band)
+        return score
+
+    def rerank(self, cands: list[Candidate], profile: Profile | None, k: int) -> list[Candidate]:
+        for c in cands:
+            c.scores["quality"] = self.quality(c.product)
+            c.scores["personal"] = self.personal(c, profile) if profile and not profile.is_empty() else 0.0
+            c.scores["base"] = c.scores["relevance"] + c.scores["personal"] + self.w.quality * c.scores["quality"]
+        pool = sorted(cands, key=lambda c: -c.scores["base"])
+        chosen: list[Candidate] = []
+        seen: dict[tuple[str, str], int] = {}
+        window = pool[: max(k * 3, k + 20)]
+        rest = pool[len(window) :]
+        while window and len(chosen) < k:
+            best_i, best_val = 0, -math.inf
+            for i, c in enumerate(window):
+                val = c.scores["base"] - self._redundancy(c, seen)
+                if val > best_val:
+                    best_i, best_val = i, val
+            c = window.pop(best_i)
+            c.scores["diversity"] = -self._redundancy(c, seen)
+            c.scores["final"] = best_val
+            key = _facet(c.product)
+            seen[key] = seen.get(key, 0) + 1
+            chosen.append(c)
+        for c in window + rest:
+            c.scores["diversity"] = 0.0
+            c.scores["final"] = c.scores["base"]
+        del_keys = [c for c in chosen + window + rest]
+        for c in del_keys:
+            c.scores.pop("base", None)
+        return chosen + sorted(window + rest, key=lambda c: -c.scores["final"])
+
+    def _redundancy(self, c: Candidate, seen: dict[tuple[str, str], int]) -> float:
+        n = seen.get(_facet(c.product), 0)
+        return self.w.diversity * n / (n + 1)
+
+
+def _facet(p: Product) -> tuple[str, str]:
+    return ((p.brand or "").lower(), (p.category or "").lower())

@@ -1,0 +1,181 @@
+"""Chroma vector store: one collection for text vectors, one for image vectors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from retrieval.filters import Filters, product_metadata
+from retrieval.product import Product
+
+ChromaMode = Literal["persistent", "http", "ephemeral"]
+_BATCH = 1_000
+
+
+def make_chroma_client(
+    mode: ChromaMode, path: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000
+) -> Any:
+    """A Chroma client: embedded on disk, a server over HTTP, or in memory (tests)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if mode == "persistent":
+        if path is None:
+            raise ValueError("chroma_path must be set for the persistent Chroma mode")
+        Path(path).mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    if mode == "http":
+        return chromadb.HttpClient(host=host, port=port, settings=chroma_settings)
+    if mode == "ephemeral":
+        return chromadb.EphemeralClient(settings=chroma_settings)
+    raise ValueError(f"unknown chroma_mode {mode!r}; use persistent, http or ephemeral")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A product id and its cosine similarity to the query."""
+
+    id: str
+    similarity: float
+
+
+class VectorStore:
+    """Products with their text vectors, and (optionally) image vectors, in Chroma."""
+
+    def __init__(self, client: Any, name: str = "catalog") -> None:
+        if not 3 <= len(name) <= 500:
+            raise ValueError(f"collection name {name!r} must have 3-500 characters")
+        self.client = client
+        self.name = name
+        config = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 400}}
+        self.text = client.get_or_create_collection(f"{name}-text", configuration=config, embedding_function=None)
+        self.image = client.get_or_create_collection(f"{name}-image", configuration=config, embedding_function=None)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def upsert_text(self, products: Sequence[Product], vectors: np.ndarray) -> None:
+        """Insert or replace products with their text vectors; metadata carries the hashes."""
+        for start in range(0, len(products), _BATCH):
+            chunk = products[start : start + _BATCH]
+            self.text.upsert(
+                ids=[p.id for p in chunk],
+                embeddings=np.asarray(vectors[start : start + _BATCH], dtype=np.float32),
+                metadatas=[_text_metadata(p) for p in chunk],
+                documents=[p.title for p in chunk],
+            )
+
+    def update_metadata(self, products: Sequence[Product]) -> None:
+        """Refresh stored products whose text did not change (price, stock, ...): no new vectors."""
+        for start in range(0, len(products), _BATCH):
+            chunk = products[start : start + _BATCH]
+            self.text.update(ids=[p.id for p in chunk], metadatas=[_text_metadata(p) for p in chunk])
+
+    def upsert_images(self, products: Sequence[Product], vectors: np.ndarray, image_hashes: Sequence[str]) -> None:
+        for start in range(0, len(products), _BATCH):
+            chunk = products[start : start + _BATCH]
+            metas = [
+                {**product_metadata(p), "image_hash": h}
+                for p, h in zip(chunk, image_hashes[start : start + _BATCH], strict=True)
+            ]
+            self.image.upsert(
+                ids=[p.id for p in chunk],
+                embeddings=np.asarray(vectors[start : start + _BATCH], dtype=np.float32),
+                metadatas=metas,
+            )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), _BATCH):
+            chunk = list(ids[start : start + _BATCH])
+            self.text.delete(ids=chunk)
+            self.image.delete(ids=chunk)
+
+    def delete_images(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), _BATCH):
+            self.image.delete(ids=list(ids[start : start + _BATCH]))
+
+    # -- reading -------------------------------------------------------------------------
+
+    def count(self) -> int:
+        return int(self.text.count())
+
+    def image_count(self) -> int:
+        return int(self.image.count())
+
+    def stored_hashes(self) -> dict[str, tuple[str, str]]:
+        """id -> (content hash, text hash) of every stored product."""
+        out: dict[str, tuple[str, str]] = {}
+        total = self.text.count()
+        for offset in range(0, total, 5_000):
+            got = self.text.get(include=["metadatas"], limit=5_000, offset=offset)
+            for pid, meta in zip(got["ids"], got["metadatas"], strict=True):
+                out[pid] = (str(meta["content_hash"]), str(meta["text_hash"]))
+        return out
+
+    def stored_image_hashes(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        total = self.image.count()
+        for offset in range(0, total, 5_000):
+            got = self.image.get(include=["metadatas"], limit=5_000, offset=offset)
+            for pid, meta in zip(got["ids"], got["metadatas"], strict=True):
+                out[pid] = str(meta["image_hash"])
+        return out
+
+    def all_products(self) -> list[Product]:
+        """Every stored product, for rebuilding the lexical index."""
+        products: list[Product] = []
+        total = self.text.count()
+        for offset in range(0, total, 5_000):
+            got = self.text.get(include=["metadatas"], limit=5_000, offset=offset)
+            products.extend(Product.model_validate_json(str(m["product"])) for m in got["metadatas"])
+        return products
+
+    def get_products(self, ids: Sequence[str]) -> dict[str, Product]:
+        if not ids:
+            return {}
+        got = self.text.get(ids=list(ids), include=["metadatas"])
+        return {
+            pid: Product.model_validate_json(str(meta["product"]))
+            for pid, meta in zip(got["ids"], got["metadatas"], strict=True)
+        }
+
+    def get_text_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not ids:
+            return {}
+        got = self.text.get(ids=list(ids), include=["embeddings"])
+        return {pid: np.asarray(v, dtype=np.float32) for pid, v in zip(got["ids"], got["embeddings"], strict=True)}
+
+    def query_text(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
+        return _query(self.text, vector, k, filters)
+
+    def query_image(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
+        return _query(self.image, vector, k, filters)
+
+
+def _text_metadata(p: Product) -> dict[str, Any]:
+    return {
+        **product_metadata(p),
+        "content_hash": p.content_hash(),
+        "text_hash": p.text_hash(),
+        "product": p.model_dump_json(),
+    }
+
+
+def _query(collection: Any, vector: np.ndarray, k: int, filters: Filters | None) -> list[Hit]:
+    total = collection.count()
+    if total == 0 or k <= 0:
+        return []
+    where = filters.to_where() if filters else None
+    res = collection.query(
+        query_embeddings=np.asarray([vector], dtype=np.float32),
+        n_results=min(k, total),
+        where=where,
+        include=["distances"],
+    )
+    return [Hit(pid, 1.0 - float(d)) for pid, d in zip(res["ids"][0], res["distances"][0], strict=True)]
+
+
