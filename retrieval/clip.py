@@ -75,9 +75,9 @@ class ClipEncoder:
         return np.concatenate(chunks) if chunks else np.zeros((0, self.dim), dtype=np.float32)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        enc = self._tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self._max_len, return_tensors="pt"
-        )
+        if not texts:  # the tokenizer fails on an empty batch
+            return np.zeros((0, self.dim), dtype=np.float32)
+        enc = self._tokenizer(list(texts), padding=True, truncation=True, max_length=self._max_len, return_tensors="pt")
         with self._lock, self._torch.inference_mode():
             feats = self._model.get_text_features(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
         return _normalise(_as_array(feats))

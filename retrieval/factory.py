@@ -39,7 +39,9 @@ class Components:
         )
 
     def engine(self) -> SearchEngine:
-        return SearchEngine(self.store, LexicalIndex.load(self.settings.lexical_dir), self.text_encoder, self.image_encoder)
+        return SearchEngine(
+            self.store, LexicalIndex.load(self.settings.lexical_dir), self.text_encoder, self.image_encoder
+        )
 
     def close(self) -> None:
         self.cache.close()

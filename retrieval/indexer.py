@@ -90,7 +90,7 @@ class Indexer:
         if self.image_encoder is not None:
             self._index_images(products, report, prune)
         changed = bool(to_embed or meta_only or report.deleted)
-        report.lexical_rebuilt = self._refresh_lexical(products if prune else None, changed)
+        report.lexical_rebuilt = self._refresh_lexical(products, prune, changed)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -102,15 +102,17 @@ class Indexer:
         self.store.upsert_text(products, matrix)
         return computed
 
-    def _refresh_lexical(self, products: Sequence[Product] | None, changed: bool) -> bool:
-        if not changed and (self.lexical_dir / "docs.json").is_file():
+    def _refresh_lexical(self, products: Sequence[Product], prune: bool, changed: bool) -> bool:
+        if not changed and LexicalIndex.stored_count(self.lexical_dir) == self.store.count():
+            return False
+        everything = {p.id: p for p in products}
+        if not prune:
             try:
-                if len(LexicalIndex.load(self.lexical_dir)) == self.store.count():
-                    return False
-            except (OSError, ValueError):
-                pass  # a damaged index is rebuilt below
-        everything = self.store.all_products() if products is None else list(products)
-        LexicalIndex.build(everything).save(self.lexical_dir)
+                old = LexicalIndex.load(self.lexical_dir)
+                everything = {**old.get_products(old.ids), **everything}
+            except FileNotFoundError:
+                pass
+        LexicalIndex.build(list(everything.values())).save(self.lexical_dir)
         return True
 
     def _index_images(self, products: Sequence[Product], report: IndexReport, prune: bool) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
+import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +22,7 @@ _STOP = frozenset(
     "a an and are as at be by for from has have in is it its of on or that the this to was were will with "
     "your you our we i me my".split()
 )
+INDEX_VERSION = 1
 _CATEGORICAL = ("brand_lc", "color_lc", *(f"cat_{i}" for i in range(MAX_CATEGORY_DEPTH)))
 
 
@@ -42,8 +45,20 @@ class Tokenizer:
 class LexicalIndex:
     """A BM25 index over a fixed list of products, with filter masks over their metadata."""
 
-    def __init__(self, ids: list[str], bm25: bm25s.BM25, metas: list[dict[str, Any]], tokenizer: Tokenizer) -> None:
+    def __init__(
+        self,
+        ids: list[str],
+        bm25: bm25s.BM25,
+        metas: list[dict[str, Any]],
+        tokenizer: Tokenizer,
+        products: Sequence[Product] | None = None,
+        docstore: Path | None = None,
+    ) -> None:
         self.ids = ids
+        self._products = {p.id: p for p in products} if products is not None else None
+        self._docstore_path = docstore
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
         self.position = {pid: i for i, pid in enumerate(ids)}
         self._bm25 = bm25
         self._tokenize = tokenizer
@@ -66,26 +81,73 @@ class LexicalIndex:
         bm25 = bm25s.BM25(k1=1.2, b=0.75)
         if corpus:
             bm25.index(corpus, show_progress=False)
-        return cls(ids, bm25, [product_metadata(p) for p in products], tokenizer)
+        return cls(ids, bm25, [product_metadata(p) for p in products], tokenizer, products=products)
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         if self.ids:
             self._bm25.save(str(directory / "bm25"), show_progress=False)
+        db_tmp = directory / "products.sqlite.tmp"
+        db_tmp.unlink(missing_ok=True)
+        with sqlite3.connect(str(db_tmp)) as db:
+            db.execute("CREATE TABLE products (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+            db.executemany(
+                "INSERT INTO products VALUES (?, ?)",
+                ((pid, p.model_dump_json()) for pid, p in self._iter_products()),
+            )
+        db.close()
+        db_tmp.replace(directory / "products.sqlite")
         tmp = directory / "docs.json.tmp"
         tmp.write_text(json.dumps({"ids": self.ids, "metas": self._metas}))
         tmp.replace(directory / "docs.json")
+        (directory / "manifest.json").write_text(json.dumps({"version": INDEX_VERSION, "count": len(self.ids)}))
+
+    @staticmethod
+    def stored_count(directory: str | Path) -> int | None:
+        """Products in the saved index, or None when there is no complete index of this version."""
+        try:
+            manifest = json.loads((Path(directory) / "manifest.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if manifest.get("version") != INDEX_VERSION or not (Path(directory) / "products.sqlite").is_file():
+            return None
+        return int(manifest["count"])
+
+    def _iter_products(self) -> Any:
+        if self._products is not None:
+            yield from self._products.items()
+            return
+        for start in range(0, len(self.ids), 500):
+            yield from self.get_products(self.ids[start : start + 500]).items()
+
+    def get_products(self, ids: Sequence[str]) -> dict[str, Product]:
+        """Stored product records by id (unknown ids are left out)."""
+        if self._products is not None:
+            return {pid: self._products[pid] for pid in ids if pid in self._products}
+        if self._docstore_path is None or not ids:
+            return {}
+        with self._lock:
+            if self._db is None:
+                self._db = sqlite3.connect(f"file:{self._docstore_path}?mode=ro", uri=True, check_same_thread=False)
+            out: dict[str, Product] = {}
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                rows = self._db.execute(
+                    f"SELECT id, body FROM products WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall()
+                out.update({pid: Product.model_validate_json(body) for pid, body in rows})
+        return out
 
     @classmethod
     def load(cls, directory: str | Path) -> LexicalIndex:
         directory = Path(directory)
         docs_file = directory / "docs.json"
-        if not docs_file.is_file():
+        if LexicalIndex.stored_count(directory) is None:
             raise FileNotFoundError(f"no lexical index in {directory}: run `shop-retrieval index` first")
         docs = json.loads(docs_file.read_text())
         bm25 = bm25s.BM25.load(str(directory / "bm25"), show_progress=False) if docs["ids"] else bm25s.BM25()
-        return cls(docs["ids"], bm25, docs["metas"], Tokenizer())
+        return cls(docs["ids"], bm25, docs["metas"], Tokenizer(), docstore=directory / "products.sqlite")
 
     def __len__(self) -> int:
         return len(self.ids)

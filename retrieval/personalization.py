@@ -168,8 +168,10 @@ class ProfileStore:
         self._db.close()
 
 
-def refresh_profile(profiles: ProfileStore, store: _ProductSource, shopper_id: str, now: datetime | None = None) -> Profile:
-    """Rebuild a shopper's profile from all their events and persist it."""
+def refresh_profile(
+    profiles: ProfileStore, store: _ProductSource, shopper_id: str, now: datetime | None = None
+) -> Profile:
+    """Rebuild a shopper's profile from all their events and persist it (`store`: e.g. a SearchEngine)."""
     events = profiles.events(shopper_id)
     ids = sorted({e.product_id for e in events})
     profile = build_profile(shopper_id, events, store.get_products(ids), store.get_text_vectors(ids), now)

@@ -31,8 +31,8 @@ class Product(BaseModel):
     )
     brand: Annotated[str, StringConstraints(strip_whitespace=True, max_length=256)] | None = None
     color: Annotated[str, StringConstraints(strip_whitespace=True, max_length=256)] | None = None
-    category_path: list[Annotated[str, StringConstraints(strip_whitespace=True, max_length=256)]] = (
-        Field(default_factory=list, max_length=12)
+    category_path: list[Annotated[str, StringConstraints(strip_whitespace=True, max_length=256)]] = Field(
+        default_factory=list, max_length=12
     )
     price: float | None = Field(default=None, ge=0, le=MAX_PRICE)
     currency: Annotated[str, StringConstraints(min_length=3, max_length=3, to_upper=True)] = "USD"

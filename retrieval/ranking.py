@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
 import math
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,37 +69,37 @@ class Reranker:
         return score
 
     def rerank(self, cands: list[Candidate], profile: Profile | None, k: int) -> list[Candidate]:
+        """Order candidates by relevance + personal + quality, minus a redundancy penalty (lazy greedy)."""
+        personalise = profile is not None and not profile.is_empty()
+        base: list[float] = []
         for c in cands:
             c.scores["quality"] = self.quality(c.product)
-            c.scores["personal"] = self.personal(c, profile) if profile and not profile.is_empty() else 0.0
-            c.scores["base"] = c.scores["relevance"] + c.scores["personal"] + self.w.quality * c.scores["quality"]
-        pool = sorted(cands, key=lambda c: -c.scores["base"])
+            c.scores["personal"] = self.personal(c, profile) if personalise and profile else 0.0
+            base.append(c.scores["relevance"] + c.scores["personal"] + self.w.quality * c.scores["quality"])
+        # Penalties only grow as items are chosen, so a popped entry whose penalty is current is the best.
+        heap = [(-b, i, 0) for i, b in enumerate(base)]
+        heapq.heapify(heap)
+        seen: dict[tuple[str, str], int] = defaultdict(int)
         chosen: list[Candidate] = []
-        seen: dict[tuple[str, str], int] = {}
-        window = pool[: max(k * 3, k + 20)]
-        rest = pool[len(window) :]
-        while window and len(chosen) < k:
-            best_i, best_val = 0, -math.inf
-            for i, c in enumerate(window):
-                val = c.scores["base"] - self._redundancy(c, seen)
-                if val > best_val:
-                    best_i, best_val = i, val
-            c = window.pop(best_i)
-            c.scores["diversity"] = -self._redundancy(c, seen)
-            c.scores["final"] = best_val
-            key = _facet(c.product)
-            seen[key] = seen.get(key, 0) + 1
-            chosen.append(c)
-        for c in window + rest:
-            c.scores["diversity"] = 0.0
-            c.scores["final"] = c.scores["base"]
-        del_keys = [c for c in chosen + window + rest]
-        for c in del_keys:
-            c.scores.pop("base", None)
-        return chosen + sorted(window + rest, key=lambda c: -c.scores["final"])
+        while heap and len(chosen) < k:
+            _, i, n_at = heapq.heappop(heap)
+            facet = _facet(cands[i].product)
+            n = seen[facet]
+            if n != n_at:
+                heapq.heappush(heap, (-(base[i] - self._penalty(n)), i, n))
+                continue
+            cands[i].scores["diversity"] = -self._penalty(n)
+            cands[i].scores["final"] = base[i] - self._penalty(n)
+            seen[facet] += 1
+            chosen.append(cands[i])
+        rest = [cands[i] for _, i, _ in heap]
+        for c in rest:
+            c.scores["diversity"] = -self._penalty(seen[_facet(c.product)])
+            c.scores["final"] = c.scores["relevance"] + c.scores["personal"]
+            c.scores["final"] += self.w.quality * c.scores["quality"] + c.scores["diversity"]
+        return chosen + sorted(rest, key=lambda c: -c.scores["final"])
 
-    def _redundancy(self, c: Candidate, seen: dict[tuple[str, str], int]) -> float:
-        n = seen.get(_facet(c.product), 0)
+    def _penalty(self, n: int) -> float:
         return self.w.diversity * n / (n + 1)
 
 

@@ -73,6 +73,14 @@ class SearchEngine:
         self.reranker = Reranker(rerank or RerankWeights())
         self.pool = pool
 
+    def get_products(self, ids: list[str]) -> dict[str, Product]:
+        """Catalog records by id."""
+        return self.lexical.get_products(ids)
+
+    def get_text_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """Stored text vectors by id (profiles use them)."""
+        return self.store.get_text_vectors(ids)
+
     @property
     def image_enabled(self) -> bool:
         return self.image_encoder is not None and self.store.image_count() > 0
@@ -96,11 +104,11 @@ class SearchEngine:
         if k <= 0:
             return []
         filters = filters if filters and not filters.is_empty() else None
-        pool = max(self.pool, k * 3)
+        pool = max(self.pool, k)
         cands = self._candidates(query, filters, pool, mode, image, restrict_to)
         if not cands:
             return []
-        products = self.store.get_products(list(cands))
+        products = self.lexical.get_products(list(cands))
         ranked = [Candidate(products[pid], c) for pid, c in cands.items() if pid in products]
         if mode == "full" and profile is not None and profile.centroid:
             vectors = self.store.get_text_vectors([c.product.id for c in ranked])
@@ -162,7 +170,11 @@ class SearchEngine:
                 dense[pid] = float(vec @ qvec)
         w = self.fusion
         for pid, s in scores.items():
-            s["lexical"] = float(lex_all[self.lexical.position[pid]]) if lex_all is not None and pid in self.lexical.position else 0.0
+            s["lexical"] = (
+                float(lex_all[self.lexical.position[pid]])
+                if lex_all is not None and pid in self.lexical.position
+                else 0.0
+            )
             s["dense"] = dense.get(pid, 0.0)
             rel = w.lexical * s["lexical"] if use_lex else 0.0
             rel += w.dense * s["dense"] if use_dense else 0.0

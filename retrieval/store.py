@@ -1,4 +1,8 @@
-"""Chroma vector store: one collection for text vectors, one for image vectors."""
+"""Chroma vector store: one collection for text vectors, one for image vectors.
+
+Metadata holds the filterable fields and the content hashes; full product records live in the
+lexical index's docstore beside the BM25 files.
+"""
 
 from __future__ import annotations
 
@@ -66,7 +70,6 @@ class VectorStore:
                 ids=[p.id for p in chunk],
                 embeddings=np.asarray(vectors[start : start + _BATCH], dtype=np.float32),
                 metadatas=[_text_metadata(p) for p in chunk],
-                documents=[p.title for p in chunk],
             )
 
     def update_metadata(self, products: Sequence[Product]) -> None:
@@ -125,24 +128,6 @@ class VectorStore:
                 out[pid] = str(meta["image_hash"])
         return out
 
-    def all_products(self) -> list[Product]:
-        """Every stored product, for rebuilding the lexical index."""
-        products: list[Product] = []
-        total = self.text.count()
-        for offset in range(0, total, 5_000):
-            got = self.text.get(include=["metadatas"], limit=5_000, offset=offset)
-            products.extend(Product.model_validate_json(str(m["product"])) for m in got["metadatas"])
-        return products
-
-    def get_products(self, ids: Sequence[str]) -> dict[str, Product]:
-        if not ids:
-            return {}
-        got = self.text.get(ids=list(ids), include=["metadatas"])
-        return {
-            pid: Product.model_validate_json(str(meta["product"]))
-            for pid, meta in zip(got["ids"], got["metadatas"], strict=True)
-        }
-
     def get_text_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids:
             return {}
@@ -161,7 +146,6 @@ def _text_metadata(p: Product) -> dict[str, Any]:
         **product_metadata(p),
         "content_hash": p.content_hash(),
         "text_hash": p.text_hash(),
-        "product": p.model_dump_json(),
     }
 
 
@@ -177,5 +161,3 @@ def _query(collection: Any, vector: np.ndarray, k: int, filters: Filters | None)
         include=["distances"],
     )
     return [Hit(pid, 1.0 - float(d)) for pid, d in zip(res["ids"][0], res["distances"][0], strict=True)]
-
-

@@ -1,0 +1,82 @@
+"""Fixtures for integration tests: a tiny, randomly initialised CLIP checkpoint built offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+CLIP_VOCAB_SIZE = 128
+CLIP_MAX_POSITIONS = 32
+_SPECIALS = ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]
+_WORDS = (
+    "a an the photo picture of for with and in on men women kids "
+    "dress hat longsleeve outwear pants shirt shoes shorts skirt t-shirt tshirt "
+    "jacket coat jeans sneakers boots cap top blouse sweater hoodie "
+    "red blue black white green grey gray yellow pink brown beige navy "
+    "cotton wool leather denim linen summer winter casual formal running"
+)
+
+
+def _build_tokenizer():
+    """A word-level tokenizer trained on a few clothing words: no download, deterministic ids."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator([_WORDS], trainer=trainers.WordLevelTrainer(special_tokens=_SPECIALS, min_frequency=1))
+    bos, eos = tok.token_to_id("[BOS]"), tok.token_to_id("[EOS]")
+    # CLIP pools the text at the EOS position, so every sequence must carry one.
+    tok.post_processor = processors.TemplateProcessing(
+        single="[BOS] $A [EOS]", special_tokens=[("[BOS]", bos), ("[EOS]", eos)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        bos_token="[BOS]",
+        eos_token="[EOS]",
+        model_max_length=CLIP_MAX_POSITIONS,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local CLIP checkpoint dir (config, weights, tokenizer, image processor) with random weights."""
+    torch = pytest.importorskip("torch")
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    out = tmp_path_factory.mktemp("tiny-clip")
+    tokenizer = _build_tokenizer()
+    assert len(tokenizer) <= CLIP_VOCAB_SIZE, f"tokenizer has {len(tokenizer)} tokens > vocab {CLIP_VOCAB_SIZE}"
+    config = CLIPConfig(
+        text_config={
+            "vocab_size": CLIP_VOCAB_SIZE,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": CLIP_MAX_POSITIONS,
+            "pad_token_id": tokenizer.pad_token_id,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 8,
+        },
+        projection_dim=16,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = CLIPModel(config).eval()
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(out)
+    return out
