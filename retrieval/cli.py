@@ -156,7 +156,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         body.append(
             [str(row["rank"]), _short(row["id"], 10), _short(row["title"], 48), price]
             + [_short(" > ".join(row["category_path"]) or "-", 24), f"{row['score']:.3f}"]
-            + [f"{b[k]:.3f}" if b[k] is not None else "-" for k in keys]
+            + [f"{b[k] + 0.0:.3f}" if b[k] is not None else "-" for k in keys]
         )
     try:
         from rich.console import Console

@@ -55,7 +55,7 @@ class ClipEncoder:
         self._lock = threading.Lock()
 
     def embed_images(self, images: Sequence[str | Path], progress: ProgressFn | None = None) -> np.ndarray:
-        from PIL import Image
+        from PIL import Image, ImageOps
 
         chunks = []
         for start in range(0, len(images), self.batch_size):
@@ -63,7 +63,7 @@ class ClipEncoder:
             for item in images[start : start + self.batch_size]:
                 try:
                     with Image.open(item) as img:
-                        batch.append(img.convert("RGB"))
+                        batch.append(ImageOps.exif_transpose(img).convert("RGB"))
                 except OSError as exc:
                     raise ValueError(f"cannot read image {item}: {exc}") from exc
             pixels = self._processor(images=batch, return_tensors="pt")["pixel_values"]

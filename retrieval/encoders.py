@@ -8,7 +8,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -37,23 +37,35 @@ def default_text_model_path() -> Path:
 
 
 class SentenceTransformerEncoder:
-    """Any local sentence-transformers directory, run on the CPU."""
+    """Any local sentence-transformers directory, run on the CPU; the model loads on first use."""
 
     def __init__(self, path: str | Path | None = None, max_seq_length: int = 128, batch_size: int = 32) -> None:
-        import os
-
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-
-        model_path = Path(path) if path else default_text_model_path()
-        if not model_path.is_dir():
-            raise FileNotFoundError(f"text model directory not found: {model_path} (setting text_model_path)")
-        self._model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
-        self._model.max_seq_length = max_seq_length
+        self.path = Path(path) if path else default_text_model_path()
+        if not self.path.is_dir():
+            raise FileNotFoundError(f"text model directory not found: {self.path} (setting text_model_path)")
+        self.max_seq_length = max_seq_length
         self.batch_size = batch_size
-        self.dim = int(self._model.get_embedding_dimension())
-        self.model_id = f"{model_path.name}:{max_seq_length}"
+        self.model_id = f"{self.path.name}:{max_seq_length}"
+        self._model: Any = None
         self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                import os
+
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                from sentence_transformers import SentenceTransformer
+
+                model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+                model.max_seq_length = self.max_seq_length
+                self._model = model
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_embedding_dimension())
 
     def embed_batch(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -62,8 +74,9 @@ class SentenceTransformerEncoder:
         step = self.batch_size * 4
         for start in range(0, len(order), step):
             idx = order[start : start + step]
+            model = self.model
             with self._lock:
-                vecs = self._model.encode(
+                vecs = model.encode(
                     [texts[i] for i in idx],
                     batch_size=self.batch_size,
                     normalize_embeddings=True,

@@ -15,7 +15,7 @@ from retrieval.clip import ImageEncoder
 from retrieval.encoders import EmbeddingCache, TextEncoder, embed_with_cache
 from retrieval.lexical import LexicalIndex
 from retrieval.product import Product
-from retrieval.store import VectorStore
+from retrieval.store import ImageKey, VectorStore
 
 
 @dataclass
@@ -31,6 +31,8 @@ class IndexReport:
     embedded: int = 0
     images_indexed: int = 0
     images_missing: int = 0
+    images_remote: int = 0
+    images_failed: int = 0
     lexical_rebuilt: bool = False
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -117,35 +119,81 @@ class Indexer:
 
     def _index_images(self, products: Sequence[Product], report: IndexReport, prune: bool) -> None:
         assert self.image_encoder is not None
-        stored = self.store.stored_image_hashes()
-        todo: list[tuple[Product, Path, str]] = []
+        stored = self.store.stored_image_keys()
+        to_embed: list[tuple[Product, Path, ImageKey]] = []
+        meta_only: list[tuple[Product, ImageKey]] = []
         present: set[str] = set()
         for p in products:
+            if not p.image:
+                continue
+            if p.image.startswith(("http://", "https://")):
+                report.images_remote += 1
+                continue
             path = self._image_path(p)
             if path is None:
-                if p.image:
-                    report.images_missing += 1
+                report.images_missing += 1
                 continue
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:32]
-            key = f"{digest}:{p.content_hash()}"
             present.add(p.id)
-            if stored.get(p.id) != key:
-                todo.append((p, path, key))
-        if todo:
-            with tqdm(total=len(todo), desc="embedding images", unit="image", disable=not self.show_progress) as bar:
-                vecs = self.image_encoder.embed_images([t[1] for t in todo], progress=bar.update)
-            self.store.upsert_images([t[0] for t in todo], vecs, [t[2] for t in todo])
-            report.images_indexed = len(todo)
-        stale = [pid for pid in stored if pid not in present and (prune or pid in {p.id for p in products})]
+            st = path.stat()
+            sig = f"{st.st_size}:{st.st_mtime_ns}"
+            old = stored.get(p.id)
+            # An unchanged file signature spares reading the file; an unchanged digest spares the encoder.
+            digest = old.digest if old and old.sig == sig else _file_digest(path)
+            key = ImageKey(sig, digest, p.content_hash())
+            if old == key:
+                continue
+            if old and old.digest == digest:
+                meta_only.append((p, key))
+            else:
+                to_embed.append((p, path, key))
+        if meta_only:
+            self.store.update_image_metadata([m[0] for m in meta_only], [m[1] for m in meta_only])
+        if to_embed:
+            self._embed_images(to_embed, report)
+        catalog_ids = {p.id for p in products}
+        stale = [pid for pid in stored if pid not in present and (prune or pid in catalog_ids)]
         if stale:
             self.store.delete_images(stale)
         if report.images_missing:
             report.notes.append(f"{report.images_missing} product images not found under {self.image_root}")
+        if report.images_remote:
+            report.notes.append(f"{report.images_remote} product images are remote URLs (not fetched)")
+
+    def _embed_images(self, todo: list[tuple[Product, Path, ImageKey]], report: IndexReport) -> None:
+        assert self.image_encoder is not None
+        done: list[tuple[Product, ImageKey]] = []
+        vectors: list[np.ndarray] = []
+        step = 64
+        with tqdm(total=len(todo), desc="embedding images", unit="image", disable=not self.show_progress) as bar:
+            for start in range(0, len(todo), step):
+                batch = todo[start : start + step]
+                try:
+                    vecs = list(self.image_encoder.embed_images([t[1] for t in batch]))
+                    ok = batch
+                except ValueError:
+                    # One unreadable file must not sink the batch: retry one by one and skip the bad ones.
+                    vecs, ok = [], []
+                    for item in batch:
+                        try:
+                            vecs.append(self.image_encoder.embed_images([item[1]])[0])
+                            ok.append(item)
+                        except ValueError as exc:
+                            report.images_failed += 1
+                            report.notes.append(f"skipped image of {item[0].id}: {exc}")
+                done.extend((t[0], t[2]) for t in ok)
+                vectors.extend(vecs)
+                bar.update(len(batch))
+        if done:
+            self.store.upsert_images([d[0] for d in done], np.stack(vectors), [d[1] for d in done])
+        report.images_indexed = len(done)
 
     def _image_path(self, product: Product) -> Path | None:
-        if not product.image or product.image.startswith(("http://", "https://")):
-            return None
+        assert product.image is not None
         path = Path(product.image)
         if not path.is_absolute() and self.image_root is not None:
             path = self.image_root / path
         return path if path.is_file() else None
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:32]

@@ -101,6 +101,8 @@ class SearchEngine:
             raise ValueError("a search needs a query text or an image")
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        if image is not None and mode == "bm25":
+            raise ValueError("a photo search needs mode dense, hybrid or full (bm25 reads text only)")
         if k <= 0:
             return []
         filters = filters if filters and not filters.is_empty() else None
@@ -198,6 +200,8 @@ class SearchEngine:
         if image is not None and self.image_encoder is None:
             raise ImagePathDisabled()
         if self.image_encoder is None or self.store.image_count() == 0:
+            if image is not None:
+                raise ValueError("no product images are indexed: run `shop-retrieval index` with SHOP_IMAGE_ROOT set")
             return {}
         if image is not None:
             vec = self.image_encoder.embed_images([image])[0]

@@ -78,18 +78,21 @@ class VectorStore:
             chunk = products[start : start + _BATCH]
             self.text.update(ids=[p.id for p in chunk], metadatas=[_text_metadata(p) for p in chunk])
 
-    def upsert_images(self, products: Sequence[Product], vectors: np.ndarray, image_hashes: Sequence[str]) -> None:
+    def upsert_images(self, products: Sequence[Product], vectors: np.ndarray, keys: Sequence[ImageKey]) -> None:
+        """Insert or replace image vectors; metadata carries the filters and the image's identity."""
         for start in range(0, len(products), _BATCH):
             chunk = products[start : start + _BATCH]
-            metas = [
-                {**product_metadata(p), "image_hash": h}
-                for p, h in zip(chunk, image_hashes[start : start + _BATCH], strict=True)
-            ]
             self.image.upsert(
                 ids=[p.id for p in chunk],
                 embeddings=np.asarray(vectors[start : start + _BATCH], dtype=np.float32),
-                metadatas=metas,
+                metadatas=_image_metadata(chunk, keys[start : start + _BATCH]),
             )
+
+    def update_image_metadata(self, products: Sequence[Product], keys: Sequence[ImageKey]) -> None:
+        """Refresh filters and file signatures of images whose pixels did not change."""
+        for start in range(0, len(products), _BATCH):
+            chunk = products[start : start + _BATCH]
+            self.image.update(ids=[p.id for p in chunk], metadatas=_image_metadata(chunk, keys[start : start + _BATCH]))
 
     def delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), _BATCH):
@@ -119,13 +122,14 @@ class VectorStore:
                 out[pid] = (str(meta["content_hash"]), str(meta["text_hash"]))
         return out
 
-    def stored_image_hashes(self) -> dict[str, str]:
-        out: dict[str, str] = {}
+    def stored_image_keys(self) -> dict[str, ImageKey]:
+        """id -> identity of the stored image vector (file signature, pixel hash, product hash)."""
+        out: dict[str, ImageKey] = {}
         total = self.image.count()
         for offset in range(0, total, 5_000):
             got = self.image.get(include=["metadatas"], limit=5_000, offset=offset)
             for pid, meta in zip(got["ids"], got["metadatas"], strict=True):
-                out[pid] = str(meta["image_hash"])
+                out[pid] = ImageKey(str(meta["image_sig"]), str(meta["image_hash"]), str(meta["content_hash"]))
         return out
 
     def get_text_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
@@ -139,6 +143,22 @@ class VectorStore:
 
     def query_image(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
         return _query(self.image, vector, k, filters)
+
+
+@dataclass(frozen=True)
+class ImageKey:
+    """What identifies a stored image vector: file size+mtime, content digest, and the product hash."""
+
+    sig: str
+    digest: str
+    content_hash: str
+
+
+def _image_metadata(products: Sequence[Product], keys: Sequence[ImageKey]) -> list[dict[str, Any]]:
+    return [
+        {**product_metadata(p), "image_sig": k.sig, "image_hash": k.digest, "content_hash": k.content_hash}
+        for p, k in zip(products, keys, strict=True)
+    ]
 
 
 def _text_metadata(p: Product) -> dict[str, Any]:

@@ -166,7 +166,7 @@ def test_indexes_every_photo_and_reindex_embeds_nothing(
     assert store.image_count() == len(photos)
 
 
-def test_changed_product_reembeds_only_its_image(
+def test_price_change_refreshes_image_metadata_without_reembedding(
     store: VectorStore, clip: ClipEncoder, photos: list[tuple[str, str]], tmp_path: Path
 ) -> None:
     products = _products(photos)
@@ -175,8 +175,13 @@ def test_changed_product_reembeds_only_its_image(
     changed = [*products[:-1], products[-1].model_copy(update={"price": 999.0})]
     report = _indexer(store, tmp_path / "lex", counting).index(changed)
     assert report.metadata_only == 1
-    assert report.images_indexed == 1
-    assert counting.images_embedded == len(photos) + 1
+    assert report.images_indexed == 0  # same pixels: only the image's filter metadata is refreshed
+    assert counting.images_embedded == len(photos)
+    engine = _engine(store, tmp_path / "lex", clip)
+    from retrieval.filters import Filters
+
+    pricey = engine.search(image=IMAGE_ROOT / photos[-1][0], mode="dense", k=3, filters=Filters(min_price=900))
+    assert [r.product.id for r in pricey] == [products[-1].id]
     # Dropping a product from the catalog removes its image vector too.
     report = _indexer(store, tmp_path / "lex", counting).index(changed[:-2])
     assert report.deleted == 2
@@ -312,3 +317,37 @@ def test_factory_builds_the_image_path_from_settings(
         assert results[0].product.id == target.id
     finally:
         components.close()
+
+
+def test_corrupt_and_remote_images_are_counted_and_the_rest_indexed(
+    store: VectorStore, clip: ClipEncoder, photos: list[tuple[str, str]], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg at all")
+    products = [
+        *_products(photos),
+        Product(id="broken", title="broken photo", image=str(broken)),
+        Product(id="remote", title="remote photo", image="https://example.invalid/x.jpg"),
+    ]
+    report = _indexer(store, tmp_path / "lex", clip).index(products)
+    assert report.images_indexed == len(photos)
+    assert report.images_failed == 1 and report.images_remote == 1 and report.images_missing == 0
+    assert any("broken" in note for note in report.notes)
+    assert store.count() == len(products)  # text indexing is unaffected by a bad photo
+    assert store.image_count() == len(photos)
+
+
+def test_photo_search_in_bm25_mode_is_rejected(indexed: tuple[SearchEngine, list[Product]]) -> None:
+    engine, products = indexed
+    with pytest.raises(ValueError, match="bm25"):
+        engine.search(image=IMAGE_ROOT / products[0].image, mode="bm25")  # type: ignore[operator]
+
+
+def test_photo_search_without_indexed_images_says_so(
+    store: VectorStore, clip: ClipEncoder, photos: list[tuple[str, str]], tmp_path: Path
+) -> None:
+    _indexer(store, tmp_path / "lex", None).index(_products(photos))
+    engine = _engine(store, tmp_path / "lex", clip)
+    with pytest.raises(ValueError, match="no product images are indexed"):
+        engine.search(image=IMAGE_ROOT / photos[0][0], mode="hybrid")
+    assert engine.search("red dress", mode="hybrid", k=3)  # text still works

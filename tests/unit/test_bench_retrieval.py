@@ -45,7 +45,7 @@ def _write_catalog(directory: Path, n: int = 30) -> tuple[Path, Path]:
     queries = directory / "queries.tsv"
     lines = [
         "query_id\tquery",
-        *(f"q{i}\t{adj} {noun}" for i, (adj, noun) in enumerate(zip(ADJECTIVES, NOUNS, strict=True))),
+        *(f"q{i}\t{adj} {noun}" for i, (adj, noun) in enumerate(zip(ADJECTIVES, NOUNS, strict=False))),
     ]
     queries.write_text("\n".join(lines) + "\n")
     return products, queries

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_DATA
 from retrieval.catalog import MAX_ROW_BYTES, CatalogError, FieldMapping, load_catalog
+from tests.conftest import SHARED_DATA
 
 SHARED = SHARED_DATA
 
@@ -77,7 +77,9 @@ def test_csv_with_mapping_and_bad_rows(tmp_path: Path) -> None:
         b"s4,Caf\xe9,5,1,home\n"
         b"s5,Chair,49,0,home>furniture\n"
     )
-    mapping = FieldMapping(fields={"id": "sku", "title": "name", "price": "cost", "stock": "qty"}, category_keys=["dept"])
+    mapping = FieldMapping(
+        fields={"id": "sku", "title": "name", "price": "cost", "stock": "qty"}, category_keys=["dept"]
+    )
     result = load_catalog(path, mapping)
     assert [p.id for p in result.products] == ["s1", "s5"]
     assert result.products[0].category_path == ["home", "lighting"]

@@ -70,7 +70,9 @@ def test_deleted_products_leave_the_store_and_the_lexical_index(
         assert "p5" not in [r.product.id for r in engine.search("ceramic coffee mug", k=8, mode=mode)]
 
 
-def test_no_prune_adds_without_deleting(indexer: Indexer, store: VectorStore, tmp_path: Path, encoder: HashingEncoder) -> None:
+def test_no_prune_adds_without_deleting(
+    indexer: Indexer, store: VectorStore, tmp_path: Path, encoder: HashingEncoder
+) -> None:
     indexer.index(SMALL_CATALOG[:5])
     report = indexer.index(SMALL_CATALOG[5:], prune=False)
     assert report.deleted == 0 and store.count() == 8

@@ -29,15 +29,15 @@ PRODUCTS = [
 
 
 @pytest.fixture()
-def engine(tmp_path: Path) -> SearchEngine:
+def outdoor_engine(tmp_path: Path) -> SearchEngine:
     store = VectorStore(make_chroma_client("ephemeral"), f"t-{uuid.uuid4().hex[:12]}")
     encoder = HashingEncoder()
     Indexer(store, encoder, tmp_path / "lexical", show_progress=False).index(PRODUCTS)
     return SearchEngine(store, LexicalIndex.load(tmp_path / "lexical"), encoder)
 
 
-def test_retriever_returns_documents_ranked_with_breakdown(engine: SearchEngine) -> None:
-    retriever = ProductRetriever(engine=engine, k=3)
+def test_retriever_returns_documents_ranked_with_breakdown(outdoor_engine: SearchEngine) -> None:
+    retriever = ProductRetriever(engine=outdoor_engine, k=3)
     docs = retriever.invoke("hiking backpack")
     assert docs and len(docs) <= 3
     assert all(isinstance(d, Document) for d in docs)
@@ -52,15 +52,15 @@ def test_retriever_returns_documents_ranked_with_breakdown(engine: SearchEngine)
     json.dumps([d.metadata for d in docs])  # serialisable as is
 
 
-def test_retriever_applies_filters_and_mode(engine: SearchEngine) -> None:
-    retriever = ProductRetriever(engine=engine, k=10, mode="bm25", filters=Filters(category=["outdoors"]))
+def test_retriever_applies_filters_and_mode(outdoor_engine: SearchEngine) -> None:
+    retriever = ProductRetriever(engine=outdoor_engine, k=10, mode="bm25", filters=Filters(category=["outdoors"]))
     docs = retriever.invoke("backpack")
     assert {d.metadata["id"] for d in docs} <= {"bp-1", "bp-2", "tent-1"}
     assert docs[0].metadata["breakdown"]["dense"] == 0.0
 
 
-def test_tool_respects_max_price(engine: SearchEngine) -> None:
-    tool = make_search_tool(engine)
+def test_tool_respects_max_price(outdoor_engine: SearchEngine) -> None:
+    tool = make_search_tool(outdoor_engine)
     assert tool.name == "search_products"
     out = tool.invoke({"query": "hiking backpack", "max_price": 100, "k": 5})
     assert out, "expected at least one product under 100"
@@ -70,13 +70,13 @@ def test_tool_respects_max_price(engine: SearchEngine) -> None:
     json.dumps(out)
 
 
-def test_tool_reports_contradictory_filters_as_text(engine: SearchEngine) -> None:
-    out = make_search_tool(engine).invoke({"query": "backpack", "min_price": 100, "max_price": 10})
+def test_tool_reports_contradictory_filters_as_text(outdoor_engine: SearchEngine) -> None:
+    out = make_search_tool(outdoor_engine).invoke({"query": "backpack", "min_price": 100, "max_price": 10})
     assert isinstance(out, str) and "min_price" in out
 
 
-def test_tool_call_gives_json_tool_message(engine: SearchEngine) -> None:
+def test_tool_call_gives_json_tool_message(outdoor_engine: SearchEngine) -> None:
     call = {"name": "search_products", "args": {"query": "mug"}, "id": "call-1", "type": "tool_call"}
-    msg = make_search_tool(engine).invoke(call)
+    msg = make_search_tool(outdoor_engine).invoke(call)
     assert isinstance(msg, ToolMessage)
     assert json.loads(msg.content)[0]["id"] == "mug-1"
