@@ -17,7 +17,7 @@ from retrieval.product import Product
 class RerankWeights:
     """How much each signal moves the relevance score."""
 
-    personal_vector: float = 0.10
+    personal_vector: float = 0.15
     personal_attributes: float = 0.25
     quality: float = 0.03
     diversity: float = 0.02
@@ -62,9 +62,10 @@ class Reranker:
         if centroid is not None and c.vector is not None:
             score += w.personal_vector * float(c.vector @ centroid)
         p = c.product
-        cat = max((profile.categories.get(x.lower(), 0.0) for x in p.category_path), default=0.0)
-        brand = profile.brands.get(p.brand.lower(), 0.0) if p.brand else 0.0
-        band = profile.price_bands.get(price_band(p.price) or "", 0.0)
+        # Affinities relative to the shopper's strongest one: their favourite category scores 1.
+        cat = _relative(profile.categories, [x.lower() for x in p.category_path])
+        brand = _relative(profile.brands, [p.brand.lower()] if p.brand else [])
+        band = _relative(profile.price_bands, [price_band(p.price) or ""])
         score += w.personal_attributes * (cat + 0.5 * brand + 0.5 * band)
         return score
 
@@ -101,6 +102,12 @@ class Reranker:
 
     def _penalty(self, n: int) -> float:
         return self.w.diversity * n / (n + 1)
+
+
+def _relative(affinity: dict[str, float], keys: list[str]) -> float:
+    if not affinity:
+        return 0.0
+    return max((affinity.get(k, 0.0) for k in keys), default=0.0) / max(affinity.values())
 
 
 def _facet(p: Product) -> tuple[str, str]:

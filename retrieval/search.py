@@ -108,6 +108,11 @@ class SearchEngine:
         filters = filters if filters and not filters.is_empty() else None
         pool = max(self.pool, k)
         cands = self._candidates(query, filters, pool, mode, image, restrict_to)
+        centroid = profile.centroid_array() if profile is not None and mode == "full" else None
+        if centroid is not None and restrict_to is None:
+            # Items near the shopper's taste join the pool, so an ambiguous query can surface them.
+            extra = [h.id for h in self.store.query_text(centroid, pool // 2, filters) if h.id not in cands]
+            self._score_extra(extra, query, filters, cands)
         if not cands:
             return []
         products = self.lexical.get_products(list(cands))
@@ -187,6 +192,15 @@ class SearchEngine:
                 rel = s.get("image", 0.0)
             s["relevance"] = rel
         return scores
+
+    def _score_extra(
+        self, ids: list[str], query: str, filters: Filters | None, cands: dict[str, dict[str, float]]
+    ) -> None:
+        """Relevance of candidates that came from outside the query's own retrieval."""
+        if not ids:
+            return
+        for pid, s in self._candidates(query, filters, len(ids), "hybrid", None, ids).items():
+            cands[pid] = s
 
     def _image_hits(
         self,
