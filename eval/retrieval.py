@@ -28,6 +28,7 @@ def evaluate(
 ) -> dict:
     """Run every judged query; return aggregate figures and per-query rows."""
     rows, latencies = [], []
+    engine.warm_up()
     for qid, text in tqdm(sorted(queries.items()), desc=f"queries ({mode})", disable=not show):
         grades = qrels.get(qid)
         if not grades:

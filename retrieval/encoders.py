@@ -36,6 +36,18 @@ def default_text_model_path() -> Path:
     return Path(get_model_path())
 
 
+def model_fingerprint(path: Path) -> str:
+    """A short hash of a model directory (file names, sizes, config text): the embedding cache key."""
+    h = hashlib.sha256()
+    for f in sorted(path.rglob("*")):
+        if f.is_file() and not f.name.startswith(".") and "__pycache__" not in f.parts:
+            h.update(str(f.relative_to(path)).encode())
+            h.update(str(f.stat().st_size).encode())
+            if f.suffix == ".json":
+                h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
 class SentenceTransformerEncoder:
     """Any local sentence-transformers directory, run on the CPU; the model loads on first use."""
 
@@ -45,7 +57,7 @@ class SentenceTransformerEncoder:
             raise FileNotFoundError(f"text model directory not found: {self.path} (setting text_model_path)")
         self.max_seq_length = max_seq_length
         self.batch_size = batch_size
-        self.model_id = f"{self.path.name}:{max_seq_length}"
+        self.model_id = f"st-{model_fingerprint(self.path)}:{max_seq_length}"
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -65,7 +77,7 @@ class SentenceTransformerEncoder:
 
     @property
     def dim(self) -> int:
-        return int(self.model.get_embedding_dimension())
+        return int(self.model.get_embedding_dimension() or 0)
 
     def embed_batch(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

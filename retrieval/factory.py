@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from retrieval.clip import ClipEncoder, ImageEncoder
-from retrieval.encoders import EmbeddingCache, SentenceTransformerEncoder, TextEncoder
+from retrieval.encoders import EmbeddingCache, SentenceTransformerEncoder, TextEncoder, default_text_model_path
 from retrieval.indexer import Indexer
 from retrieval.lexical import LexicalIndex
+from retrieval.onnx_encoder import OnnxEncoder, onnx_pooling
 from retrieval.personalization import ProfileStore
 from retrieval.search import SearchEngine
 from retrieval.settings import RetrievalSettings
@@ -48,14 +49,20 @@ class Components:
         self.profiles.close()
 
 
+def make_text_encoder(settings: RetrievalSettings) -> TextEncoder:
+    """The configured text encoder: ONNX when the model converts, else sentence-transformers."""
+    path = settings.text_model_path or default_text_model_path()
+    if settings.text_backend == "onnx" and onnx_pooling(path) is not None:
+        return OnnxEncoder(path, settings.models_dir, settings.text_max_seq_length, settings.batch_size)
+    return SentenceTransformerEncoder(path, settings.text_max_seq_length, settings.batch_size)
+
+
 def build_components(settings: RetrievalSettings, text_encoder: TextEncoder | None = None) -> Components:
     """Open Chroma, load the encoders and the stores named by `settings`."""
     client = make_chroma_client(
         settings.chroma_mode, settings.resolved_chroma_path, settings.chroma_host, settings.chroma_port
     )
-    encoder = text_encoder or SentenceTransformerEncoder(
-        settings.text_model_path, settings.text_max_seq_length, settings.batch_size
-    )
+    encoder = text_encoder or make_text_encoder(settings)
     image = ClipEncoder(settings.clip_model_path) if settings.clip_model_path else None
     return Components(
         settings=settings,

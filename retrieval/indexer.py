@@ -114,7 +114,11 @@ class Indexer:
                 everything = {**old.get_products(old.ids), **everything}
             except FileNotFoundError:
                 pass
-        LexicalIndex.build(list(everything.values())).save(self.lexical_dir)
+        products = list(everything.values())
+        stored = self.store.get_text_vectors([p.id for p in products])
+        dim = len(next(iter(stored.values()))) if stored else 0
+        vectors = np.stack([stored.get(p.id, np.zeros(dim, dtype=np.float32)) for p in products]) if dim else None
+        LexicalIndex.build(products, vectors).save(self.lexical_dir)
         return True
 
     def _index_images(self, products: Sequence[Product], report: IndexReport, prune: bool) -> None:

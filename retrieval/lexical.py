@@ -22,7 +22,7 @@ _STOP = frozenset(
     "a an and are as at be by for from has have in is it its of on or that the this to was were will with "
     "your you our we i me my".split()
 )
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 _CATEGORICAL = ("brand_lc", "color_lc", *(f"cat_{i}" for i in range(MAX_CATEGORY_DEPTH)))
 
 
@@ -53,8 +53,11 @@ class LexicalIndex:
         tokenizer: Tokenizer,
         products: Sequence[Product] | None = None,
         docstore: Path | None = None,
+        vectors: np.ndarray | None = None,
     ) -> None:
         self.ids = ids
+        self.vectors = vectors  # float16 text vectors aligned with ids, for fast rescoring
+        self._title_terms: dict[int, frozenset[str]] = {}
         self._products = {p.id: p for p in products} if products is not None else None
         self._docstore_path = docstore
         self._db: sqlite3.Connection | None = None
@@ -74,14 +77,18 @@ class LexicalIndex:
                     self._values[f][m[f]].append(i)
 
     @classmethod
-    def build(cls, products: Sequence[Product]) -> LexicalIndex:
+    def build(cls, products: Sequence[Product], vectors: np.ndarray | None = None) -> LexicalIndex:
+        """Index `products`; `vectors` (rows aligned with them) enable local dense rescoring."""
+        if vectors is not None and len(vectors) != len(products):
+            raise ValueError(f"{len(vectors)} vectors for {len(products)} products")
         tokenizer = Tokenizer()
         ids = [p.id for p in products]
         corpus = [tokenizer(p.lexical_text()) or ["__empty__"] for p in products]
         bm25 = bm25s.BM25(k1=1.2, b=0.75)
         if corpus:
             bm25.index(corpus, show_progress=False)
-        return cls(ids, bm25, [product_metadata(p) for p in products], tokenizer, products=products)
+        matrix = np.asarray(vectors, dtype=np.float16) if vectors is not None else None
+        return cls(ids, bm25, [product_metadata(p) for p in products], tokenizer, products=products, vectors=matrix)
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
@@ -98,6 +105,13 @@ class LexicalIndex:
             )
         db.close()
         db_tmp.replace(directory / "products.sqlite")
+        vec_file = directory / "vectors.npy"
+        if self.vectors is not None:
+            with open(directory / "vectors.npy.tmp", "wb") as fh:
+                np.save(fh, np.asarray(self.vectors, dtype=np.float16))
+            (directory / "vectors.npy.tmp").replace(vec_file)
+        else:
+            vec_file.unlink(missing_ok=True)
         tmp = directory / "docs.json.tmp"
         tmp.write_text(json.dumps({"ids": self.ids, "metas": self._metas}))
         tmp.replace(directory / "docs.json")
@@ -147,7 +161,23 @@ class LexicalIndex:
             raise FileNotFoundError(f"no lexical index in {directory}: run `shop-retrieval index` first")
         docs = json.loads(docs_file.read_text())
         bm25 = bm25s.BM25.load(str(directory / "bm25"), show_progress=False) if docs["ids"] else bm25s.BM25()
-        return cls(docs["ids"], bm25, docs["metas"], Tokenizer(), docstore=directory / "products.sqlite")
+        vec_file = directory / "vectors.npy"
+        vectors = np.load(vec_file, mmap_mode="r") if vec_file.is_file() else None
+        return cls(
+            docs["ids"], bm25, docs["metas"], Tokenizer(), docstore=directory / "products.sqlite", vectors=vectors
+        )
+
+    def tokenize(self, text: str) -> list[str]:
+        """The analyser BM25 uses (lowercase, stopwords out, stemmed)."""
+        return self._tokenize(text)
+
+    def title_terms(self, position: int) -> frozenset[str]:
+        """Analysed title terms of one product, cached."""
+        terms = self._title_terms.get(position)
+        if terms is None:
+            terms = frozenset(self._tokenize(str(self._metas[position].get("title", ""))))
+            self._title_terms[position] = terms
+        return terms
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -16,7 +16,7 @@ from retrieval.lexical import LexicalIndex
 from retrieval.personalization import Profile
 from retrieval.product import Product
 from retrieval.ranking import Candidate, Reranker, RerankWeights
-from retrieval.store import VectorStore
+from retrieval.store import Hit, VectorStore
 
 Mode = Literal["bm25", "dense", "hybrid", "full"]
 MODES: tuple[Mode, ...] = ("bm25", "dense", "hybrid", "full")
@@ -27,6 +27,7 @@ class ScoreBreakdown(BaseModel):
 
     lexical: float = 0.0
     dense: float = 0.0
+    title: float = 0.0
     image: float | None = None
     relevance: float = 0.0
     personal: float = 0.0
@@ -45,11 +46,18 @@ class SearchResult(BaseModel):
 
 @dataclass(frozen=True)
 class FusionWeights:
-    """Weights of the relevance signals; lexical scores are scaled to [0, 1] per query."""
+    """Weights of the relevance signals; lexical scores are scaled to [0, 1] per query.
+
+    `title` (share of query terms found in the title) and pseudo-relevance feedback (the query
+    vector moved `feedback` of the way towards its `feedback_docs` best results) apply in full mode.
+    """
 
     lexical: float = 0.35
     dense: float = 0.65
     image: float = 0.25
+    title: float = 0.1
+    feedback: float = 0.6
+    feedback_docs: int = 5
 
 
 class SearchEngine:
@@ -78,12 +86,20 @@ class SearchEngine:
         return self.lexical.get_products(ids)
 
     def get_text_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
-        """Stored text vectors by id (profiles use them)."""
-        return self.store.get_text_vectors(ids)
+        """Text vectors by id (profiles use them)."""
+        positions = [self.lexical.position[pid] for pid in ids if pid in self.lexical.position]
+        if self.lexical.vectors is None or not positions:
+            return self.store.get_text_vectors(ids)
+        matrix = self._vectors(positions)
+        return {self.lexical.ids[p]: matrix[i] for i, p in enumerate(positions)}
 
     @property
     def image_enabled(self) -> bool:
         return self.image_encoder is not None and self.store.image_count() > 0
+
+    def warm_up(self) -> None:
+        """Load the query encoder and touch the index so the first real search is not slow."""
+        self.search("warm up", k=1, mode="full")
 
     def search(
         self,
@@ -106,22 +122,17 @@ class SearchEngine:
         if k <= 0:
             return []
         filters = filters if filters and not filters.is_empty() else None
-        pool = max(self.pool, k)
-        cands = self._candidates(query, filters, pool, mode, image, restrict_to)
         centroid = profile.centroid_array() if profile is not None and mode == "full" else None
-        if centroid is not None and restrict_to is None:
-            # Items near the shopper's taste join the pool, so an ambiguous query can surface them.
-            extra = [h.id for h in self.store.query_text(centroid, pool // 2, filters) if h.id not in cands]
-            self._score_extra(extra, query, filters, cands)
-        if not cands:
+        scored = self._score(query, filters, max(self.pool, k), mode, image, restrict_to, centroid)
+        if not scored:
             return []
-        products = self.lexical.get_products(list(cands))
-        ranked = [Candidate(products[pid], c) for pid, c in cands.items() if pid in products]
-        if mode == "full" and profile is not None and profile.centroid:
-            vectors = self.store.get_text_vectors([c.product.id for c in ranked])
-            for c in ranked:
-                c.vector = vectors.get(c.product.id)
+        products = self.lexical.get_products([self.lexical.ids[p] for p in scored])
+        ranked = [Candidate(products[self.lexical.ids[p]], s) for p, s in scored.items()]
         if mode == "full":
+            if centroid is not None:
+                vectors = self._vectors(list(scored))
+                for c, vec in zip(ranked, vectors, strict=True):
+                    c.vector = vec
             ranked = self.reranker.rerank(ranked, profile, k)
         else:
             ranked.sort(key=lambda c: -c.scores["relevance"])
@@ -132,7 +143,7 @@ class SearchEngine:
             for c in ranked[:k]
         ]
 
-    def _candidates(
+    def _score(
         self,
         query: str,
         filters: Filters | None,
@@ -140,90 +151,111 @@ class SearchEngine:
         mode: Mode,
         image: str | Path | None,
         restrict_to: list[str] | None,
-    ) -> dict[str, dict[str, float]]:
+        centroid: np.ndarray | None,
+    ) -> dict[int, dict[str, float]]:
+        """Candidates (by lexical-index position) with their relevance signals."""
+        lex = self.lexical
         use_lex = mode != "dense" and bool(query)
         use_dense = mode != "bm25" and bool(query)
-        scores: dict[str, dict[str, float]] = {}
-        lex_all: np.ndarray | None = None
+        mask = lex.mask(filters)
+        cands: set[int] = set()
+        if restrict_to is not None:
+            cands = {lex.position[pid] for pid in restrict_to if pid in lex.position}
+            if mask is not None:
+                cands = {p for p in cands if mask[p]}
+        lex_all = np.zeros(len(lex), dtype=np.float32)
         if use_lex:
-            mask = self.lexical.mask(filters)
-            lex_all = self.lexical.scores(query)
+            lex_all = lex.scores(query)
             if mask is not None:
                 lex_all = np.where(mask, lex_all, 0.0)
             top = float(lex_all.max()) if lex_all.size else 0.0
             if top > 0:
                 lex_all = lex_all / top
-            if top > 0 and restrict_to is None:
-                k = min(pool, int(np.count_nonzero(lex_all)))
-                idx = np.argpartition(-lex_all, k - 1)[:k]
-                for i in idx:
-                    scores[self.lexical.ids[i]] = {}
-        if restrict_to is not None:
-            scores = {pid: {} for pid in restrict_to if pid in self.lexical.position}
-            if filters is not None:
-                keep = self.lexical.mask(filters)
-                scores = {pid: s for pid, s in scores.items() if keep is None or keep[self.lexical.position[pid]]}
-        qvec: np.ndarray | None = None
-        dense: dict[str, float] = {}
-        if use_dense:
-            qvec = self.encoder.embed_query(query)
-            for hit in self.store.query_text(qvec, pool, filters) if restrict_to is None else []:
-                dense[hit.id] = hit.similarity
-                scores.setdefault(hit.id, {})
-        image_sims = self._image_hits(query, image, filters, pool, scores, restrict_to) if mode != "bm25" else {}
-        if use_dense and qvec is not None:
-            missing = [pid for pid in scores if pid not in dense]
-            for pid, vec in self.store.get_text_vectors(missing).items():
-                dense[pid] = float(vec @ qvec)
+                if restrict_to is None:
+                    n = min(pool, int(np.count_nonzero(lex_all)))
+                    cands.update(int(i) for i in np.argpartition(-lex_all, n - 1)[:n])
+        qvec = self.encoder.embed_query(query) if use_dense else None
+        if restrict_to is None:
+            if qvec is not None:
+                cands.update(self._positions(self.store.query_text(qvec, pool, filters)))
+            if centroid is not None:
+                # Items near the shopper's taste join the pool, so an ambiguous query can surface them.
+                cands.update(self._positions(self.store.query_text(centroid, pool // 2, filters)))
+        image_sims = self._image_sims(query, image, filters, pool, cands, restrict_to) if mode != "bm25" else None
+        if image_sims is not None and restrict_to is None:
+            cands.update(image_sims)
+        if not cands:
+            return {}
+        positions = sorted(cands)
         w = self.fusion
-        for pid, s in scores.items():
-            s["lexical"] = (
-                float(lex_all[self.lexical.position[pid]])
-                if lex_all is not None and pid in self.lexical.position
-                else 0.0
-            )
-            s["dense"] = dense.get(pid, 0.0)
-            rel = w.lexical * s["lexical"] if use_lex else 0.0
-            rel += w.dense * s["dense"] if use_dense else 0.0
-            if image_sims:
-                s["image"] = image_sims.get(pid, 0.0)
-                rel += w.image * s["image"]
-            if not use_lex and not use_dense:
-                rel = s.get("image", 0.0)
+        lexical = lex_all[positions].astype(np.float64)
+        dense = np.zeros(len(positions))
+        if qvec is not None:
+            vectors = self._vectors(positions)
+            dense = vectors @ qvec
+            if mode == "full" and w.feedback > 0 and len(positions) > w.feedback_docs:
+                first = w.lexical * lexical + w.dense * dense
+                best = np.argsort(-first)[: w.feedback_docs]
+                moved = qvec + w.feedback * vectors[best].mean(axis=0)
+                dense = vectors @ (moved / np.linalg.norm(moved))
+        title = self._title_match(query, positions) if mode == "full" and use_lex else np.zeros(len(positions))
+        out: dict[int, dict[str, float]] = {}
+        for i, pos in enumerate(positions):
+            s = {"lexical": float(lexical[i]), "dense": float(dense[i]), "title": float(title[i])}
+            rel = (w.lexical * s["lexical"] if use_lex else 0.0) + (w.dense * s["dense"] if use_dense else 0.0)
+            rel += w.title * s["title"]
+            if image_sims is not None:
+                s["image"] = image_sims.get(pos, 0.0)
+                rel = rel + w.image * s["image"] if (use_lex or use_dense) else s["image"]
             s["relevance"] = rel
-        return scores
+            out[pos] = s
+        return out
 
-    def _score_extra(
-        self, ids: list[str], query: str, filters: Filters | None, cands: dict[str, dict[str, float]]
-    ) -> None:
-        """Relevance of candidates that came from outside the query's own retrieval."""
-        if not ids:
-            return
-        for pid, s in self._candidates(query, filters, len(ids), "hybrid", None, ids).items():
-            cands[pid] = s
+    def _positions(self, hits: list[Hit]) -> list[int]:
+        return [self.lexical.position[h.id] for h in hits if h.id in self.lexical.position]
 
-    def _image_hits(
+    def _vectors(self, positions: list[int]) -> np.ndarray:
+        """Text vectors of products, from the local matrix (or the store when there is none)."""
+        if self.lexical.vectors is not None:
+            return np.asarray(self.lexical.vectors[positions], dtype=np.float32)
+        ids = [self.lexical.ids[p] for p in positions]
+        got = self.store.get_text_vectors(ids)
+        dim = len(next(iter(got.values()))) if got else 1
+        return np.stack([got.get(pid, np.zeros(dim, dtype=np.float32)) for pid in ids])
+
+    def _title_match(self, query: str, positions: list[int]) -> np.ndarray:
+        terms = set(self.lexical.tokenize(query))
+        if not terms:
+            return np.zeros(len(positions))
+        return np.array([len(terms & self.lexical.title_terms(p)) / len(terms) for p in positions])
+
+    def _image_sims(
         self,
         query: str,
         image: str | Path | None,
         filters: Filters | None,
         pool: int,
-        scores: dict[str, dict[str, float]],
+        cands: set[int],
         restrict_to: list[str] | None,
-    ) -> dict[str, float]:
+    ) -> dict[int, float] | None:
+        """Image similarity by position; None when the image path is not in play."""
         if image is not None and self.image_encoder is None:
             raise ImagePathDisabled()
-        if self.image_encoder is None or self.store.image_count() == 0:
+        if self.image_encoder is None:
+            return None
+        total = self.store.image_count()
+        if total == 0:
             if image is not None:
                 raise ValueError("no product images are indexed: run `shop-retrieval index` with SHOP_IMAGE_ROOT set")
-            return {}
+            return None
         if image is not None:
             vec = self.image_encoder.embed_images([image])[0]
         else:
             vec = self.image_encoder.embed_texts([query])[0]
-        sims: dict[str, float] = {}
-        for hit in self.store.query_image(vec, pool if restrict_to is None else self.store.image_count(), filters):
-            if restrict_to is None or hit.id in scores:
-                sims[hit.id] = hit.similarity
-                scores.setdefault(hit.id, {})
+        k = pool if restrict_to is None else total
+        sims = {}
+        for hit in self.store.query_image(vec, k, filters):
+            pos = self.lexical.position.get(hit.id)
+            if pos is not None and (restrict_to is None or pos in cands):
+                sims[pos] = hit.similarity
         return sims

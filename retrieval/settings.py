@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,9 @@ class RetrievalSettings(BaseSettings):
     collection: str = Field(default="catalog", min_length=3, max_length=60)
     text_model_path: Path | None = Field(default=None, description="sentence-transformers dir; default MiniLM")
     text_max_seq_length: int = Field(default=128, ge=16, le=512)
+    text_backend: Literal["onnx", "torch"] = Field(
+        default="onnx", description="onnx: converted once, faster on CPU; torch: sentence-transformers"
+    )
     clip_model_path: Path | None = Field(default=None, description="local CLIP checkpoint; unset: image path off")
     image_root: Path | None = Field(default=None, description="directory that product image names resolve in")
     batch_size: int = Field(default=32, ge=1, le=1024)
@@ -44,6 +48,10 @@ class RetrievalSettings(BaseSettings):
     @property
     def lexical_dir(self) -> Path:
         return self.data_dir / "lexical" / self.collection
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
 
     @property
     def cache_path(self) -> Path:

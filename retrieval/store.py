@@ -133,10 +133,12 @@ class VectorStore:
         return out
 
     def get_text_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        if not ids:
-            return {}
-        got = self.text.get(ids=list(ids), include=["embeddings"])
-        return {pid: np.asarray(v, dtype=np.float32) for pid, v in zip(got["ids"], got["embeddings"], strict=True)}
+        out: dict[str, np.ndarray] = {}
+        for start in range(0, len(ids), 5_000):
+            got = self.text.get(ids=list(ids[start : start + 5_000]), include=["embeddings"])
+            for pid, v in zip(got["ids"], got["embeddings"], strict=True):
+                out[pid] = np.asarray(v, dtype=np.float32)
+        return out
 
     def query_text(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
         return _query(self.text, vector, k, filters)
@@ -170,13 +172,13 @@ def _text_metadata(p: Product) -> dict[str, Any]:
 
 
 def _query(collection: Any, vector: np.ndarray, k: int, filters: Filters | None) -> list[Hit]:
-    total = collection.count()
-    if total == 0 or k <= 0:
+    if k <= 0:
         return []
     where = filters.to_where() if filters else None
+    # Chroma returns fewer than n_results when fewer match, so no count() round trip is needed.
     res = collection.query(
         query_embeddings=np.asarray([vector], dtype=np.float32),
-        n_results=min(k, total),
+        n_results=k,
         where=where,
         include=["distances"],
     )

@@ -1,0 +1,171 @@
+"""A sentence-transformers model converted once to ONNX and run with onnxruntime.
+
+Same vectors as the torch path (max difference ~1e-6), a third of the latency for one query on
+2 CPU cores, and somewhat higher batch throughput. Models whose pooling is not mean or CLS fall
+back to sentence-transformers.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retrieval.encoders import ProgressFn, model_fingerprint
+
+SUPPORTED_MODULES = (
+    "sentence_transformers.models.Transformer",
+    "sentence_transformers.models.Pooling",
+    "sentence_transformers.models.Normalize",
+)
+
+
+def onnx_pooling(path: Path) -> tuple[str, bool] | None:
+    """(pooling mode, normalise) when the model is Transformer + mean/CLS pooling [+ Normalize]; else None."""
+    try:
+        modules = json.loads((path / "modules.json").read_text())
+    except (OSError, ValueError):
+        return None
+    types = [m.get("type", "") for m in modules]
+    if not types or types[0] != SUPPORTED_MODULES[0] or any(t not in SUPPORTED_MODULES for t in types):
+        return None
+    pooling_dir = next((m["path"] for m in modules if m["type"] == SUPPORTED_MODULES[1]), None)
+    if pooling_dir is None:
+        return None
+    cfg = json.loads((path / pooling_dir / "config.json").read_text())
+    modes = [k for k, v in cfg.items() if k.startswith("pooling_mode_") and v]
+    if modes == ["pooling_mode_mean_tokens"]:
+        mode = "mean"
+    elif modes == ["pooling_mode_cls_token"]:
+        mode = "cls"
+    else:
+        return None
+    return mode, SUPPORTED_MODULES[2] in types
+
+
+def export_onnx(model_dir: Path, target: Path, pooling: str, normalise: bool) -> None:
+    """Trace the transformer with its pooling into one ONNX graph (written atomically)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    print(f"converting {model_dir} to ONNX (once) -> {target}", file=sys.stderr)
+    started = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    model = AutoModel.from_pretrained(str(model_dir), local_files_only=True, attn_implementation="eager").eval()
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden = self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            if pooling == "cls":
+                emb = hidden[:, 0]
+            else:
+                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                emb = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(emb, dim=-1) if normalise else emb
+
+    sample = tokenizer(["an example query", "a second, longer example sentence"], padding=True, return_tensors="pt")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "embedding": {0: "batch"}}
+    with torch.inference_mode():
+        torch.onnx.export(
+            Pooled(model),
+            (sample["input_ids"], sample["attention_mask"]),
+            str(tmp),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    tmp.replace(target)
+    print(f"converted in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+
+
+class OnnxEncoder:
+    """Runs a converted sentence-transformers model with onnxruntime; converts on first use."""
+
+    def __init__(
+        self,
+        path: Path,
+        cache_dir: Path,
+        max_seq_length: int = 128,
+        batch_size: int = 32,
+        threads: int = 0,
+    ) -> None:
+        pooling = onnx_pooling(path)
+        if pooling is None:
+            raise ValueError(f"{path}: only Transformer + mean/CLS pooling models convert to ONNX")
+        self.path = path
+        self._pooling = pooling
+        self.fingerprint = model_fingerprint(path)
+        self.onnx_path = cache_dir / f"{path.name}-{self.fingerprint}.onnx"
+        self.max_seq_length = max_seq_length
+        self.batch_size = batch_size
+        self.threads = threads
+        self.model_id = f"st-{self.fingerprint}:{max_seq_length}"
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._dim: int | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                return
+            import onnxruntime as ort
+            from transformers import AutoTokenizer
+
+            if not self.onnx_path.is_file():
+                export_onnx(self.path, self.onnx_path, *self._pooling)
+            opts = ort.SessionOptions()
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            if self.threads:
+                opts.intra_op_num_threads = self.threads
+            self._tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
+            self._session = ort.InferenceSession(str(self.onnx_path), opts, providers=["CPUExecutionProvider"])
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = int(self._run(["dimension probe"]).shape[1])
+        return self._dim
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        self._load()
+        enc = self._tokenizer(texts, padding=True, truncation=True, max_length=self.max_seq_length, return_tensors="np")
+        feeds = {
+            "input_ids": enc["input_ids"].astype(np.int64),
+            "attention_mask": enc["attention_mask"].astype(np.int64),
+        }
+        return np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+
+    def embed_batch(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out: np.ndarray | None = None
+        # Sorting by length keeps padding low inside each batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            vecs = self._run([texts[i] for i in idx])
+            if out is None:
+                out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
+            out[idx] = vecs
+            if progress:
+                progress(len(idx))
+        assert out is not None
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._run([text])[0]

