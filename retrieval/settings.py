@@ -23,7 +23,7 @@ class RetrievalSettings(BaseSettings):
     chroma_port: int = Field(default=8000, ge=1, le=65535)
     collection: str = Field(default="catalog", min_length=3, max_length=60)
     text_model_path: Path | None = Field(default=None, description="sentence-transformers dir; default MiniLM")
-    text_max_seq_length: int = Field(default=128, ge=16, le=512)
+    text_max_seq_length: int = Field(default=64, ge=16, le=512, description="tokens embedded per product")
     text_backend: Literal["onnx", "torch"] = Field(
         default="onnx", description="onnx: converted once, faster on CPU; torch: sentence-transformers"
     )
