@@ -147,8 +147,22 @@ def _short(text: str, width: int) -> str:
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
-    headers = ["#", "id", "title", "price", "category", "final", "lex", "dense", "image", "pers", "qual", "div"]
-    keys = ["lexical", "dense", "image", "personal", "quality", "diversity"]
+    headers = [
+        "#",
+        "id",
+        "title",
+        "price",
+        "category",
+        "final",
+        "lex",
+        "dense",
+        "tmatch",
+        "image",
+        "pers",
+        "qual",
+        "div",
+    ]
+    keys = ["lexical", "dense", "title", "image", "personal", "quality", "diversity"]
     body = []
     for row in rows:
         b = row["breakdown"]
