@@ -26,8 +26,11 @@ class ImagePathDisabled(RuntimeError):
 class ImageEncoder(Protocol):
     """Embeds images and text into one shared, L2-normalised space."""
 
-    model_id: str
-    dim: int
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
 
     def embed_images(self, images: Sequence[str | Path], progress: ProgressFn | None = None) -> np.ndarray: ...
 

@@ -19,8 +19,11 @@ ProgressFn = Callable[[int], None]
 class TextEncoder(Protocol):
     """Turns text into L2-normalised float32 vectors."""
 
-    model_id: str
-    dim: int
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
 
     def embed_batch(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray: ...
 

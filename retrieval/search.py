@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -81,11 +82,11 @@ class SearchEngine:
         self.reranker = Reranker(rerank or RerankWeights())
         self.pool = pool
 
-    def get_products(self, ids: list[str]) -> dict[str, Product]:
+    def get_products(self, ids: Sequence[str]) -> dict[str, Product]:
         """Catalog records by id."""
         return self.lexical.get_products(ids)
 
-    def get_text_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+    def get_text_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Text vectors by id (profiles use them)."""
         positions = [self.lexical.position[pid] for pid in ids if pid in self.lexical.position]
         if self.lexical.vectors is None or not positions:
