@@ -94,10 +94,9 @@ class Reranker:
             seen[facet] += 1
             chosen.append(cands[i])
         rest = [cands[i] for _, i, _ in heap]
-        for c in rest:
-            c.scores["diversity"] = -self._penalty(seen[_facet(c.product)])
-            c.scores["final"] = c.scores["relevance"] + c.scores["personal"]
-            c.scores["final"] += self.w.quality * c.scores["quality"] + c.scores["diversity"]
+        for _, i, _ in heap:
+            cands[i].scores["diversity"] = -self._penalty(seen[_facet(cands[i].product)])
+            cands[i].scores["final"] = base[i] + cands[i].scores["diversity"]
         return chosen + sorted(rest, key=lambda c: -c.scores["final"])
 
     def _penalty(self, n: int) -> float:
