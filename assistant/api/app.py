@@ -1,0 +1,49 @@
+"""The app factory: `create_app(settings)`; the lifespan builds Services once and closes them on exit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from assistant.api import catalog, chat, health, sessions
+from assistant.api.errors import install_error_handlers
+from assistant.api.limits import BodySizeLimit
+from assistant.services import Services, build_services
+from assistant.settings import AssistantSettings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: AssistantSettings | None = None, services: Services | None = None) -> FastAPI:
+    """A FastAPI app; pass `services` to run on prebuilt (e.g. fake) parts instead of building them."""
+    settings = settings or (services.settings if services is not None else AssistantSettings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        app.state.services = services if services is not None else await build_services(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.services.close()
+            app.state.services = None
+
+    app = FastAPI(title="Shopping assistant", version="0.1.0", lifespan=lifespan)
+    app.state.services = None
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-API-Key"],
+        expose_headers=["Retry-After"],
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for module in (chat, sessions, catalog, health):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,76 @@
+"""API keys with roles: a widget key acts for its own shopper; an agent key may read any session."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from assistant.api.errors import ApiError
+from assistant.settings import ApiKey, Role
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's role and, for widget keys, the shopper it acts for."""
+
+    key_id: str
+    role: Role
+    shopper_id: str | None
+
+    def can_read(self, owner: str) -> bool:
+        return self.role == "agent" or self.shopper_id == owner
+
+    def shopper_for(self, requested: str | None) -> str:
+        """The shopper a request acts for: a widget key's own; an agent names one."""
+        if self.role == "widget":
+            if requested is not None and requested != self.shopper_id:
+                raise ApiError(403, "forbidden", "a widget key acts only for its own shopper")
+            assert self.shopper_id is not None
+            return self.shopper_id
+        if not requested:
+            raise ApiError(422, "invalid_request", "an agent key must name the shopper_id to act for")
+        return requested
+
+
+class KeyRing:
+    """Looks keys up in constant time per key; stores only their digests."""
+
+    def __init__(self, keys: dict[str, ApiKey]) -> None:
+        self._keys = {hashlib.sha256(k.encode()).digest(): (f"key-{i}", v) for i, (k, v) in enumerate(keys.items())}
+
+    def find(self, presented: str) -> Principal | None:
+        digest = hashlib.sha256(presented.encode()).digest()
+        for known, (key_id, key) in self._keys.items():
+            if hmac.compare_digest(known, digest):
+                return Principal(key_id, key.role, key.shopper_id)
+        return None
+
+
+def presented_key(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip() or None
+    return request.headers.get("x-api-key") or None
+
+
+def authenticate(request: Request, ring: KeyRing) -> Principal:
+    key = presented_key(request)
+    if key is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing API key: send 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    principal = ring.find(key)
+    if principal is None:
+        raise ApiError(401, "unauthorized", "unknown API key", headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def retry_after(seconds: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}

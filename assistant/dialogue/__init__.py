@@ -1,0 +1,1 @@
+"""Dialogue: turn handling, context budget and conversation state."""

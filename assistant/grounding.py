@@ -1,0 +1,234 @@
+"""Grounding: every price, stock claim and product name in an answer must be backed by the turn's facts.
+
+The model's text is streamed through a `GroundingFilter`. Words are let through until the current
+sentence holds something checkable (a digit, a currency sign, a stock word, a capitalised name);
+from there the sentence is held until it ends, checked against the facts, and repaired (a wrong
+price or stock level is replaced by the catalog's) or cut (a product the facts do not hold).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from retrieval.product import Product
+
+MONEY = re.compile(
+    r"(?:(?:US)?\$|€|£|\bUSD\s?|\bEUR\s?)\s?(?P<a>\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?)"
+    r"|(?P<b>\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?)\s?(?:dollars?|bucks|usd|euros?)\b",
+    re.IGNORECASE,
+)
+STOCK = re.compile(
+    r"\b(?:(?P<n>\d+)\s+(?:units?\s+|pieces?\s+|items?\s+)?(?:left|in stock|available|remaining)"
+    r"|(?P<neg>out of stock|sold out|unavailable|not available|not in stock)"
+    r"|(?P<pos>in stock|available))\b",
+    re.IGNORECASE,
+)
+RISKY = re.compile(r"[\d$€£]|\b(?:stock|available|unavailable|sold|left|price|prices|cost|costs|dollars?|usd)\b", re.I)
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+CAPITALISED_RUN = re.compile(r"\b(?:[A-Z][\w'&-]+\s+)+[A-Z][\w'&-]+")
+CAPITALISED = re.compile(r"(?<=\s)[A-Z]")
+WORD = re.compile(r"[a-z0-9]+")
+# Capitalised words that are not product names.
+COMMON = {"i", "i'm", "i'll", "you", "we", "our", "the", "a", "an", "yes", "no", "sure", "sorry", "hello", "hi", "this"}
+
+
+def _amount(match: re.Match[str]) -> float:
+    return float((match.group("a") or match.group("b")).replace(",", ""))
+
+
+def format_price(price: float, currency: str = "USD") -> str:
+    symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get(currency)
+    return f"{symbol}{price:,.2f}" if symbol else f"{price:,.2f} {currency}"
+
+
+@dataclass
+class Facts:
+    """What the answer may state: the turn's products, money amounts from tools or the shopper, known names."""
+
+    products: dict[str, Product] = field(default_factory=dict)
+    amounts: set[float] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)
+    catalog_titles: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.amounts = {round(a, 2) for a in self.amounts} | {
+            round(p.price, 2) for p in self.products.values() if p.price is not None
+        }
+        self._vocab = set(WORD.findall(" ".join(self.names).lower()))
+        for p in self.products.values():
+            fields = filter(None, [p.title, p.brand, p.color, *p.category_path])
+            self._vocab.update(WORD.findall(" ".join(fields).lower()))
+
+    def mentioned(self, text: str) -> list[Product]:
+        """Products of the facts that `text` names (by full title, or by most of its title words)."""
+        return [p for _, p in self.mentions(text)]
+
+    def mentions(self, text: str) -> list[tuple[int, Product]]:
+        """(where the mention ends, product) for each product `text` names, in text order."""
+        low = text.lower()
+        words = set(WORD.findall(low))
+        found = []
+        for p in self.products.values():
+            title = p.title.lower()
+            at = low.find(title)
+            if at >= 0:
+                found.append((at + len(title), p))
+                continue
+            title_words = [w for w in WORD.findall(title) if len(w) > 2]
+            if len(title_words) >= 2 and sum(w in words for w in title_words) >= max(2, 0.6 * len(title_words)):
+                ends = [m.end() for w in title_words for m in re.finditer(rf"\b{re.escape(w)}\b", low)]
+                found.append((max(ends), p))
+        return sorted(found, key=lambda x: x[0])
+
+    def foreign_titles(self, text: str) -> list[str]:
+        """Catalog titles named in `text` that are not among the turn's products."""
+        low = text.lower()
+        return [t for t, pid in self.catalog_titles.items() if pid not in self.products and len(t) > 8 and t in low]
+
+    def unknown_names(self, text: str) -> list[str]:
+        """Capitalised multi-word names whose words the facts never use (likely invented products)."""
+        out = []
+        for m in CAPITALISED_RUN.finditer(text):
+            words = WORD.findall(m.group(0).lower())
+            if not text[: m.start()].strip():
+                words = words[1:]  # a sentence's first word is capitalised anyway
+            words = [w for w in words if w not in COMMON]
+            if len(words) >= 2 and sum(w not in self._vocab for w in words) > len(words) / 2:
+                out.append(m.group(0).strip())
+        return out
+
+
+@dataclass
+class Check:
+    text: str
+    withheld: list[str]
+
+
+def check_sentence(sentence: str, facts: Facts) -> Check:
+    """Repair or cut the unbacked claims of one sentence."""
+    withheld: list[str] = []
+    mentions = facts.mentions(sentence)
+    only = list(facts.products.values()) if len(facts.products) == 1 else []
+    subject = mentions[0][1] if len(mentions) == 1 else (only[0] if only else None)
+
+    def subject_at(pos: int) -> Product | None:
+        """The product a claim at `pos` is about: the last one named before it, else the sentence's subject."""
+        before = [p for end, p in mentions if end <= pos]
+        return before[-1] if before else subject
+
+    foreign = facts.foreign_titles(sentence) or facts.unknown_names(sentence)
+    if foreign:
+        return Check("", [f"product not in the results: {n}" for n in foreign])
+
+    def fix_price(m: re.Match[str]) -> str:
+        amount = _amount(m)
+        about = subject_at(m.start())
+        if about is not None and about.price is not None:
+            right = format_price(about.price, about.currency)
+            if round(amount, 2) == round(about.price, 2):
+                return m.group(0)
+            withheld.append(f"price {m.group(0).strip()} replaced by {right}")
+            return right
+        if round(amount, 2) in facts.amounts:
+            return m.group(0)
+        withheld.append(f"price {m.group(0).strip()} not in the results")
+        return "the price shown on the card"
+
+    text = MONEY.sub(fix_price, sentence)
+
+    def fix_stock(m: re.Match[str]) -> str:
+        about = subject_at(m.start())
+        products = [about] if about is not None else list(facts.products.values())
+        if not products:
+            withheld.append(f"stock claim {m.group(0)!r} with no product")
+            return "availability unknown"
+        if m.group("n") is not None:
+            ok = about is not None and about.stock == int(m.group("n"))
+        elif m.group("neg") is not None:
+            ok = all(not p.in_stock for p in products)
+        else:
+            ok = all(p.in_stock for p in products)
+        if ok:
+            return m.group(0)
+        withheld.append(f"stock claim {m.group(0)!r} not backed")
+        if about is None:
+            return "availability as shown on the cards"
+        if about.stock is None:
+            return "availability unconfirmed"
+        return f"{about.stock} in stock" if about.in_stock else "out of stock"
+
+    text = STOCK.sub(fix_stock, text)
+    return Check(text, withheld)
+
+
+class GroundingFilter:
+    """Streams text through, holding and checking each sentence from its first checkable word."""
+
+    def __init__(self, facts: Facts) -> None:
+        self.facts = facts
+        self.withheld: list[str] = []
+        self._sentence = ""  # the current sentence, not yet ended
+        self._emitted = 0  # how much of it was already let through
+        self.text = ""  # what was emitted, in full
+
+    def feed(self, delta: str) -> str:
+        """Text that may be emitted now."""
+        self._sentence += delta
+        out = []
+        while True:
+            m = SENTENCE_END.search(self._sentence)
+            if m is None:
+                break
+            sentence, self._sentence = self._sentence[: m.end()], self._sentence[m.end() :]
+            out.append(self._close(sentence))
+            self._emitted = 0
+        out.append(self._safe_prefix())
+        piece = "".join(out)
+        self.text += piece
+        return piece
+
+    def finish(self) -> str:
+        """The held rest, checked."""
+        piece = self._close(self._sentence) if self._sentence else ""
+        self._sentence, self._emitted = "", 0
+        self.text += piece
+        return piece
+
+    def _safe_prefix(self) -> str:
+        s = self._sentence
+        stop = len(s)
+        for m in (RISKY.search(s, self._emitted), CAPITALISED.search(s, self._emitted)):
+            if m is not None:
+                stop = min(stop, m.start())
+        # Whole words only: a word still arriving may turn out risky ("Sle" → "Sleek Loafers").
+        end = s.rfind(" ", self._emitted, stop) + 1
+        if end <= self._emitted:
+            return ""
+        piece = s[self._emitted : end]
+        self._emitted = end
+        return piece
+
+    def _close(self, sentence: str) -> str:
+        check = check_sentence(sentence, self.facts)
+        self.withheld.extend(check.withheld)
+        head = sentence[: self._emitted]
+        if not check.text:
+            return "… " if head.strip() else ""
+        if not check.text.startswith(head):
+            # A repair touched the already emitted part (cannot happen: it held nothing checkable).
+            return check.text[len(head) :] if len(check.text) > len(head) else ""
+        return check.text[len(head) :]
+
+
+def ground(text: str, facts: Facts) -> tuple[str, list[str]]:
+    """Check a whole text at once: (grounded text, withheld claims)."""
+    f = GroundingFilter(facts)
+    out = f.feed(text) + f.finish()
+    return out, f.withheld
+
+
+def catalog_titles(products: Iterable[Product]) -> dict[str, str]:
+    """Lower-cased title → id for the whole catalog, to spot products named but not retrieved."""
+    return {p.title.lower(): p.id for p in products}

@@ -1,0 +1,304 @@
+"""The LLM protocol over any OpenAI-compatible server (vLLM by default), with the `openai` async client."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, cast
+
+import httpx
+import openai
+from openai.types.chat import ChatCompletionChunk
+from pydantic import ValidationError
+
+from assistant.llm.base import ChatMessage, LLMError, LLMUnavailable, T, ToolSpec
+
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=3.0)
+HEALTH_TIMEOUT = 2.0
+# vLLM's Prometheus gauges of requests in the engine (running: being decoded; waiting: queued).
+RUNNING_METRIC = "vllm:num_requests_running"
+WAITING_METRIC = "vllm:num_requests_waiting"
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """httpx errors, plus httpx2's: openai 3.x runs on httpx2 and may raise its errors while a stream is read."""
+    try:
+        import httpx2
+    except ImportError:
+        return (httpx.HTTPError,)
+    return (httpx.HTTPError, httpx2.HTTPError)
+
+
+_ERRORS: tuple[type[Exception], ...] = (openai.APIError, *_transport_errors())
+
+
+def _messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    return [m.model_dump(exclude_none=True) for m in messages]
+
+
+def _schema_name(name: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_-]", "_", name)[:64] or "reply"
+
+
+def parse_gauge(metrics_text: str, name: str) -> float:
+    """Sum every sample of the gauge `name` in Prometheus text exposition (all label sets)."""
+    total = 0.0
+    for line in metrics_text.splitlines():
+        if line.startswith(name) and line[len(name) : len(name) + 1] in ("{", " "):
+            try:
+                total += float(line.rsplit(maxsplit=1)[-1])
+            except ValueError:
+                continue
+    return total
+
+
+class OpenAICompatLLM:
+    """Chat, JSON-schema completion and named tool calls against `base_url` (e.g. `http://127.0.0.1:8000/v1`).
+
+    Connection failures, timeouts and 5xx/429 answers raise LLMUnavailable; other refusals and unusable
+    output raise LLMError. Closing a `stream_chat` iterator (or cancelling its task) closes the HTTP
+    response, which makes vLLM abort the request.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str = "EMPTY",
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        *,
+        max_retries: int = 0,
+        health_timeout: float = HEALTH_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.root_url = self.base_url.removesuffix("/v1")
+        self._model = model
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self._probe = httpx.AsyncClient(timeout=health_timeout, transport=transport)
+        # openai>=3 accepts a plain httpx client (it runs on httpx2 otherwise): one transport for both clients.
+        self._client = openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=api_key,
+            max_retries=max_retries,
+            http_client=self._http,  # type: ignore[arg-type]
+        )
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    def _unavailable(self, e: Exception) -> LLMUnavailable:
+        detail = getattr(e, "message", None) or str(e) or type(e).__name__
+        return LLMUnavailable(f"LLM server {self.base_url} unavailable: {detail}")
+
+    def _translate(self, e: Exception) -> LLMError:
+        if isinstance(e, openai.APIStatusError):
+            if e.status_code >= 500 or e.status_code == 429:
+                return LLMUnavailable(f"LLM server {self.base_url} failed with HTTP {e.status_code}: {e.message}")
+            return LLMError(f"LLM server {self.base_url} refused the request (HTTP {e.status_code}): {e.message}")
+        # Connection refused/reset, timeouts, broken streams, and error events inside a stream.
+        return self._unavailable(e)
+
+    async def stream_chat(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.2,
+        stop: Sequence[str] | None = None,
+        seed: int | None = None,
+    ) -> AsyncIterator[str]:
+        """Yield non-empty text deltas; on close/cancel the HTTP stream is closed so the server aborts."""
+        extra: dict[str, Any] = {}
+        if stop:
+            extra["stop"] = list(stop)
+        if seed is not None:
+            extra["seed"] = seed
+        try:
+            created = await self._client.chat.completions.create(
+                model=self._model,
+                messages=_messages(messages),  # type: ignore[arg-type]
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
+                **extra,
+            )
+        except _ERRORS as e:
+            raise self._translate(e) from e
+        stream = cast("openai.AsyncStream[ChatCompletionChunk]", created)
+        # `async with` closes the response on GeneratorExit and CancelledError alike; vLLM sees the
+        # disconnect and aborts generation. The exception itself propagates untouched.
+        async with stream:
+            try:
+                async for chunk in stream:
+                    if not chunk.choices:
+                        continue
+                    delta = chunk.choices[0].delta.content
+                    if delta:
+                        yield delta
+            except _ERRORS as e:
+                raise self._translate(e) from e
+
+    async def _create(self, **kwargs: Any) -> Any:
+        try:
+            return await self._client.chat.completions.create(model=self._model, **kwargs)
+        except _ERRORS as e:
+            raise self._translate(e) from e
+
+    async def complete_json(
+        self,
+        messages: Sequence[ChatMessage],
+        schema: type[T],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+    ) -> T:
+        """The server constrains decoding to `schema`'s JSON schema; the reply is validated into `schema`."""
+        response = await self._create(
+            messages=_messages(messages),
+            max_tokens=max_tokens,
+            temperature=temperature,
+            response_format={
+                "type": "json_schema",
+                "json_schema": {
+                    "name": _schema_name(schema.__name__),
+                    "schema": schema.model_json_schema(),
+                    "strict": True,
+                },
+            },
+        )
+        choice = response.choices[0] if response.choices else None
+        content = choice.message.content if choice else None
+        if not content:
+            raise LLMError(f"LLM returned no content for {schema.__name__}")
+        try:
+            return schema.model_validate_json(content)
+        except ValidationError as e:
+            hint = " (cut off at max_tokens)" if choice and choice.finish_reason == "length" else ""
+            first = e.errors(include_input=False, include_url=False)[:1]
+            raise LLMError(
+                f"LLM reply does not match {schema.__name__}{hint}: {first}; reply: {content[:200]!r}"
+            ) from e
+
+    async def call_tool(
+        self,
+        messages: Sequence[ChatMessage],
+        tool: ToolSpec,
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+    ) -> dict[str, Any]:
+        """Force a call of `tool` (named tool_choice, strict schema) and return its arguments, schema-checked."""
+        response = await self._create(
+            messages=_messages(messages),
+            max_tokens=max_tokens,
+            temperature=temperature,
+            tools=[
+                {
+                    "type": "function",
+                    "function": {
+                        "name": tool.name,
+                        "description": tool.description,
+                        "parameters": tool.parameters,
+                        "strict": True,
+                    },
+                }
+            ],
+            tool_choice={"type": "function", "function": {"name": tool.name}},
+        )
+        choice = response.choices[0] if response.choices else None
+        calls = [c for c in (choice.message.tool_calls or []) if c.type == "function"] if choice else []
+        named = [c for c in calls if c.function.name == tool.name]
+        if named:
+            raw = named[0].function.arguments
+        else:
+            content = (choice.message.content if choice else None) or ""
+            found = _hermes_arguments(content, tool.name)
+            if found is None:
+                if choice and choice.finish_reason == "length":
+                    raise LLMError(
+                        f"the call of {tool.name} was cut off at max_tokens={max_tokens}; "
+                        "bound its strings (maxLength) or raise max_tokens"
+                    )
+                raise LLMError(f"LLM made no call of {tool.name}; reply: {content[:200]!r}")
+            raw = found
+        try:
+            args = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise LLMError(f"arguments for {tool.name} are not JSON: {raw[:200]!r}") from e
+        if not isinstance(args, dict):
+            raise LLMError(f"arguments for {tool.name} are not an object: {raw[:200]!r}")
+        _check_schema(args, tool)
+        return args
+
+    async def ready(self) -> bool:
+        """True when GET /health answers 200 within the health timeout."""
+        try:
+            response = await self._probe.get(f"{self.root_url}/health")
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def running_requests(self, *, include_waiting: bool = False) -> int:
+        """Requests the server is generating for now (vLLM's /metrics gauge); LLMUnavailable when unreachable."""
+        return await running_requests(self.root_url, include_waiting=include_waiting, client=self._probe)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+        await self._http.aclose()
+        await self._probe.aclose()
+
+    async def __aenter__(self) -> OpenAICompatLLM:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+_TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
+
+
+def _hermes_arguments(content: str, name: str) -> str | None:
+    """Arguments of a `<tool_call>` left in the content (when the server's parser gave up), as JSON text."""
+    for match in _TOOL_CALL.finditer(content):
+        try:
+            call = json.loads(match.group(1))
+        except json.JSONDecodeError:
+            continue
+        if isinstance(call, dict) and call.get("name") == name and "arguments" in call:
+            args = call["arguments"]
+            return args if isinstance(args, str) else json.dumps(args)
+    return None
+
+
+def _check_schema(args: dict[str, Any], tool: ToolSpec) -> None:
+    try:
+        import jsonschema
+    except ImportError:  # the server already constrained decoding to the schema
+        return
+    try:
+        jsonschema.validate(args, tool.parameters)
+    except jsonschema.ValidationError as e:
+        raise LLMError(f"arguments for {tool.name} do not match its schema: {e.message}") from e
+
+
+async def running_requests(
+    root_url: str, *, include_waiting: bool = False, client: httpx.AsyncClient | None = None
+) -> int:
+    """Read `vllm:num_requests_running` (+ waiting) from a vLLM server's /metrics at `root_url` (no `/v1`)."""
+    url = f"{root_url.rstrip('/').removesuffix('/v1')}/metrics"
+    try:
+        if client is None:
+            async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT) as own:
+                response = await own.get(url)
+        else:
+            response = await client.get(url)
+        response.raise_for_status()
+    except httpx.HTTPError as e:
+        raise LLMUnavailable(f"cannot read {url}: {e}") from e
+    n = parse_gauge(response.text, RUNNING_METRIC)
+    if include_waiting:
+        n += parse_gauge(response.text, WAITING_METRIC)
+    return int(n)

@@ -1,0 +1,406 @@
+"""Run vLLM's OpenAI-compatible server as a child process group: start, wait for /health, restart, stop, clean up."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from assistant.llm.smollm2 import SERVED_NAME
+
+_LIVE: set[VllmServer] = set()
+
+
+class VllmStartError(RuntimeError):
+    """The server process died or did not become healthy in time; the message carries its log tail."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _set_parent_death_signal() -> None:
+    """Runs in the child before exec: SIGTERM it when the parent dies, so a killed test run leaves no server."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _group_pids(pgid: int) -> list[int]:
+    """PIDs whose process group is `pgid` (Linux /proc)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # Fields after the parenthesised command: state ppid pgrp ...
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            pids.append(int(entry))
+    return pids
+
+
+def _shm_segments(pids: Sequence[int]) -> set[str]:
+    """Files under /dev/shm that these processes have mapped."""
+    found: set[str] = set()
+    for pid in pids:
+        try:
+            maps = Path(f"/proc/{pid}/maps").read_text()
+        except OSError:
+            continue
+        for line in maps.splitlines():
+            path = line.split(maxsplit=5)[-1] if line.count(" ") >= 5 else ""
+            if path.startswith("/dev/shm/"):
+                found.add(path.removesuffix(" (deleted)"))
+    return found
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class VllmServer:
+    """vLLM's OpenAI API server for `model_dir` on a loopback port, in its own process group."""
+
+    def __init__(
+        self,
+        model_dir: Path | str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        served_model_name: str = SERVED_NAME,
+        max_model_len: int = 2048,
+        kv_cache_gib: int = 1,
+        extra_args: Sequence[str] = (),
+        log_path: Path | str | None = None,
+        startup_timeout: float = 240.0,
+        stop_grace: float = 15.0,
+        python: str = sys.executable,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.model_dir = Path(model_dir).resolve()
+        self.host = host
+        self.requested_port = port
+        self.port = port
+        self.served_model_name = served_model_name
+        self.max_model_len = max_model_len
+        self.kv_cache_gib = kv_cache_gib
+        self.extra_args = list(extra_args)
+        self.log_path = Path(log_path) if log_path else None
+        self.startup_timeout = startup_timeout
+        self.stop_grace = stop_grace
+        self.python = python
+        self.env = dict(env or {})
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ready_seconds: float | None = None
+        self._tmpdir: Path | None = None
+        self._shm: set[str] = set()
+        self._t0 = 0.0
+
+    # -- addresses -----------------------------------------------------------------------------
+
+    @property
+    def root_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible base URL (`.../v1`)."""
+        return f"{self.root_url}/v1"
+
+    @property
+    def model(self) -> str:
+        return self.served_model_name
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def command(self) -> list[str]:
+        return [
+            self.python, "-m", "vllm.entrypoints.openai.api_server",
+            "--model", str(self.model_dir),
+            "--served-model-name", self.served_model_name,
+            "--host", self.host, "--port", str(self.port),
+            "--dtype", "bfloat16",
+            "--max-model-len", str(self.max_model_len),
+            "--enforce-eager",
+            "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
+            *self.extra_args,
+        ]  # fmt: skip
+
+    # -- start ---------------------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        if not (self.model_dir / "config.json").is_file():
+            raise VllmStartError(f"{self.model_dir} holds no converted model (config.json missing)")
+        if self.port == 0:
+            self.port = free_port(self.host)
+        if self.log_path is None:
+            fd, name = tempfile.mkstemp(prefix="vllm-server-", suffix=".log")
+            os.close(fd)
+            self.log_path = Path(name)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # A private TMPDIR so the vllm_dist_* files it leaves are ours to delete.
+        self._tmpdir = Path(tempfile.mkdtemp(prefix="vllm-server-tmp-"))
+        env = {
+            **os.environ,
+            "VLLM_CPU_KVCACHE_SPACE": str(self.kv_cache_gib),
+            "TMPDIR": str(self._tmpdir),
+            "PYTHONUNBUFFERED": "1",
+            "VLLM_NO_USAGE_STATS": "1",
+            "DO_NOT_TRACK": "1",
+            **self.env,
+        }
+        preexec = _set_parent_death_signal if threading.current_thread() is threading.main_thread() else None
+        with self.log_path.open("ab") as log:
+            log.write(f"$ {' '.join(self.command())}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # own process group: stop() signals exactly what we started
+                preexec_fn=preexec,  # noqa: PLW1509 - only prctl, before exec
+            )
+        _LIVE.add(self)
+        self._t0 = time.perf_counter()
+
+    def _check_alive(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            code = self.proc.returncode
+            self._cleanup_files()
+            _LIVE.discard(self)
+            raise VllmStartError(
+                f"vLLM exited with code {code} before becoming healthy; log {self.log_path}:\n{_tail(self._log())}"
+            )
+
+    def _log(self) -> Path:
+        assert self.log_path is not None
+        return self.log_path
+
+    def _timed_out(self) -> None:
+        tail = _tail(self._log())
+        self.stop()
+        raise VllmStartError(
+            f"vLLM was not healthy after {self.startup_timeout:.0f}s on {self.root_url}; log {self.log_path}:\n{tail}"
+        )
+
+    def _became_ready(self) -> None:
+        self.ready_seconds = time.perf_counter() - self._t0
+        self._remember_shm()
+
+    def start(self) -> VllmServer:
+        """Start and block until /health answers 200; VllmStartError (with the log tail) otherwise."""
+        if self.running():
+            return self
+        self._spawn()
+        deadline = time.monotonic() + self.startup_timeout
+        try:
+            with httpx.Client(timeout=2.0) as client:
+                while time.monotonic() < deadline:
+                    self._check_alive()
+                    with contextlib.suppress(httpx.HTTPError):
+                        if client.get(f"{self.root_url}/health").status_code == 200:
+                            self._became_ready()
+                            return self
+                    time.sleep(0.25)
+        except BaseException:  # Ctrl-C while waiting: leave no half-started server behind
+            self.stop()
+            raise
+        self._timed_out()
+        return self  # unreachable
+
+    async def start_async(self) -> VllmServer:
+        """`start()` without blocking the event loop."""
+        if self.running():
+            return self
+        self._spawn()
+        deadline = time.monotonic() + self.startup_timeout
+        try:
+            async with httpx.AsyncClient(timeout=2.0) as client:
+                while time.monotonic() < deadline:
+                    self._check_alive()
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await client.get(f"{self.root_url}/health")).status_code == 200:
+                            self._became_ready()
+                            return self
+                    await asyncio.sleep(0.25)
+        except BaseException:  # cancelled while waiting (app start aborted): stop what we started
+            self.stop()
+            raise
+        await asyncio.to_thread(self._timed_out)
+        return self  # unreachable
+
+    # -- stop ----------------------------------------------------------------------------------
+
+    def _remember_shm(self) -> None:
+        if self.proc is not None:
+            self._shm |= _shm_segments(_group_pids(self.proc.pid))
+
+    def stop(self) -> None:
+        """SIGTERM the process group, SIGKILL after `stop_grace` s, then delete its temp files and shm segments."""
+        proc = self.proc
+        if proc is None:
+            return
+        pgid = proc.pid  # start_new_session: the leader's pid is the group id
+        if proc.poll() is None:
+            self._remember_shm()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=self.stop_grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        # Engine workers may outlive the API process for a moment; they are still in our group.
+        deadline = time.monotonic() + self.stop_grace
+        while _group_pids(pgid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _group_pids(pgid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while _group_pids(pgid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        self.proc = None
+        _LIVE.discard(self)
+        self._cleanup_files()
+
+    async def stop_async(self) -> None:
+        await asyncio.to_thread(self.stop)
+
+    def _cleanup_files(self) -> None:
+        for name in self._shm:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+        self._shm.clear()
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    def restart(self) -> VllmServer:
+        """Stop and start again on the same port (clients keep their base_url)."""
+        self.stop()
+        return self.start()
+
+    async def restart_async(self) -> VllmServer:
+        await self.stop_async()
+        return await self.start_async()
+
+    # -- context managers ----------------------------------------------------------------------
+
+    def __enter__(self) -> VllmServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> VllmServer:
+        return await self.start_async()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop_async()
+
+    def __repr__(self) -> str:
+        return f"VllmServer({self.model_dir}, url={self.root_url}, pid={self.pid})"
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_LIVE):
+        with contextlib.suppress(Exception):
+            server.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m assistant.llm.vllm_server [--convert-only | --serve]`: convert SmolLM2 and/or serve it."""
+    from assistant.llm.smollm2 import ModelNotAvailable, ensure_converted
+
+    parser = argparse.ArgumentParser(prog="python -m assistant.llm.vllm_server", description=main.__doc__)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--convert-only", action="store_true", help="convert the GGUF to bf16 safetensors and exit")
+    mode.add_argument("--serve", action="store_true", help="convert if needed, then serve until Ctrl-C (default)")
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("SHOP_DATA_DIR", ".cache/shop")))
+    parser.add_argument("--force", action="store_true", help="convert again even if a conversion is cached")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--max-model-len", type=int, default=2048)
+    parser.add_argument("--kv-cache-gib", type=int, default=1)
+    parser.add_argument("--log", type=Path, default=None, help="server log file (default: a temp file)")
+    args, extra = parser.parse_known_args(argv)
+
+    try:
+        model_dir = ensure_converted(data_dir=args.data_dir, force=args.force)
+    except ModelNotAvailable as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"model ready in {model_dir}", file=sys.stderr)
+    if args.convert_only:
+        return 0
+
+    server = VllmServer(
+        model_dir,
+        host=args.host,
+        port=args.port,
+        max_model_len=args.max_model_len,
+        kv_cache_gib=args.kv_cache_gib,
+        extra_args=extra,
+        log_path=args.log,
+    )
+    print(f"starting vLLM (log: {server.log_path or 'temp file'}) ...", file=sys.stderr)
+    try:
+        with server:
+            print(
+                f"ready in {server.ready_seconds:.1f}s: {server.base_url} model={server.model} log={server.log_path}",
+                file=sys.stderr,
+            )
+            # Blocked only now: the child must not inherit a mask that hides SIGTERM from it.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    except VllmStartError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""Prompts are files: prompts/<name>.yaml validated at start-up, rendered by name with every variable given."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+REQUIRED_PROMPTS = ("answer", "policy", "smalltalk", "summary", "slots")
+
+
+class PromptError(ValueError):
+    """A prompt file is invalid, or a render is missing variables."""
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+class Prompt(BaseModel):
+    """A system + user template pair; `{name}` placeholders, `{{`/`}}` for literal braces."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str = Field(min_length=1)
+    variables: list[str] = Field(default_factory=list)
+    system: str = Field(min_length=1)
+    user: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_variables(self) -> Prompt:
+        try:
+            used = _fields(self.system) | _fields(self.user)
+        except ValueError as e:
+            raise ValueError(f"bad placeholder syntax: {e}") from e
+        declared = set(self.variables)
+        if used - declared:
+            raise ValueError(f"placeholders not declared in variables: {sorted(used - declared)}")
+        if declared - used:
+            raise ValueError(f"declared variables never used: {sorted(declared - used)}")
+        return self
+
+    def render(self, **values: object) -> tuple[str, str]:
+        """(system, user) with every declared variable filled; a missing one raises PromptError."""
+        missing = set(self.variables) - values.keys()
+        if missing:
+            raise PromptError(f"prompt {self.name!r} is missing variables {sorted(missing)}")
+        return self.system.format(**values), self.user.format(**values)
+
+
+class PromptRegistry:
+    """All prompts of a directory, loaded and validated once."""
+
+    def __init__(self, prompts: dict[str, Prompt]) -> None:
+        self._prompts = prompts
+
+    @classmethod
+    def load(cls, directory: Path = PROMPTS_DIR, required: tuple[str, ...] = ()) -> PromptRegistry:
+        prompts: dict[str, Prompt] = {}
+        for path in sorted(directory.glob("*.yaml")):
+            try:
+                raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+                prompt = Prompt.model_validate(raw)
+            except (yaml.YAMLError, ValidationError, UnicodeDecodeError) as e:
+                raise PromptError(f"{path}: {e}") from e
+            if prompt.name != path.stem:
+                raise PromptError(f"{path}: name {prompt.name!r} does not match the file name")
+            prompts[prompt.name] = prompt
+        missing = [n for n in required if n not in prompts]
+        if missing:
+            raise PromptError(f"{directory}: missing prompt files {[n + '.yaml' for n in missing]}")
+        return cls(prompts)
+
+    def get(self, name: str) -> Prompt:
+        try:
+            return self._prompts[name]
+        except KeyError:
+            raise PromptError(f"no prompt named {name!r}; have {sorted(self._prompts)}") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._prompts)

@@ -1,0 +1,186 @@
+"""Request, response and SSE event models of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from retrieval.product import Product
+from retrieval.search import ScoreBreakdown, SearchResult
+
+
+class ChatRequest(BaseModel):
+    """One shopper message; no session_id starts a new session."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=1)
+    session_id: str | None = Field(default=None, min_length=1, max_length=64)
+    shopper_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="agent keys only: the shopper a new session is for"
+    )
+
+
+class ProductCard(BaseModel):
+    """A product as the widget shows it; every field comes from the catalog."""
+
+    id: str
+    title: str
+    price: float | None
+    currency: str
+    stock: int | None
+    in_stock: bool
+    brand: str | None = None
+    color: str | None = None
+    category: str | None = None
+    rating: float | None = None
+    image: str | None = None
+    score: float | None = None
+    breakdown: ScoreBreakdown | None = None
+
+    @classmethod
+    def of(cls, product: Product, result: SearchResult | None = None) -> ProductCard:
+        return cls(
+            id=product.id,
+            title=product.title,
+            price=product.price,
+            currency=product.currency,
+            stock=product.stock,
+            in_stock=product.in_stock,
+            brand=product.brand,
+            color=product.color,
+            category=product.category,
+            rating=product.rating,
+            image=product.image,
+            score=result.score if result else None,
+            breakdown=result.breakdown if result else None,
+        )
+
+
+# --- SSE events: `event:` is the class's `event` literal, `data:` its JSON, `id:` "<turn_id>:<seq>".
+
+
+class SessionEvent(BaseModel):
+    event: Literal["session"] = "session"
+    session_id: str
+    turn_id: str
+    shopper_id: str
+    resumed: bool = False
+
+
+class IntentEvent(BaseModel):
+    event: Literal["intent"] = "intent"
+    intent: str
+    group: str
+    confidence: float
+    slots: dict[str, Any]
+    slot_sources: dict[str, str] = Field(default_factory=dict)
+    references: list[str] = Field(default_factory=list, description="product ids the message referred to")
+
+
+class ProductsEvent(BaseModel):
+    event: Literal["products"] = "products"
+    products: list[ProductCard]
+
+
+class TokenEvent(BaseModel):
+    event: Literal["token"] = "token"
+    text: str
+
+
+class CitationEvent(BaseModel):
+    event: Literal["citation"] = "citation"
+    ids: list[str] = Field(description="'product:<id>', 'policy:<id>' or 'order:<id>' behind the answer")
+
+
+class ActionEvent(BaseModel):
+    """A state-changing tool: asked for confirmation, or done."""
+
+    event: Literal["action"] = "action"
+    tool: str
+    status: Literal["needs_confirmation", "done", "refused"]
+    description: str
+    result: dict[str, Any] = Field(default_factory=dict)
+
+
+class HandoffEvent(BaseModel):
+    event: Literal["handoff"] = "handoff"
+    ticket_id: str
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorEvent(BaseModel):
+    event: Literal["error"] = "error"
+    error: ErrorBody
+
+
+class DoneEvent(BaseModel):
+    event: Literal["done"] = "done"
+    turn_id: str
+    status: Literal["completed", "failed", "cancelled"]
+    withheld: list[str] = Field(default_factory=list, description="claims the grounding check removed")
+
+
+ChatEvent = (
+    SessionEvent
+    | IntentEvent
+    | ProductsEvent
+    | TokenEvent
+    | CitationEvent
+    | ActionEvent
+    | HandoffEvent
+    | ErrorEvent
+    | DoneEvent
+)
+
+
+class ErrorResponse(BaseModel):
+    """The one JSON error shape of every non-2xx response."""
+
+    error: ErrorBody
+
+
+class ChatResponse(BaseModel):
+    """The non-streaming variant: the same content as the event stream, gathered."""
+
+    session_id: str
+    turn_id: str
+    status: str
+    intent: IntentEvent | None = None
+    products: list[ProductCard] = Field(default_factory=list)
+    answer: str = ""
+    citations: list[str] = Field(default_factory=list)
+    actions: list[ActionEvent] = Field(default_factory=list)
+    handoff: HandoffEvent | None = None
+    error: ErrorBody | None = None
+    withheld: list[str] = Field(default_factory=list)
+
+
+class EventIn(BaseModel):
+    """Shopper behaviour posted by the widget, for personalization."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: str = Field(min_length=1, max_length=256)
+    kind: Literal["view", "click", "add_to_cart", "purchase"]
+    at: datetime | None = Field(default=None, description="ISO-8601 time; default now")
+    shopper_id: str | None = Field(default=None, description="agent keys only")
+
+
+class EventsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(min_length=1, max_length=500)
+
+
+class SearchResponse(BaseModel):
+    query: str
+    products: list[ProductCard]

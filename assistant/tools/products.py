@@ -1,0 +1,256 @@
+"""Catalog tools: search_products, get_product, compare_products. Every fact comes from the catalog record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from assistant.tools.base import Tool, ToolContext, ToolError, ToolOutput
+from retrieval.filters import Filters
+from retrieval.personalization import ProfileStore
+from retrieval.product import Product
+from retrieval.search import SearchEngine, SearchResult
+
+# Catalog bookkeeping, not something a shopper compares on.
+HIDDEN_ATTRIBUTES = frozenset({"where_visible", "promoted"})
+SIZE_KEYS = ("size", "sizes")
+StrOrList = str | list[str] | None
+
+
+def product_ref(product_id: str) -> str:
+    return f"product:{product_id}"
+
+
+def _normalise_id(pid: str) -> str:
+    pid = pid.strip()
+    return pid.removeprefix("product:").strip()
+
+
+def product_card(p: Product) -> dict[str, Any]:
+    """The facts a reply may state about a product, straight from its catalog record."""
+    return {
+        "id": p.id,
+        "title": p.title,
+        "price": p.price,
+        "currency": p.currency,
+        "stock": p.stock,
+        "in_stock": p.in_stock,
+        "brand": p.brand,
+        "color": p.color,
+        "category": p.category,
+        "category_path": list(p.category_path),
+        "rating": p.rating,
+        "rating_count": p.rating_count,
+        "image": p.image,
+    }
+
+
+def product_detail(p: Product) -> dict[str, Any]:
+    """The card plus description, bullet points and attributes."""
+    card = product_card(p)
+    card["description"] = p.description
+    card["bullet_points"] = list(p.bullet_points)
+    card["attributes"] = {k: v for k, v in p.attributes.items() if k not in HIDDEN_ATTRIBUTES}
+    return card
+
+
+def _sizes_of(p: Product) -> set[str] | None:
+    for key in SIZE_KEYS:
+        value = p.attributes.get(key)
+        if value is not None:
+            return {s.strip().lower() for s in str(value).replace(";", ",").split(",") if s.strip()}
+    return None
+
+
+class SearchProductsArgs(BaseModel):
+    """Arguments of search_products."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=500, description="what the shopper wants, in their words")
+    category: StrOrList = Field(default=None, description="category or categories (any of), e.g. 'footwear'")
+    brand: StrOrList = Field(default=None, description="acceptable brand(s), any of")
+    color: StrOrList = Field(default=None, description="acceptable color(s), any of")
+    size: str | None = Field(default=None, max_length=40, description="wanted size, e.g. 'M' or '42'")
+    price_min: float | None = Field(default=None, ge=0, description="lowest acceptable price")
+    price_max: float | None = Field(default=None, ge=0, description="highest acceptable price")
+    in_stock: bool | None = Field(default=None, description="true: only products in stock now")
+    min_rating: float | None = Field(default=None, ge=0, le=5, description="lowest average rating (0-5)")
+    limit: int = Field(default=5, ge=1, le=20, description="how many products to return")
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank")
+        return v.strip()
+
+    @model_validator(mode="after")
+    def _range(self) -> SearchProductsArgs:
+        if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
+            raise ValueError(f"price_min {self.price_min} is above price_max {self.price_max}")
+        return self
+
+    def filters(self) -> Filters:
+        return Filters(
+            min_price=self.price_min,
+            max_price=self.price_max,
+            brand=self.brand,  # type: ignore[arg-type]  # Filters listifies a single string
+            color=self.color,  # type: ignore[arg-type]
+            category=self.category,  # type: ignore[arg-type]
+            in_stock=self.in_stock,
+            min_rating=self.min_rating,
+        )
+
+
+class GetProductArgs(BaseModel):
+    """Arguments of get_product."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: str = Field(min_length=1, max_length=300, description="catalog id of the product")
+
+
+class CompareProductsArgs(BaseModel):
+    """Arguments of compare_products."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_ids: list[str] = Field(min_length=2, max_length=4, description="2 to 4 catalog product ids")
+
+    @field_validator("product_ids")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        ids = [_normalise_id(p) for p in v]
+        if any(not p for p in ids):
+            raise ValueError("product ids must not be blank")
+        if len(set(ids)) != len(ids):
+            raise ValueError("product ids must be distinct")
+        return ids
+
+
+class ProductTools:
+    """The catalog tools over one SearchEngine; shopper profiles (when given) personalise search."""
+
+    def __init__(self, engine: SearchEngine, profiles: ProfileStore | None = None) -> None:
+        self.engine = engine
+        self.profiles = profiles
+
+    def tools(self) -> list[Tool]:
+        return [
+            Tool(
+                "search_products",
+                "Search the store catalog. Returns product cards (id, title, price, currency, stock, brand, color, "
+                "category, rating, image) ranked for this shopper. Put hard constraints in the filters.",
+                SearchProductsArgs,
+                self.search_products,
+            ),
+            Tool(
+                "get_product",
+                "Full catalog record of one product by id: price, stock, description, attributes.",
+                GetProductArgs,
+                self.get_product,
+            ),
+            Tool(
+                "compare_products",
+                "Side-by-side table of 2-4 products (price, rating, stock, brand, color, category, attributes) "
+                "with the differing fields flagged.",
+                CompareProductsArgs,
+                self.compare_products,
+            ),
+        ]
+
+    def search_products(self, args: SearchProductsArgs, ctx: ToolContext) -> ToolOutput:
+        profile = self.profiles.get(ctx.shopper_id) if self.profiles is not None else None
+        if profile is not None and profile.is_empty():
+            profile = None
+        # A size is only checked where the catalog records sizes, so fetch extra to filter afterwards.
+        k = args.limit * 3 if args.size else args.limit
+        results = self.engine.search(args.query, filters=args.filters(), k=k, mode="full", profile=profile)
+        notes: list[str] = []
+        if args.size:
+            results, note = _apply_size(results, args.size)
+            if note:
+                notes.append(note)
+        results = results[: args.limit]
+        cards = []
+        for r in results:
+            card = product_card(r.product)
+            card["score"] = r.score
+            card["breakdown"] = r.breakdown.model_dump()
+            cards.append(card)
+        data: dict[str, Any] = {
+            "query": args.query,
+            "filters": args.filters().model_dump(exclude_none=True),
+            "personalized": profile is not None,
+            "count": len(cards),
+            "products": cards,
+        }
+        if notes:
+            data["notes"] = notes
+        return ToolOutput(data=data, citations=[product_ref(c["id"]) for c in cards])
+
+    def _get(self, ids: list[str]) -> dict[str, Product]:
+        return self.engine.get_products(ids)
+
+    def get_product(self, args: GetProductArgs, ctx: ToolContext) -> ToolOutput:
+        pid = _normalise_id(args.product_id)
+        product = self._get([pid]).get(pid)
+        if product is None:
+            raise ToolError(f"product {pid!r} is not in the catalog", {"product_id": pid})
+        return ToolOutput(data={"product": product_detail(product)}, citations=[product_ref(pid)])
+
+    def compare_products(self, args: CompareProductsArgs, ctx: ToolContext) -> ToolOutput:
+        found = self._get(args.product_ids)
+        missing = [pid for pid in args.product_ids if pid not in found]
+        if missing:
+            raise ToolError(f"not in the catalog: {', '.join(missing)}", {"missing": missing})
+        products = [found[pid] for pid in args.product_ids]
+        table = compare_table(products)
+        return ToolOutput(data=table, citations=[product_ref(p.id) for p in products])
+
+
+def _apply_size(results: list[SearchResult], size: str) -> tuple[list[SearchResult], str | None]:
+    """Drop products whose recorded sizes exclude `size`; products without size data stay, flagged."""
+    wanted = size.strip().lower()
+    kept: list[SearchResult] = []
+    unknown = 0
+    for r in results:
+        sizes = _sizes_of(r.product)
+        if sizes is None:
+            unknown += 1
+            kept.append(r)
+        elif wanted in sizes:
+            kept.append(r)
+    note = None
+    if unknown:
+        note = f"the catalog records no sizes for {unknown} of these products: size {size!r} is not confirmed"
+    return kept, note
+
+
+def compare_table(products: list[Product]) -> dict[str, Any]:
+    """Rows of catalog fields across products; `differs` flags rows whose values are not all equal."""
+    cards = [product_card(p) for p in products]
+    fields = ["price", "currency", "rating", "rating_count", "stock", "in_stock", "brand", "color", "category"]
+    attr_keys = sorted({k for p in products for k in p.attributes if k not in HIDDEN_ATTRIBUTES})
+    rows: list[dict[str, Any]] = []
+    for f in fields:
+        rows.append(_row(f, [c[f] for c in cards], [p.id for p in products]))
+    for key in attr_keys:
+        rows.append(_row(f"attributes.{key}", [p.attributes.get(key) for p in products], [p.id for p in products]))
+    return {
+        "products": [{"id": c["id"], "title": c["title"], "image": c["image"]} for c in cards],
+        "rows": rows,
+        "differences": [r["field"] for r in rows if r["differs"]],
+    }
+
+
+def _row(field: str, values: list[Any], ids: list[str]) -> dict[str, Any]:
+    row: dict[str, Any] = {"field": field, "values": values, "differs": len({repr(v) for v in values}) > 1}
+    known = [(v, pid) for v, pid in zip(values, ids, strict=True) if isinstance(v, int | float)]
+    if row["differs"] and len(known) >= 2 and field in ("price", "rating"):
+        # Lowest price wins; highest rating wins.
+        pick = min(known) if field == "price" else max(known)
+        row["best"] = pick[1]
+    return row

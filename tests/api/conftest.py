@@ -1,0 +1,207 @@
+"""API tests: the real app served by uvicorn on loopback, over fakes for the model and the router.
+
+Real parts: the FastAPI app and SSE, SQLite sessions, the tools (orders, policies over the shared
+ABCD data, handoffs), the search engine over a small catalog (hashing encoder, ephemeral Chroma).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from assistant.api.app import create_app
+from assistant.intents.router import RoutedIntent
+from assistant.llm.fake import FakeLLM
+from assistant.services import Services, assemble
+from assistant.sessions.sqlite_store import SqliteSessionStore
+from assistant.settings import AssistantSettings
+from assistant.tools.builder import build_toolbox
+from assistant.tools.handoff import HandoffStore
+from assistant.tools.orders import Order, OrderItem, OrderStore
+from assistant.tools.policies import PolicyIndex
+from retrieval.encoders import HashingEncoder
+from retrieval.indexer import Indexer
+from retrieval.lexical import LexicalIndex
+from retrieval.search import SearchEngine
+from retrieval.store import VectorStore, make_chroma_client
+from tests.conftest import SHARED_DATA
+from tests.unit.conftest import SMALL_CATALOG
+
+WIDGET = {"Authorization": "Bearer demo-widget-key"}  # shopper "1"
+WIDGET_2 = {"Authorization": "Bearer demo-widget-key-2"}  # shopper "2"
+AGENT = {"Authorization": "Bearer demo-agent-key"}
+
+# Keyword routing stands in for the trained classifier (tested on its own in tests/unit/test_router.py).
+ROUTES = [
+    ("compare", "compare_products", "SHOPPING"),
+    ("cancel", "cancel_order", "ORDER"),
+    ("return", "get_refund", "REFUNDS"),
+    ("where is my order", "track_order", "ORDER"),
+    ("human", "contact_human_agent", "CONTACT"),
+    ("shipping", "delivery_options", "DELIVERY"),
+    ("hello", "greeting", "CONVERSATION"),
+    ("weather", "out_of_scope", "OUT_OF_SCOPE"),
+    ("tell me", "product_question", "SHOPPING"),
+]
+
+
+class KeywordRouter:
+    def route(self, text: str) -> RoutedIntent:
+        low = text.lower()
+        for word, intent, group in ROUTES:
+            if word in low:
+                return RoutedIntent(intent=intent, group=group, confidence=0.9, source="rule")
+        return RoutedIntent(intent="search_products", group="SHOPPING", confidence=0.8, source="classifier")
+
+
+@dataclass
+class Running:
+    base_url: str
+    services: Services
+    llm: FakeLLM
+    orders: OrderStore
+    data_dir: Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def demo_order(order_id: str, shopper: str, status: str, product_id: str = "p1", price: float = 59.0) -> Order:
+    now = datetime.now(UTC)
+    return Order(
+        order_id=order_id,
+        shopper_id=shopper,
+        status=status,  # type: ignore[arg-type]
+        items=[OrderItem(product_id=product_id, title="Red running shoes", unit_price=price, quantity=1)],
+        created_at=now - timedelta(days=3),
+        shipped_at=now - timedelta(days=2) if status != "placed" else None,
+        delivered_at=now - timedelta(days=1) if status == "delivered" else None,
+        tracking="TRK123" if status != "placed" else None,
+    )
+
+
+def build_services(data_dir: Path, llm: FakeLLM, **overrides: Any) -> tuple[Services, OrderStore]:
+    settings = AssistantSettings(
+        data_dir=data_dir,
+        llm_mode="external",
+        llm_base_url="http://127.0.0.1:9/v1",
+        llm_slots=False,
+        min_relevance=0.0,
+        **overrides,
+    )
+    client = make_chroma_client("ephemeral")
+    store = VectorStore(client, f"t{uuid.uuid4().hex[:8]}")
+    encoder = HashingEncoder()
+    Indexer(store, encoder, data_dir / "lexical", show_progress=False).index(SMALL_CATALOG)
+    engine = SearchEngine(store, LexicalIndex.load(data_dir / "lexical"), encoder)
+    orders = OrderStore(data_dir / "orders.sqlite")
+    orders.add(
+        [
+            demo_order("ORD-AAAAAA", "1", "placed"),
+            demo_order("ORD-BBBBBB", "1", "delivered", "p3", 149.0),
+            demo_order("ORD-CCCCCC", "2", "placed"),
+        ]
+    )
+    policies = PolicyIndex.load_or_build(SHARED_DATA / "policies" / "abcd", data_dir / "policies")
+    handoffs = HandoffStore(data_dir / "handoffs.sqlite")
+    toolbox = build_toolbox(None, orders, policies, handoffs, engine=engine)
+    sessions = SqliteSessionStore(data_dir / "sessions.sqlite")
+    services = assemble(
+        settings,
+        llm=llm,
+        sessions=sessions,
+        engine=engine,
+        toolbox=toolbox,
+        router=KeywordRouter(),  # type: ignore[arg-type]
+        catalog=SMALL_CATALOG,
+    )
+    services.closers = [orders.close, handoffs.close]
+    return services, orders
+
+
+@contextmanager
+def serve(services: Services) -> Iterator[str]:
+    """Run the app in a uvicorn thread on a free loopback port; yield its base URL."""
+    app = create_app(services=services)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[Running]:
+    llm = FakeLLM()
+    services, orders = build_services(tmp_path, llm)
+    try:
+        with serve(services) as url:
+            yield Running(url, services, llm, orders, tmp_path)
+    finally:
+        asyncio.run(services.close())
+
+
+def parse_sse(text: str) -> list[dict[str, Any]]:
+    """SSE wire format → [{'event', 'id', 'data'}]; comments (heartbeats) are skipped."""
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        fields: dict[str, Any] = {}
+        data_lines = []
+        for line in block.split("\n"):
+            if not line or line.startswith(":"):
+                continue
+            key, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if key == "data":
+                data_lines.append(value)
+            else:
+                fields[key] = value
+        if data_lines:
+            fields["data"] = json.loads("\n".join(data_lines))
+            events.append(fields)
+    return events
+
+
+def chat(base_url: str, body: dict[str, Any], headers: dict[str, str], **kw: Any) -> httpx.Response:
+    return httpx.post(f"{base_url}/v1/chat", json=body, headers=headers, timeout=30, **kw)
+
+
+def chat_events(base_url: str, body: dict[str, Any], headers: dict[str, str] = WIDGET) -> list[dict[str, Any]]:
+    r = chat(base_url, body, headers)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/event-stream")
+    return parse_sse(r.text)
+
+
+def names(events: list[dict[str, Any]]) -> list[str]:
+    return [e["event"] for e in events]
+
+
+def answer(events: list[dict[str, Any]]) -> str:
+    return "".join(e["data"]["text"] for e in events if e["event"] == "token")

@@ -1,0 +1,219 @@
+"""POST /v1/chat over a real server: event sequence, grounding, references, actions, resume, cancellation."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import httpx
+
+from assistant.grounding import MONEY
+from tests.api.conftest import AGENT, WIDGET, Running, answer, chat, chat_events, names, parse_sse
+
+
+def test_a_search_turn_streams_the_typed_event_sequence(running: Running) -> None:
+    running.llm.streams = [["Here are ", "some running ", "shoes for you."]]
+    events = chat_events(running.base_url, {"message": "red running shoes"})
+    seq = names(events)
+    assert seq[:3] == ["session", "intent", "products"]
+    assert seq[3:-2] == ["token"] * (len(seq) - 5)
+    assert seq[-2:] == ["citation", "done"]
+    turn = events[0]["data"]["turn_id"]
+    assert [e["id"] for e in events] == [f"{turn}:{i}" for i in range(len(events))]
+    cards = events[2]["data"]["products"]
+    assert cards and cards[0]["title"] == "Red running shoes" and cards[0]["breakdown"]["final"] is not None
+    assert events[-2]["data"]["ids"] == [f"product:{c['id']}" for c in cards]
+    assert answer(events) == "Here are some running shoes for you."
+    assert events[-1]["data"]["status"] == "completed"
+
+
+def test_no_price_in_the_answer_that_is_not_on_a_card(running: Running) -> None:
+    running.llm.streams = [["The Red running shoes ", "cost $19.99 and the ", "Blue running shoes are $5."]]
+    events = chat_events(running.base_url, {"message": "running shoes"})
+    cards = next(e for e in events if e["event"] == "products")["data"]["products"]
+    card_prices = {round(c["price"], 2) for c in cards}
+    text = answer(events)
+    prices = [float((m.group("a") or m.group("b")).replace(",", "")) for m in MONEY.finditer(text)]
+    assert prices and all(round(p, 2) in card_prices for p in prices)
+    assert "$19.99" not in text and "$5" not in re.sub(r"\$5\d", "", text)
+    assert events[-1]["data"]["withheld"]
+
+
+def test_nothing_relevant_says_the_store_does_not_carry_it(running: Running) -> None:
+    running.services.chat.planner.min_relevance = 0.99
+    events = chat_events(running.base_url, {"message": "a jet ski"})
+    products = next(e for e in events if e["event"] == "products")["data"]["products"]
+    assert products == []
+    assert "don't carry" in answer(events)
+    assert running.llm.calls == []  # no model text for an empty result
+
+
+def test_references_resolve_against_products_shown_earlier(running: Running) -> None:
+    first = chat_events(running.base_url, {"message": "running shoes"})
+    session = first[0]["data"]["session_id"]
+    shown = [c["id"] for c in first[2]["data"]["products"]]
+    second = chat_events(running.base_url, {"message": "tell me about the second one", "session_id": session})
+    intent = second[1]["data"]
+    assert intent["references"] == [shown[1]]
+    assert [c["id"] for c in second[2]["data"]["products"]] == [shown[1]]
+    cheaper = chat_events(running.base_url, {"message": "which is the cheapest one?", "session_id": session})
+    ref = cheaper[1]["data"]["references"]
+    assert len(ref) == 1
+    cards = {c["id"]: c["price"] for c in first[2]["data"]["products"]}
+    assert cards[ref[0]] == min(cards.values())
+
+
+def test_the_json_variant_returns_the_same_content(running: Running) -> None:
+    running.llm.streams = [["Here you go."]]
+    r = chat(running.base_url, {"message": "hiking boots"}, WIDGET, params={"stream": "false"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert body["status"] == "completed" and body["answer"] == "Here you go."
+    assert body["intent"]["intent"] == "search_products"
+    assert body["products"] and body["citations"] == [f"product:{p['id']}" for p in body["products"]]
+
+
+def test_cancelling_an_order_asks_for_confirmation_then_acts_once(running: Running) -> None:
+    ask = chat_events(running.base_url, {"message": "please cancel order ORD-AAAAAA"})
+    action = next(e for e in ask if e["event"] == "action")["data"]
+    assert action["status"] == "needs_confirmation" and action["tool"] == "cancel_order"
+    assert running.orders.get("ORD-AAAAAA").status == "placed"  # type: ignore[union-attr]
+    session = ask[0]["data"]["session_id"]
+    done = chat_events(running.base_url, {"message": "yes", "session_id": session})
+    action = next(e for e in done if e["event"] == "action")["data"]
+    assert action["status"] == "done" and "cancelled" in answer(done)
+    assert running.orders.get("ORD-AAAAAA").status == "cancelled"  # type: ignore[union-attr]
+    again = chat_events(running.base_url, {"message": "cancel order ORD-AAAAAA", "session_id": session})
+    assert "already cancelled" in answer(again)
+    assert "order:ORD-AAAAAA" in next(e for e in again if e["event"] == "citation")["data"]["ids"]
+
+
+def test_another_shoppers_order_is_not_found(running: Running) -> None:
+    events = chat_events(running.base_url, {"message": "cancel order ORD-CCCCCC"})
+    assert not any(e["event"] == "action" and e["data"]["status"] != "refused" for e in events)
+    assert "no order ORD-CCCCCC" in answer(events)
+    assert running.orders.get("ORD-CCCCCC").status == "placed"  # type: ignore[union-attr]
+
+
+def test_policy_questions_cite_policy_passages(running: Running) -> None:
+    running.llm.streams = [["We offer standard shipping."]]
+    events = chat_events(running.base_url, {"message": "what shipping options do you have?"})
+    citations = next(e for e in events if e["event"] == "citation")["data"]["ids"]
+    assert citations and all(c.startswith("policy:") for c in citations)
+
+
+def test_asking_for_a_human_emits_a_handoff(running: Running) -> None:
+    events = chat_events(running.base_url, {"message": "I want to talk to a human"})
+    handoff = next(e for e in events if e["event"] == "handoff")["data"]
+    assert handoff["ticket_id"] and handoff["ticket_id"] in answer(events)
+
+
+def test_model_down_gives_an_error_event_and_503_readiness(running: Running) -> None:
+    running.llm.available = False
+    events = chat_events(running.base_url, {"message": "running shoes"})
+    assert names(events)[-2:] == ["error", "done"]
+    assert events[-2]["data"]["error"]["code"] == "llm_unavailable"
+    assert events[-1]["data"]["status"] == "failed"
+    assert "products" in names(events)  # the catalog part still arrived
+    r = httpx.get(f"{running.base_url}/readyz")
+    assert r.status_code == 503 and r.json()["checks"]["llm"] is False
+    running.llm.available = True
+    assert httpx.get(f"{running.base_url}/readyz").status_code == 200
+
+
+def test_resume_by_last_event_id_replays_the_rest_of_the_turn(running: Running) -> None:
+    running.llm.streams = [["One. ", "Two. ", "Three."]]
+    events = chat_events(running.base_url, {"message": "running shoes"})
+    session = events[0]["data"]["session_id"]
+    cut = events[3]["id"]
+    r = chat(
+        running.base_url, {"message": "ignored on resume", "session_id": session}, {**WIDGET, "Last-Event-ID": cut}
+    )
+    assert r.status_code == 200
+    assert parse_sse(r.text) == events[4:]
+    r = httpx.get(
+        f"{running.base_url}/v1/sessions/{session}/events", headers={**WIDGET, "Last-Event-ID": cut}, timeout=10
+    )
+    assert parse_sse(r.text) == events[4:]
+    bad = chat(running.base_url, {"message": "x", "session_id": session}, {**WIDGET, "Last-Event-ID": "nonsense"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_last_event_id"
+
+
+def words(n: int) -> list[str]:
+    """Digit-free words: grounding lets them through as they arrive."""
+    return [f"w{chr(97 + i % 26)}{chr(97 + i // 26)} " for i in range(n)]
+
+
+def test_a_client_that_reconnects_within_the_grace_period_gets_the_rest_of_the_turn(running: Running) -> None:
+    running.llm.streams = [words(30)]
+    running.llm.chunk_delay = 0.05
+    first: list[dict] = []
+    with httpx.stream(
+        "POST", f"{running.base_url}/v1/chat", json={"message": "shoes"}, headers=WIDGET, timeout=30
+    ) as r:
+        buf = ""
+        for chunk in r.iter_text():
+            buf += chunk.replace("\r\n", "\n")
+            first = parse_sse(buf.rsplit("\n\n", 1)[0] + "\n\n") if "\n\n" in buf else []
+            if any(e["event"] == "token" for e in first):
+                break
+    # The first connection is closed mid-turn; a reconnect with Last-Event-ID picks the turn up where it was.
+    session = first[0]["data"]["session_id"]
+    last = first[-1]["id"]
+    resumed = chat(running.base_url, {"message": "x", "session_id": session}, {**WIDGET, "Last-Event-ID": last})
+    rest = parse_sse(resumed.text)
+    assert rest[0]["id"] != last and rest[-1]["event"] == "done", rest
+    assert rest[-1]["data"]["status"] == "completed"
+    ids = [e["id"] for e in first + rest]
+    assert len(set(ids)) == len(ids)
+    assert answer(first + rest) == "".join(words(30))
+    assert running.llm.cancelled_streams == 0
+
+
+def test_client_disconnect_cancels_the_model_stream(running: Running) -> None:
+    running.services.chat.resume_grace_s = 0.0
+    running.llm.streams = [words(200)]
+    running.llm.chunk_delay = 0.05
+    with httpx.stream(
+        "POST", f"{running.base_url}/v1/chat", json={"message": "shoes"}, headers=WIDGET, timeout=30
+    ) as r:
+        buf = ""
+        for chunk in r.iter_text():
+            buf += chunk.replace("\r\n", "\n")
+            if "event: token" in buf:
+                break
+    session = parse_sse(buf.split("event: token")[0])[0]["data"]["session_id"]
+    deadline = time.monotonic() + 10
+    while running.llm.cancelled_streams == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert running.llm.cancelled_streams == 1
+    status = None
+    while time.monotonic() < deadline:
+        turns = httpx.get(f"{running.base_url}/v1/sessions/{session}", headers=WIDGET).json()["turns"]
+        status = turns[-1]["status"]
+        if status != "in_progress":
+            break
+        time.sleep(0.05)
+    assert status == "cancelled"
+
+
+def test_turns_of_different_sessions_run_concurrently(running: Running) -> None:
+    running.llm.chunk_delay = 0.01
+    results: list[list[str]] = []
+
+    def one(i: int) -> None:
+        results.append(names(chat_events(running.base_url, {"message": f"shoes {i}"})))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 4 and all(r[-1] == "done" for r in results)
+
+
+def test_an_agent_key_acts_for_a_named_shopper(running: Running) -> None:
+    events = chat_events(running.base_url, {"message": "where is my order", "shopper_id": "2"}, AGENT)
+    assert events[0]["data"]["shopper_id"] == "2"
+    assert "ORD-CCCCCC" in answer(events)

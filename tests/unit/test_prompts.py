@@ -1,0 +1,36 @@
+"""Prompts are files, validated at load; every prompt renders with its variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.prompts import REQUIRED_PROMPTS, PromptError, PromptRegistry
+
+
+def test_every_shipped_prompt_loads_and_renders() -> None:
+    registry = PromptRegistry.load(required=REQUIRED_PROMPTS)
+    for name in registry.names():
+        prompt = registry.get(name)
+        system, user = prompt.render(**{v: f"<{v}>" for v in prompt.variables})
+        assert system.strip() and user.strip()
+        for v in prompt.variables:
+            assert f"<{v}>" in system + user
+
+
+def test_a_missing_variable_raises() -> None:
+    prompt = PromptRegistry.load().get("answer")
+    with pytest.raises(PromptError, match="facts"):
+        prompt.render(message="hi")
+
+
+def test_undeclared_placeholders_fail_at_load(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("name: bad\ndescription: d\nvariables: [a]\nsystem: '{a} {b}'\nuser: u\n")
+    with pytest.raises(PromptError, match="not declared"):
+        PromptRegistry.load(tmp_path)
+
+
+def test_a_missing_required_prompt_fails_at_load(tmp_path: Path) -> None:
+    with pytest.raises(PromptError, match="answer.yaml"):
+        PromptRegistry.load(tmp_path, required=("answer",))
