@@ -61,6 +61,18 @@ def product_fact(p: Product, n: int | None = None) -> str:
     return head + ", ".join(parts)
 
 
+def product_details(p: Product, max_chars: int = 600) -> str:
+    """Everything the catalog says about one product, for a question about it."""
+    lines = [product_fact(p)[2:]]
+    if p.category_path:
+        lines.append("Category: " + " > ".join(p.category_path))
+    lines += [f"- {b}" for b in p.bullet_points[:5]]
+    if p.description:
+        lines.append(p.description[:max_chars])
+    lines += [f"{k}: {v}" for k, v in list(p.attributes.items())[:8]]
+    return "\n".join(lines)
+
+
 def products_facts(products: Sequence[Product]) -> str:
     return "\n".join(product_fact(p, i + 1) for i, p in enumerate(products))
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from assistant.api.auth import Principal
 from assistant.api.errors import ApiError
-from assistant.grounding import Facts, GroundingFilter
+from assistant.grounding import Facts, GroundingFilter, QualityGate
 from assistant.llm.base import LLM, ChatMessage, LLMError, LLMUnavailable
 from assistant.metrics import Metrics
 from assistant.planner import AnswerPlan, Plan, Planner, TurnInput
@@ -265,27 +265,31 @@ class ChatService:
         yield await emit(DoneEvent(turn_id=turn.turn_id, status="completed", withheld=withheld))
 
     async def _answer(self, answer: AnswerPlan, message: str, session: Session) -> AsyncIterator[str | ErrorBody]:
-        """The answer's text pieces: the model's through the grounding filter, or the fixed text."""
+        """The answer's text pieces: the model's through the grounding filter and the quality gate, or the
+        fixed text (when the plan has no prompt, or the model's text is unusable)."""
         if answer.prompt is None:
             for m in WORDS.finditer(answer.fixed or ""):
                 yield m.group(0)
             return
-        system, user = self.prompts.get(answer.prompt).render(**answer.variables)
-        messages = [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]
-        facts = answer.facts or Facts()
-        grounding = GroundingFilter(facts)
-        produced = False
-        stream = self.llm.stream_chat(messages, max_tokens=self.answer_max_tokens, temperature=0.2)
+        prompt = self.prompts.get(answer.prompt)
+        messages = [ChatMessage(role=r, content=c) for r, c in prompt.messages(**answer.variables)]  # type: ignore[arg-type]
+        grounding = GroundingFilter(answer.facts or Facts())
+        gate = QualityGate()
+        produced = ""
+        stream = self.llm.stream_chat(messages, max_tokens=prompt.max_tokens or self.answer_max_tokens, temperature=0.0)
         try:
             async for delta in stream:
-                piece = grounding.feed(delta)
+                piece = gate.feed(grounding.feed(delta))
+                if gate.rejected or gate.looping:
+                    break
                 if piece:
-                    produced = produced or bool(piece.strip())
+                    produced += piece
                     yield piece
-            tail = grounding.finish()
-            if tail:
-                produced = produced or bool(tail.strip())
-                yield tail
+            else:
+                piece = gate.finish(grounding.finish())
+                if piece and not gate.rejected:
+                    produced += piece
+                    yield piece
         except LLMUnavailable as e:
             log.warning("model unavailable: %s", e)
             self.metrics.llm_errors.inc()
@@ -297,8 +301,10 @@ class ChatService:
         finally:
             await _aclose(stream)
         answer.withheld.extend(grounding.withheld)
-        if not produced and answer.fixed:
-            # Nothing usable survived grounding: say the catalog facts plainly.
+        if gate.rejected:
+            answer.withheld.append(f"model text rejected: {gate.rejected}")
+        if not produced.strip() and answer.fixed:
+            # Nothing usable came from the model: say the catalog facts plainly.
             for m in WORDS.finditer(answer.fixed):
                 yield m.group(0)
 

@@ -21,6 +21,8 @@ def serve(
     from assistant.api.app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "bm25s", "chromadb"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = AssistantSettings()
     uvicorn.run(
         create_app(settings),

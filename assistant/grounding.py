@@ -232,3 +232,75 @@ def ground(text: str, facts: Facts) -> tuple[str, list[str]]:
 def catalog_titles(products: Iterable[Product]) -> dict[str, str]:
     """Lower-cased title → id for the whole catalog, to spot products named but not retrieved."""
     return {p.title.lower(): p.id for p in products}
+
+
+JUNK = re.compile(
+    r"\b(?:i'?m sorry|sorry for|i am sorry|not sure|i don'?t know what|as an ai|language model|i cannot|i can'?t"
+    r"|i'?m not able|i am not able|glad you|you'?re right|the shopper said|your loss)\b",
+    re.IGNORECASE,
+)
+ENUMERATOR = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
+
+
+class QualityGate:
+    """Holds the first sentence of the model's (already grounded) text and rejects refusals and
+    confusion; after that, stops the text when a sentence repeats an earlier one (small models loop).
+    A rejected answer is replaced by the plan's fixed text, so only the first sentence is held back."""
+
+    def __init__(self, max_hold: int = 160) -> None:
+        self.max_hold = max_hold
+        self.rejected: str | None = None
+        self.looping = False
+        self._open = False
+        self._seen: list[str] = []
+        self._cur = ""  # the sentence being received
+        self._sent = 0  # how much of it went out
+
+    def feed(self, text: str) -> str:
+        if self.rejected or self.looping:
+            return ""
+        self._cur += text
+        if not self._open:
+            self._cur = ENUMERATOR.sub("", self._cur.lstrip())
+            if SENTENCE_END.search(self._cur) is None and len(self._cur) < self.max_hold:
+                return ""
+            m = JUNK.search(self._cur)
+            if m is not None or not WORD.search(self._cur.lower()):
+                self.rejected = m.group(0) if m else "no words"
+                return ""
+            self._open = True
+        return self._pass()
+
+    def finish(self, text: str = "") -> str:
+        if not self._open and not self.rejected and not self.looping:
+            self.max_hold = 0  # release whatever is held, through the same checks
+        out = self.feed(text)
+        if self._cur and not self.looping and not self.rejected:
+            if _key(self._cur) in self._seen:
+                self.looping = True
+            else:
+                out += self._cur[self._sent :]
+            self._cur, self._sent = "", 0
+        return out
+
+    def _pass(self) -> str:
+        out = ""
+        while (m := SENTENCE_END.search(self._cur)) is not None:
+            sentence, self._cur = self._cur[: m.end()], self._cur[m.end() :]
+            key = _key(sentence)
+            if key and key in self._seen:
+                self.looping = True
+                return out
+            self._seen.append(key)
+            out += sentence[self._sent :]
+            self._sent = 0
+        partial = _key(self._cur)
+        # A sentence that so far repeats the start of an earlier one is held until it ends or diverges.
+        if not (partial and any(seen.startswith(partial) for seen in self._seen)):
+            out += self._cur[self._sent :]
+            self._sent = len(self._cur)
+        return out
+
+
+def _key(sentence: str) -> str:
+    return " ".join(WORD.findall(sentence.lower()))

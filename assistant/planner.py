@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -83,6 +84,15 @@ class Plan:
     llm_slots: asyncio.Task[SlotResult] | None = None
 
 
+def _order_context(session: Session) -> str | None:
+    """The one order the previous turn was about, if it was about exactly one."""
+    last = next((t for t in reversed(session.turns) if t.finished), None)
+    if last is None:
+        return None
+    orders = {c.split(":", 1)[1] for c in last.citations if c.startswith("order:")}
+    return orders.pop() if len(orders) == 1 else None
+
+
 def pending_action(session: Session) -> dict[str, Any] | None:
     """The state change the previous turn asked the shopper to confirm, if any."""
     last = next((t for t in reversed(session.turns) if t.finished), None)
@@ -111,7 +121,9 @@ class Planner:
         llm: LLM | None = None,
         slot_prompt: Prompt | None = None,
         llm_slot_timeout_s: float = 10.0,
+        llm_slot_wait_s: float = 1.0,
     ) -> None:
+        self.llm_slot_wait_s = llm_slot_wait_s
         self.llm = llm
         self.slot_prompt = slot_prompt
         self.llm_slot_timeout_s = llm_slot_timeout_s
@@ -136,8 +148,18 @@ class Planner:
         intent, group = route.intent, route.group
         if refs and (group in {"OUT_OF_SCOPE", "CONVERSATION"} or (intent in SEARCH and resolution.kind in POINTING)):
             intent, group = "product_question", "SHOPPING"
+        if intent == "compare_products" and len(refs) == 1:
+            intent = "product_question"  # "which one is the cheapest?" picked one product
         if resolution.constraint is not None and refs and intent in SEARCH | {"product_question"}:
             intent, group = "variant_question", "SHOPPING"
+        context = _order_context(inp.session)
+        if context and not slots.order_id:
+            slots = slots.model_copy(update={"order_id": context})  # "cancel it" after an order turn
+        low = inp.message.lower()
+        if context and re.search(r"\bcancel\b", low):
+            intent, group = "cancel_order", "ORDER"
+        elif context and re.search(r"\breturn\b", low):
+            intent, group = "get_refund", "REFUNDS"
         pending = pending_action(inp.session)
         if pending and (answers.is_affirmative(inp.message) or answers.is_negative(inp.message)):
             intent, group = "confirm_action", "ACTION"
@@ -167,10 +189,11 @@ class Planner:
         if task is None:
             return slots
         try:
-            result = await task
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
+            # The answer is out; the model's slots get a short grace, not a say in the turn's latency.
+            result = await asyncio.wait_for(task, timeout=self.llm_slot_wait_s)
+        except TimeoutError:
+            plan.trace.append({"name": "llm_slots", "ok": False, "error": "not ready when the answer was"})
+            return slots
         except Exception as e:  # the model's slots are an extra; the rules stand on their own
             plan.trace.append({"name": "llm_slots", "ok": False, "error": f"{type(e).__name__}: {e}"})
             return slots
@@ -293,10 +316,16 @@ class Planner:
         if not products:
             plan.answer.fixed = answers.NO_REFERENCE
             return
-        plan.answer.prompt = "answer"
         plan.answer.facts = self._facts(products)
-        plan.answer.variables = {"facts": answers.products_facts(products), "message": inp.message}
         plan.answer.fixed = answers.product_answer(products[0])
+        if plan.resolution.kind == "comparative" and len(products) == 1:
+            return  # "the cheaper one" is answered by the catalog fact itself
+        if len(products) == 1:
+            plan.answer.prompt = "product"
+            plan.answer.variables = {"facts": answers.product_details(products[0]), "message": inp.message}
+        else:
+            plan.answer.prompt = "answer"
+            plan.answer.variables = {"facts": answers.products_facts(products), "message": inp.message}
 
     async def _variant(self, inp: TurnInput, plan: Plan) -> AsyncIterator[BaseModel]:
         """ "does it come in black": look for the same product in the asked colour (or check its size)."""
@@ -309,8 +338,11 @@ class Planner:
         product = next(iter(found.values()))
         variant = variant_search(product, constraint)
         args: dict[str, Any] = {"query": variant.query, "limit": self.search_results}
-        if constraint.color:
+        if constraint.color and product.color:
             args["color"] = constraint.color
+        elif constraint.color:
+            # This catalog keeps colours in titles, not in a field: search for it and check the title.
+            args["query"] = f"{constraint.color} {variant.query}"
         if variant.size:
             args["size"] = variant.size
         if product.category:
@@ -319,6 +351,9 @@ class Planner:
         items = result.data.get("products", []) if result.ok else []
         hits = self.get_products([c["id"] for c in items])
         products = [hits[c["id"]] for c in items if c["id"] in hits]
+        if constraint.color and not product.color:
+            colour = constraint.color.lower()
+            products = [p for p in products if colour in p.title.lower() or colour == (p.color or "").lower()]
         wanted = " ".join(filter(None, [constraint.color, f"size {variant.size}" if variant.size else None]))
         if not products:
             yield self._cards(plan, [product])
@@ -437,9 +472,9 @@ class Planner:
             plan.answer.fixed = "I'm not sure about that one — I can connect you with a human agent if you like."
             return
         plan.answer.citations = result.citations
-        text = "\n".join(f"- {p.get('text', '')}" for p in passages[:3])
+        text = "\n".join(f"- {p.get('text', '')[:400]}" for p in passages[:3])
         plan.answer.prompt = "policy"
-        plan.answer.facts = Facts(catalog_titles=self.catalog_titles, amounts=_amounts_in(text))
+        plan.answer.facts = Facts(catalog_titles=self.catalog_titles, amounts=_amounts_in(text), names={text})
         plan.answer.variables = {"passages": text, "message": inp.message}
         plan.answer.fixed = passages[0].get("text", "")
         return

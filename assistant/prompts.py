@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
-REQUIRED_PROMPTS = ("answer", "policy", "smalltalk", "summary", "slots")
+REQUIRED_PROMPTS = ("answer", "product", "policy", "smalltalk", "summary", "slots")
 
 
 class PromptError(ValueError):
@@ -20,19 +21,30 @@ def _fields(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
+class Turn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str = Field(min_length=1)
+
+
 class Prompt(BaseModel):
-    """A system + user template pair; `{name}` placeholders, `{{`/`}}` for literal braces."""
+    """A system + user template pair, optionally followed by more turns (small models answer a
+    follow-up question about facts they "said" better than facts in the system prompt);
+    `{name}` placeholders, `{{`/`}}` for literal braces."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     description: str = Field(min_length=1)
     variables: list[str] = Field(default_factory=list)
     system: str = Field(min_length=1)
     user: str = Field(min_length=1)
+    turns: list[Turn] = Field(default_factory=list)
+    max_tokens: int | None = Field(default=None, ge=1, le=2048)
 
     @model_validator(mode="after")
     def _check_variables(self) -> Prompt:
         try:
             used = _fields(self.system) | _fields(self.user)
+            for turn in self.turns:
+                used |= _fields(turn.content)
         except ValueError as e:
             raise ValueError(f"bad placeholder syntax: {e}") from e
         declared = set(self.variables)
@@ -48,6 +60,11 @@ class Prompt(BaseModel):
         if missing:
             raise PromptError(f"prompt {self.name!r} is missing variables {sorted(missing)}")
         return self.system.format(**values), self.user.format(**values)
+
+    def messages(self, **values: object) -> list[tuple[str, str]]:
+        """[(role, content)]: system, user, then the extra turns, all rendered."""
+        system, user = self.render(**values)
+        return [("system", system), ("user", user), *((t.role, t.content.format(**values)) for t in self.turns)]
 
 
 class PromptRegistry:

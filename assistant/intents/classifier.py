@@ -107,6 +107,7 @@ class IntentClassifier:
                 "fine-tuning needs a LayerPoolEncoder (a local transformer), not " + type(encoder).__name__
             )
         self.encoder = encoder
+        self.base_encoder = encoder  # what fine-tuning starts from; `encoder` becomes the tuned copy
         self.threshold = threshold
         self.lexical = lexical
         self.lexical_weights = tuple(lexical_weights) if lexical else (0.0,)
@@ -162,7 +163,7 @@ class IntentClassifier:
         oos_share = {oos_label: max(self.validation_fraction, OOS_VALIDATION_FRACTION)} if oos_label else None
         keep, held = stratified_split(labels, self.validation_fraction, self.seed, oos_share)
         started = time.perf_counter()
-        if self.finetune_epochs and not self.finetuned:
+        if self.finetune_epochs:
             self._finetune([texts[i] for i in keep], [labels[i] for i in keep])
         finetuned = time.perf_counter()
         vecs = self.embed(texts, progress)
@@ -202,8 +203,8 @@ class IntentClassifier:
         """Fine-tune the encoder (or reuse the copy an identical run left in `finetune_dir`) and switch to it."""
         from assistant.intents.finetune import finetune_encoder
 
-        assert isinstance(self.encoder, LayerPoolEncoder)
-        base = self.encoder
+        base = self.base_encoder
+        assert isinstance(base, LayerPoolEncoder)
         recipe = json.dumps(
             [base.fingerprint, base.layers, base.max_seq_length, self.finetune_epochs, self.finetune_lr, self.seed]
         )

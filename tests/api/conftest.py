@@ -189,7 +189,8 @@ def parse_sse(text: str) -> list[dict[str, Any]]:
 
 
 def chat(base_url: str, body: dict[str, Any], headers: dict[str, str], **kw: Any) -> httpx.Response:
-    return httpx.post(f"{base_url}/v1/chat", json=body, headers=headers, timeout=30, **kw)
+    kw.setdefault("timeout", 30)
+    return httpx.post(f"{base_url}/v1/chat", json=body, headers=headers, **kw)
 
 
 def chat_events(base_url: str, body: dict[str, Any], headers: dict[str, str] = WIDGET) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.grounding import Facts, GroundingFilter, catalog_titles, ground
+from assistant.grounding import Facts, GroundingFilter, QualityGate, catalog_titles, ground
 from retrieval.product import Product
 
 LOAFERS = Product(id="1", title="Sleek Brown Leather Loafers", price=59.99, stock=3, brand="Acme", color="brown")
@@ -75,3 +75,34 @@ def test_character_by_character_streaming_is_checked_like_the_whole_text() -> No
         assert "$59.99" in out and "3 in stock" in out and "Cozy" not in out and out.endswith("Enjoy!")
     # Streaming let "Also see the" through before the name arrived; the cut sentence is marked.
     assert "Also see the … Enjoy!" in streamed
+
+
+def gate_run(chunks: list[str]) -> tuple[str, QualityGate]:
+    gate = QualityGate()
+    out = ""
+    for c in chunks:
+        out += gate.feed(c)
+        if gate.rejected or gate.looping:
+            return out, gate
+    return out + gate.finish(), gate
+
+
+def test_the_quality_gate_rejects_a_refusal_before_anything_is_shown() -> None:
+    out, gate = gate_run(["I'm sorry ", "for your loss, ", "but I can't help. ", "Bye."])
+    assert out == "" and gate.rejected
+
+
+def test_the_quality_gate_strips_a_list_number_and_passes_good_text() -> None:
+    out, gate = gate_run(["1. ", "Classic Blue Jacket, ", "$59.99. ", "Great for spring."])
+    assert out == "Classic Blue Jacket, $59.99. Great for spring." and not gate.rejected
+
+
+def test_the_quality_gate_stops_a_repeating_model() -> None:
+    chunks = ["Nice pick. ", "It is warm. ", "It is ", "warm. ", "It is warm. "]
+    out, gate = gate_run(chunks)
+    assert out == "Nice pick. It is warm. " and gate.looping
+
+
+def test_the_quality_gate_releases_a_short_answer_without_a_full_stop() -> None:
+    out, gate = gate_run(["Happy ", "to help"])
+    assert out == "Happy to help" and not gate.rejected

@@ -13,10 +13,11 @@ def test_every_shipped_prompt_loads_and_renders() -> None:
     registry = PromptRegistry.load(required=REQUIRED_PROMPTS)
     for name in registry.names():
         prompt = registry.get(name)
-        system, user = prompt.render(**{v: f"<{v}>" for v in prompt.variables})
-        assert system.strip() and user.strip()
+        messages = prompt.messages(**{v: f"<{v}>" for v in prompt.variables})
+        assert [r for r, _ in messages[:2]] == ["system", "user"] and all(c.strip() for _, c in messages)
+        text = "".join(c for _, c in messages)
         for v in prompt.variables:
-            assert f"<{v}>" in system + user
+            assert f"<{v}>" in text
 
 
 def test_a_missing_variable_raises() -> None:
