@@ -21,7 +21,8 @@ from pydantic import BaseModel
 
 from assistant.api.auth import Principal
 from assistant.api.errors import ApiError
-from assistant.grounding import Facts, GroundingFilter, QualityGate
+from assistant.dialogue.context import approx_tokens, build_history, summarize_turns
+from assistant.grounding import Facts, GroundingFilter, QualityGate, ground
 from assistant.llm.base import LLM, ChatMessage, LLMError, LLMUnavailable
 from assistant.metrics import Metrics
 from assistant.planner import AnswerPlan, Plan, Planner, TurnInput
@@ -74,7 +75,14 @@ class ChatService:
         answer_max_tokens: int,
         turn_timeout_s: float = 120.0,
         resume_grace_s: float = 5.0,
+        context_tokens: int = 1200,
+        history_turns: int = 2,
+        summarize_after: int = 4,
     ) -> None:
+        self.context_tokens = context_tokens
+        self.history_turns = history_turns
+        self.summarize_after = summarize_after
+        self._background: set[asyncio.Task[None]] = set()
         self.llm = llm
         self.sessions = sessions
         self.planner = planner
@@ -171,6 +179,41 @@ class ChatService:
             await self._close_turn(session, turn, live, emit, ErrorBody(code=code, message=msg))
             return
         await self._close_turn(session, turn, live, None, None)
+        self._maybe_summarize(session.session_id)
+
+    def _maybe_summarize(self, session_id: str) -> None:
+        """Summarise older turns with the model in the background, once enough have piled up."""
+        task = asyncio.create_task(self._summarize(session_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _summarize(self, session_id: str) -> None:
+        session = await self.sessions.get_session(session_id)
+        if session is None:
+            return
+        done = session.completed_turns()
+        older = done[: -self.history_turns] if self.history_turns else done
+        covered = session.summary_through if session.summary_through is not None else -1
+        if len(older) < self.summarize_after or older[-1].index - covered < self.summarize_after:
+            return
+        prompt = self.prompts.get("summary")
+        transcript = summarize_turns(older, max_message_chars=160)
+        messages = [ChatMessage(role=r, content=c) for r, c in prompt.messages(transcript=transcript)]  # type: ignore[arg-type]
+        text = ""
+        try:
+            async for delta in self.llm.stream_chat(messages, max_tokens=prompt.max_tokens or 80, temperature=0.0):
+                text += delta
+        except LLMError as e:
+            log.info("no summary for %s: %s", session_id, e)
+            return
+        grounded, withheld = ground(text, Facts(names={transcript}))
+        if grounded.strip() and not withheld:
+            await self.sessions.set_summary(session_id, grounded.strip(), through_index=older[-1].index)
+
+    async def aclose(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     async def _close_turn(
         self,
@@ -272,11 +315,19 @@ class ChatService:
                 yield m.group(0)
             return
         prompt = self.prompts.get(answer.prompt)
-        messages = [ChatMessage(role=r, content=c) for r, c in prompt.messages(**answer.variables)]  # type: ignore[arg-type]
+        rendered = prompt.messages(**answer.variables)
+        max_tokens = prompt.max_tokens or self.answer_max_tokens
+        # The context budget: what is left of it after the prompt and the answer goes to history.
+        budget = self.context_tokens - max_tokens - sum(approx_tokens(c) + 4 for _, c in rendered)
+        history = build_history(session, budget, max_verbatim_turns=self.history_turns, include_product_ids=False)
+        messages = [
+            ChatMessage(role=role, content=content)  # type: ignore[arg-type]
+            for role, content in [rendered[0], *history, *rendered[1:]]
+        ]
         grounding = GroundingFilter(answer.facts or Facts())
         gate = QualityGate()
         produced = ""
-        stream = self.llm.stream_chat(messages, max_tokens=prompt.max_tokens or self.answer_max_tokens, temperature=0.0)
+        stream = self.llm.stream_chat(messages, max_tokens=max_tokens, temperature=0.0)
         try:
             async for delta in stream:
                 piece = gate.feed(grounding.feed(delta))

@@ -25,6 +25,9 @@ STOCK = re.compile(
     r"|(?P<pos>in stock|available))\b",
     re.IGNORECASE,
 )
+HOLD_WORD = re.compile(r"^(?:stock|in-stock|available|unavailable|sold|left|remaining)\W*$", re.I)
+WORD_WITH_SPACE = re.compile(r"\S+\s+")
+LOOKBEHIND = 2  # "out of stock", "not in stock": the longest claim openers before the stock word
 RISKY = re.compile(r"[\d$€£]|\b(?:stock|available|unavailable|sold|left|price|prices|cost|costs|dollars?|usd)\b", re.I)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 CAPITALISED_RUN = re.compile(r"\b(?:[A-Z][\w'&-]+\s+)+[A-Z][\w'&-]+")
@@ -56,10 +59,10 @@ class Facts:
         self.amounts = {round(a, 2) for a in self.amounts} | {
             round(p.price, 2) for p in self.products.values() if p.price is not None
         }
-        self._vocab = set(WORD.findall(" ".join(self.names).lower()))
+        self.vocab = set(WORD.findall(" ".join(self.names).lower()))
         for p in self.products.values():
             fields = filter(None, [p.title, p.brand, p.color, *p.category_path])
-            self._vocab.update(WORD.findall(" ".join(fields).lower()))
+            self.vocab.update(WORD.findall(" ".join(fields).lower()))
 
     def mentioned(self, text: str) -> list[Product]:
         """Products of the facts that `text` names (by full title, or by most of its title words)."""
@@ -95,7 +98,7 @@ class Facts:
             if not text[: m.start()].strip():
                 words = words[1:]  # a sentence's first word is capitalised anyway
             words = [w for w in words if w not in COMMON]
-            if len(words) >= 2 and sum(w not in self._vocab for w in words) > len(words) / 2:
+            if len(words) >= 2 and sum(w not in self.vocab for w in words) > len(words) / 2:
                 out.append(m.group(0).strip())
         return out
 
@@ -171,6 +174,7 @@ class GroundingFilter:
         self.withheld: list[str] = []
         self._sentence = ""  # the current sentence, not yet ended
         self._emitted = 0  # how much of it was already let through
+        self._holding = False  # the rest of the sentence waits for its end
         self.text = ""  # what was emitted, in full
 
     def feed(self, delta: str) -> str:
@@ -183,7 +187,7 @@ class GroundingFilter:
                 break
             sentence, self._sentence = self._sentence[: m.end()], self._sentence[m.end() :]
             out.append(self._close(sentence))
-            self._emitted = 0
+            self._emitted, self._holding = 0, False
         out.append(self._safe_prefix())
         piece = "".join(out)
         self.text += piece
@@ -192,23 +196,46 @@ class GroundingFilter:
     def finish(self) -> str:
         """The held rest, checked."""
         piece = self._close(self._sentence) if self._sentence else ""
-        self._sentence, self._emitted = "", 0
+        self._sentence, self._emitted, self._holding = "", 0, False
         self.text += piece
         return piece
 
     def _safe_prefix(self) -> str:
-        s = self._sentence
-        stop = len(s)
-        for m in (RISKY.search(s, self._emitted), CAPITALISED.search(s, self._emitted)):
-            if m is not None:
-                stop = min(stop, m.start())
-        # Whole words only: a word still arriving may turn out risky ("Sle" → "Sleek Loafers").
-        end = s.rfind(" ", self._emitted, stop) + 1
-        if end <= self._emitted:
+        """Let complete words through until one needs the whole sentence to be judged."""
+        if self._holding:
             return ""
-        piece = s[self._emitted : end]
-        self._emitted = end
-        return piece
+        s = self._sentence
+        complete = max(s.rfind(" "), s.rfind("\n")) + 1  # a word still arriving may become risky
+        start = self._emitted
+        safe: list[int] = []
+        for m in WORD_WITH_SPACE.finditer(s, start, complete):
+            if not self._safe_word(m.group(0).strip(), s[: m.start()]):
+                self._holding = True
+                break
+            safe.append(m.end())
+        # The last LOOKBEHIND safe words wait: they may open a claim ("out of" + "stock").
+        if len(safe) > LOOKBEHIND:
+            self._emitted = safe[-LOOKBEHIND - 1]
+        return s[start : self._emitted]
+
+    def _safe_word(self, word: str, before: str) -> bool:
+        """A word is safe when it cannot start an unbacked claim: no stock word, no number unless it is a
+        price the facts hold for the product named last, no capitalised word the facts never use."""
+        if HOLD_WORD.search(word):
+            return False
+        if re.search(r"[\d$€£]", word):
+            m = MONEY.fullmatch(word.rstrip(",;:)"))
+            if m is None:
+                return False
+            amount = round(_amount(m), 2)
+            named = self.facts.mentions(before)
+            about = named[-1][1] if named else None
+            if about is not None:
+                return about.price is not None and round(about.price, 2) == amount
+            return amount in self.facts.amounts
+        if word[:1].isupper() and before.strip():
+            return all(w in self.facts.vocab or w in COMMON for w in WORD.findall(word.lower()))
+        return True
 
     def _close(self, sentence: str) -> str:
         check = check_sentence(sentence, self.facts)
@@ -243,12 +270,13 @@ ENUMERATOR = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
 
 
 class QualityGate:
-    """Holds the first sentence of the model's (already grounded) text and rejects refusals and
+    """Holds the first words of the model's (already grounded) text and rejects refusals and
     confusion; after that, stops the text when a sentence repeats an earlier one (small models loop).
     A rejected answer is replaced by the plan's fixed text, so only the first sentence is held back."""
 
-    def __init__(self, max_hold: int = 160) -> None:
+    def __init__(self, max_hold: int = 160, judge_words: int = 6) -> None:
         self.max_hold = max_hold
+        self.judge_words = judge_words  # refusals and confusion show in the first words
         self.rejected: str | None = None
         self.looping = False
         self._open = False
@@ -262,7 +290,8 @@ class QualityGate:
         self._cur += text
         if not self._open:
             self._cur = ENUMERATOR.sub("", self._cur.lstrip())
-            if SENTENCE_END.search(self._cur) is None and len(self._cur) < self.max_hold:
+            words = len(self._cur.split()) - (0 if self._cur[-1:].isspace() else 1)
+            if SENTENCE_END.search(self._cur) is None and words < self.judge_words and len(self._cur) < self.max_hold:
                 return ""
             m = JUNK.search(self._cur)
             if m is not None or not WORD.search(self._cur.lower()):

@@ -63,6 +63,7 @@ class Services:
     closers: list[Any] = field(default_factory=list)
 
     async def close(self) -> None:
+        await self.chat.aclose()
         await self.llm.aclose()
         await self.sessions.aclose()
         for close in reversed(self.closers):
@@ -112,7 +113,7 @@ def assemble(
         relevance=make_relevance(engine),
         min_relevance=settings.min_relevance,
         search_results=settings.search_results,
-        llm=llm if settings.llm_slots else None,
+        llm=llm if settings.use_llm_slots else None,
         slot_prompt=prompts.get("slots"),
     )
     chat = ChatService(
@@ -125,6 +126,7 @@ def assemble(
         answer_max_tokens=settings.answer_max_tokens,
         turn_timeout_s=settings.turn_timeout_s,
         resume_grace_s=settings.resume_grace_s,
+        context_tokens=settings.context_tokens,
     )
     return Services(
         settings=settings,

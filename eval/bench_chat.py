@@ -28,6 +28,10 @@ Units: the service's `token` events are text pieces released by the grounding fi
 sentence); the direct stream's are streamed chunks (about one model token each). Rates per stream are
 counted after the first piece: pieces/s = (pieces - 1) / (last - first piece time) and, comparable across
 both sides, words/s = words after the first piece over the same span (none for a one-piece answer).
+
+Targets: products p95 <= 150 ms and overhead <= 1.15x at every level; first token p95 <= 1.0 s at 1 shopper
+and <= 2.5 s at 8. `--vllm-url auto` (the default without $SHOP_LLM_BASE_URL) takes the newest address in
+the embedded server's log, <data dir>/vllm.log; the direct run is skipped when no model server answers.
 """
 
 from __future__ import annotations
@@ -302,10 +306,10 @@ def direct_prompt(
     if r.failed or not r.cards or not r.pieces or r.intent not in CARD_ANSWER_INTENTS:
         return None
     products = [catalog.get(str(c.get("id"))) or card_product(c) for c in r.cards]
-    if len(products) == 1 and r.references and r.intent != "compare_products":
-        if r.intent not in ONE_PRODUCT_INTENTS:
-            return None  # a variant question with one card may be a fixed "couldn't find it in black"
+    if r.intent in ONE_PRODUCT_INTENTS and r.references and len(products) == 1:
         name, facts = "product", product_details(products[0])
+    elif r.intent == "variant_question" and len(products) == 1:
+        return None  # may be the fixed "couldn't find it in black" beside the product's own card
     else:
         name, facts = "answer", products_facts(products)
     prompt = prompts.get(name)
@@ -683,12 +687,13 @@ def print_report(result: dict[str, Any]) -> None:
         }
         if kinds:
             print(f"errors at {lv['concurrency']} shoppers: " + ", ".join(f"{k} x{v}" for k, v in kinds.items()))
-    print(
-        "units: service stream rate = answer words/s after the first token event (its token events are text "
-        "pieces the grounding filter releases, "
-        + ", ".join(f"{lv['service']['pieces_per_turn']:.1f}" for lv in result["levels"])
-        + " per turn); vLLM = streamed chunks/s (about model tokens/s) and words/s"
-    )
+    if result["levels"]:
+        print(
+            "units: service stream rate = answer words/s after the first token event (its token events are text "
+            "pieces the grounding filter releases, "
+            + ", ".join(f"{lv['service']['pieces_per_turn']:.1f}" for lv in result["levels"])
+            + " per turn); vLLM = streamed chunks/s (about model tokens/s) and words/s"
+        )
     checks = [(lv["concurrency"], lv["overhead"]) for lv in result["levels"] if "overhead" in lv]
     if checks:
         print(

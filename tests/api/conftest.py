@@ -98,13 +98,9 @@ def demo_order(order_id: str, shopper: str, status: str, product_id: str = "p1",
 
 
 def build_services(data_dir: Path, llm: FakeLLM, **overrides: Any) -> tuple[Services, OrderStore]:
+    options: dict[str, Any] = {"llm_slots": False, "min_relevance": 0.0, **overrides}
     settings = AssistantSettings(
-        data_dir=data_dir,
-        llm_mode="external",
-        llm_base_url="http://127.0.0.1:9/v1",
-        llm_slots=False,
-        min_relevance=0.0,
-        **overrides,
+        data_dir=data_dir, llm_mode="external", llm_base_url="http://127.0.0.1:9/v1", **options
     )
     client = make_chroma_client("ephemeral")
     store = VectorStore(client, f"t{uuid.uuid4().hex[:8]}")

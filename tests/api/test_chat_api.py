@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
+from pathlib import Path
 
 import httpx
 
 from assistant.grounding import MONEY
-from tests.api.conftest import AGENT, WIDGET, Running, answer, chat, chat_events, names, parse_sse
+from assistant.llm.fake import FakeLLM
+from tests.api.conftest import (
+    AGENT,
+    WIDGET,
+    Running,
+    answer,
+    build_services,
+    chat,
+    chat_events,
+    names,
+    parse_sse,
+    serve,
+)
 
 
 def test_a_search_turn_streams_the_typed_event_sequence(running: Running) -> None:
@@ -217,3 +231,40 @@ def test_an_agent_key_acts_for_a_named_shopper(running: Running) -> None:
     events = chat_events(running.base_url, {"message": "where is my order", "shopper_id": "2"}, AGENT)
     assert events[0]["data"]["shopper_id"] == "2"
     assert "ORD-CCCCCC" in answer(events)
+
+
+def test_history_fits_the_budget_and_older_turns_get_summarised(running: Running) -> None:
+    running.services.chat.summarize_after = 2
+    session = None
+    for message in ["running shoes", "hiking boots", "a backpack", "coffee mug", "tell me about the first one"]:
+        body = {"message": message, **({"session_id": session} if session else {})}
+        events = chat_events(running.base_url, body)
+        session = events[0]["data"]["session_id"]
+    answers = [msgs for name, msgs in running.llm.calls if name == "stream_chat"]
+    last = answers[-1]
+    # The previous turns ride along as history (windowed), between the system prompt and this turn.
+    assert any(m.role == "user" and m.content == "coffee mug" for m in last)
+    assert not any(m.content == "running shoes" for m in last[1:3] if m.role == "user")
+    deadline = time.monotonic() + 10
+    summary = None
+    while summary is None and time.monotonic() < deadline:
+        summary = httpx.get(f"{running.base_url}/v1/sessions/{session}", headers=WIDGET).json()["summary"]
+        time.sleep(0.1)
+    assert summary
+    assert any(name == "stream_chat" and "Summarise" in msgs[0].content for name, msgs in running.llm.calls)
+
+
+def test_model_slots_are_validated_against_the_message(tmp_path: Path) -> None:
+    llm = FakeLLM(json_replies=[{"color": "red", "price_max": 60, "brand": "Nike", "category": "sneakers"}])
+    services, _ = build_services(tmp_path, llm, llm_slots=True)
+    try:
+        with serve(services) as url:
+            events = chat_events(url, {"message": "red running shoes under 60 dollars"})
+            session = events[0]["data"]["session_id"]
+            turn = httpx.get(f"{url}/v1/sessions/{session}", headers=WIDGET).json()["turns"][0]
+    finally:
+        asyncio.run(services.close())
+    assert turn["slots"]["price_max"] == 60 and turn["slots"]["color"].lower() == "red"
+    assert "brand" not in turn["slots"] and "category" not in turn["slots"]  # not in the message: dropped
+    model = next(c for c in turn["tool_trace"] if c["name"] == "llm_slots")
+    assert model["ok"] and "brand" in model["data"]["dropped"]

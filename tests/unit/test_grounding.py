@@ -57,13 +57,27 @@ def test_an_invented_product_name_is_cut() -> None:
 
 def test_plain_text_streams_through_before_the_sentence_ends() -> None:
     f = GroundingFilter(facts(LOAFERS))
-    assert f.feed("Sure, he") == "Sure, "  # a word still arriving is held: it may become a name
-    assert f.feed("re are some ") == "here are some "
+    assert f.feed("Sure, here are") == ""  # the last two words wait: they may open a claim
+    assert f.feed(" some good options") == "Sure, here are "  # "options" may still be arriving
     # A price holds the rest of the sentence until it can be checked.
-    assert f.feed("options at $") == "options at "
-    assert f.feed("45. ") == "$59.99. "
+    assert f.feed(" at $") == "some good "
+    assert f.feed("45. ") == "options at $59.99. "
     assert f.finish() == ""
-    assert f.text == "Sure, here are some options at $59.99. "
+    assert f.text == "Sure, here are some good options at $59.99. "
+
+
+def test_a_name_and_price_from_the_facts_stream_without_waiting_for_the_sentence_end() -> None:
+    f = GroundingFilter(facts(LOAFERS))
+    out = f.feed("The Sleek Brown Leather Loafers cost $59.99 and are a great pick for the")
+    assert out == "The Sleek Brown Leather Loafers cost $59.99 and are a great "
+
+
+def test_a_stock_claim_opener_is_never_emitted_before_its_claim_is_checked() -> None:
+    text, withheld = ground("The Trail Runner Shoes are not in stock right now.", facts(RUNNERS))
+    assert text == "The Trail Runner Shoes are not in stock right now." and not withheld
+    f = GroundingFilter(facts(RUNNERS))
+    streamed = "".join(f.feed(w + " ") for w in "The Trail Runner Shoes are in stock today.".split()) + f.finish()
+    assert "out of stock" in streamed and "in stock" not in streamed.replace("out of stock", "")
 
 
 def test_character_by_character_streaming_is_checked_like_the_whole_text() -> None:
@@ -73,8 +87,8 @@ def test_character_by_character_streaming_is_checked_like_the_whole_text() -> No
     streamed = "".join([f.feed(ch) for ch in text] + [f.finish()])
     for out in (whole, streamed):
         assert "$59.99" in out and "3 in stock" in out and "Cozy" not in out and out.endswith("Enjoy!")
-    # Streaming let "Also see the" through before the name arrived; the cut sentence is marked.
-    assert "Also see the … Enjoy!" in streamed
+    # Streaming let "Also" through before the name arrived; the cut sentence is marked.
+    assert "Also … Enjoy!" in streamed
 
 
 def gate_run(chunks: list[str]) -> tuple[str, QualityGate]:
