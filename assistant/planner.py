@@ -156,9 +156,11 @@ class Planner:
         if context and not slots.order_id:
             slots = slots.model_copy(update={"order_id": context})  # "cancel it" after an order turn
         low = inp.message.lower()
-        if context and re.search(r"\bcancel\b", low):
+        # Only a short or pointing message ("cancel it", "return that one") acts on the order just shown.
+        about_it = len(low.split()) <= 4 or re.search(r"\b(?:it|this|that|this order|that order)\b", low)
+        if context and about_it and re.search(r"\bcancel\b", low):
             intent, group = "cancel_order", "ORDER"
-        elif context and re.search(r"\breturn\b", low):
+        elif context and about_it and re.search(r"\breturn\b", low):
             intent, group = "get_refund", "REFUNDS"
         pending = pending_action(inp.session)
         if pending and (answers.is_affirmative(inp.message) or answers.is_negative(inp.message)):
@@ -406,7 +408,7 @@ class Planner:
             yield ActionEvent(tool=tool, status="refused", description=plan.answer.fixed, result=result.data)
             return
         if result.needs_confirmation:
-            what = (result.confirmation or {}).get("summary") or f"run {tool}"
+            what = ((result.confirmation or {}).get("summary") or f"run {tool}").rstrip(".")
             plan.answer.fixed = f"Please confirm: {what}. Reply 'yes' to go ahead or 'no' to keep things as they are."
             yield ActionEvent(
                 tool=tool, status="needs_confirmation", description=what, result=result.confirmation or {}
