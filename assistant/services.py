@@ -19,6 +19,7 @@ from assistant.intents.router import IntentRouter, build_router
 from assistant.intents.slots import CatalogVocabulary
 from assistant.llm.base import LLM
 from assistant.llm.openai_compat import OpenAICompatLLM
+from assistant.llm.supervisor import Supervisor
 from assistant.metrics import Metrics
 from assistant.planner import Planner
 from assistant.prompts import REQUIRED_PROMPTS, PromptRegistry
@@ -60,9 +61,12 @@ class Services:
     limiter: RateLimiter
     components: Components | None = None
     vllm: Any = None
+    supervisor: Supervisor | None = None
     closers: list[Any] = field(default_factory=list)
 
     async def close(self) -> None:
+        if self.supervisor is not None:
+            await self.supervisor.stop()
         await self.chat.aclose()
         await self.llm.aclose()
         await self.sessions.aclose()
@@ -228,4 +232,7 @@ async def build_services(settings: AssistantSettings) -> Services:
         prompts=prompts,
     )
     services.components, services.vllm, services.closers = components, server, closers
+    if server is not None:
+        services.supervisor = Supervisor(server)
+        services.supervisor.start()
     return services

@@ -107,6 +107,7 @@ class LayerPoolEncoder:
         cache_dir: str | Path = DEFAULT_MODEL_CACHE,
         backend: str = "onnx",
         batch_size: int = 64,
+        threads: int = 1,
     ) -> None:
         if backend not in ("onnx", "torch"):
             raise ValueError(f"backend must be 'onnx' or 'torch', got {backend!r}")
@@ -120,6 +121,9 @@ class LayerPoolEncoder:
         self.cache_dir = Path(cache_dir)
         self.backend = backend
         self.batch_size = batch_size
+        # onnxruntime intra-op threads (0: one per core). One, because on a shared 2-core box it halves
+        # single-query p50 and cuts p99 (interleaved runs: p50 5.4 vs 9.3 ms, p99 18.8 vs 27.7 ms).
+        self.threads = threads
         self.fingerprint = content_fingerprint(self.path)
         self.model_id = f"layers{'-'.join(map(str, self.layers))}-{self.fingerprint}:{max_seq_length}"
         self._tokenizer: Any = None
@@ -152,6 +156,8 @@ class LayerPoolEncoder:
             export_onnx(self.path, self.layers, target)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.threads:
+            opts.intra_op_num_threads = self.threads
         session = ort.InferenceSession(str(target), opts, providers=["CPUExecutionProvider"])
         self._tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
 
@@ -200,4 +206,5 @@ class LayerPoolEncoder:
             cache_dir=self.cache_dir,
             backend=self.backend,
             batch_size=self.batch_size,
+            threads=self.threads,
         )

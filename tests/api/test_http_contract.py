@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from assistant.llm.fake import FakeLLM
-from tests.api.conftest import AGENT, WIDGET, WIDGET_2, Running, build_services, chat, chat_events, serve
+from tests.api.conftest import AGENT, WIDGET, WIDGET_2, Running, build_services, chat, chat_events, parse_sse, serve
 
 
 def is_error(r: httpx.Response, status: int, code: str) -> None:
@@ -128,5 +128,21 @@ def test_a_session_survives_a_restart(tmp_path: Path) -> None:
             assert body["turns"][0]["answer"] == "Hello there." and body["turns"][0]["status"] == "completed"
             follow = chat_events(url, {"message": "tell me about the first one", "session_id": session})
             assert follow[1]["data"]["references"] == [events[2]["data"]["products"][0]["id"]]
+    finally:
+        asyncio.run(services.close())
+
+
+def test_an_unreachable_model_server_gives_an_error_event_not_a_hung_stream(tmp_path: Path) -> None:
+    from assistant.llm.openai_compat import OpenAICompatLLM
+    from assistant.llm.vllm_server import free_port
+
+    services, _ = build_services(tmp_path, FakeLLM())
+    services.llm = services.chat.llm = OpenAICompatLLM(f"http://127.0.0.1:{free_port()}/v1", "nobody", timeout=5)
+    try:
+        with serve(services) as url:
+            r = chat(url, {"message": "running shoes"}, WIDGET, timeout=20)
+            events = [e["event"] for e in parse_sse(r.text)]
+            assert events[:3] == ["session", "intent", "products"] and events[-2:] == ["error", "done"]
+            assert httpx.get(f"{url}/readyz").status_code == 503
     finally:
         asyncio.run(services.close())
