@@ -11,6 +11,7 @@ import json
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 
 from retrieval.encoders import ProgressFn, model_fingerprint
 
+QUERY_CACHE_SIZE = 256
 SUPPORTED_MODULES = (
     "sentence_transformers.models.Transformer",
     "sentence_transformers.models.Pooling",
@@ -118,6 +120,7 @@ class OnnxEncoder:
         self._tokenizer: Any = None
         self._dim: int | None = None
         self._lock = threading.Lock()
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def _load(self) -> None:
         with self._lock:
@@ -168,4 +171,16 @@ class OnnxEncoder:
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self._run([text])[0]
+        # A chat turn embeds the same message for routing, search and the relevance check: remember a few.
+        with self._lock:
+            hit = self._queries.get(text)
+            if hit is not None:
+                self._queries.move_to_end(text)
+                return hit
+        vec = self._run([text])[0]
+        vec.setflags(write=False)
+        with self._lock:
+            self._queries[text] = vec
+            if len(self._queries) > QUERY_CACHE_SIZE:
+                self._queries.popitem(last=False)
+        return vec

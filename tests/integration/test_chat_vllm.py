@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from assistant.grounding import MONEY
+from assistant.intents.classifier import default_encoder
 from assistant.intents.router import build_router
 from assistant.llm.openai_compat import OpenAICompatLLM
 from assistant.services import Services, assemble, make_toolbox
@@ -50,7 +51,7 @@ def assistant_url(vllm_server: VllmEndpoint, tmp_path_factory: pytest.TempPathFa
     components.indexer(show_progress=False).index(subset)
     engine = components.engine()
     engine.warm_up()
-    router = build_router(components.text_encoder, data_dir / "router", settings.bitext_path, 30)
+    router = build_router(default_encoder(data_dir), data_dir / "router", settings.bitext_path, 30)
     toolbox, closers = make_toolbox(settings, components, engine, products)  # orders over the whole catalog
     llm = OpenAICompatLLM(vllm_server.base_url, vllm_server.model, timeout=60)
     services: Services = assemble(

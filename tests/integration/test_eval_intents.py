@@ -1,4 +1,4 @@
-"""`python -m eval.intents` on small slices of the shared intent data, with the real MiniLM."""
+"""`python -m eval.intents` on small slices of the shared intent data, with the real MiniLM (ONNX)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from eval.intents import main
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.integration
@@ -45,14 +48,35 @@ def _take(rows: list[tuple[str, str]], n_intents: int, per_intent: int) -> list[
     return [r for label in keep for r in by[label][:per_intent]]
 
 
-def _run(tmp: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
-    out = tmp / "report.json"
-    cmd = [sys.executable, "-m", "eval.intents", *args, "--json", str(out), "--cache", str(tmp / "cache.sqlite")]
-    cmd += ["--latency-sample", "30"]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT), out
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def _check(proc: subprocess.CompletedProcess[str], out: Path, oos: bool, min_accuracy: float) -> dict:
+@pytest.fixture
+def run_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[Run, Path]]:
+    """`python -m eval.intents ARGS` in this process: the heavy imports are paid once, not per run."""
+
+    def run(*args: str) -> tuple[Run, Path]:
+        out = tmp_path / "report.json"
+        argv = [*args, "--json", str(out), "--cache", str(tmp_path / "cache.sqlite"), "--latency-sample", "30"]
+        code = main(argv)
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err), out
+
+    return run
+
+
+def test_module_entry_point_runs() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "eval.intents", "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert proc.returncode == 0 and "--split-from" in proc.stdout
+
+
+def _check(proc: Run, out: Path, oos: bool, min_accuracy: float) -> dict:
     assert proc.returncode == 0, proc.stderr[-2000:]
     last = proc.stdout.strip().splitlines()[-1]
     m = LAST_LINE.match(last)
@@ -75,18 +99,20 @@ def _write_csv(path: Path, header: tuple[str, str], rows: list[tuple[str, str]])
 
 
 @pytest.mark.parametrize(("fmt", "header"), [("bitext", ("utterance", "intent")), ("banking77", ("text", "category"))])
-def test_csv_formats_split_from_a_small_slice(tmp_path: Path, fmt: str, header: tuple[str, str]) -> None:
+def test_csv_formats_split_from_a_small_slice(
+    tmp_path: Path, run_eval: Callable[..., tuple[Run, Path]], fmt: str, header: tuple[str, str]
+) -> None:
     src = _need(INTENTS / fmt / "train.csv")
     with open(src, encoding="utf-8", newline="") as fh:
         rows = [(r[header[0]], r[header[1]]) for r in csv.DictReader(fh)]
     small = _write_csv(tmp_path / "small.csv", header, _take(rows, n_intents=10, per_intent=20))
-    proc, out = _run(tmp_path, "--split-from", str(small), "--format", fmt, "--test-fraction", "0.25")
+    proc, out = run_eval("--split-from", str(small), "--format", fmt, "--test-fraction", "0.25")
     report = _check(proc, out, oos=False, min_accuracy=0.6)
     assert report["test_utterances"] == 50 and report["config"]["intents"] == 10
     assert report["oos_recall"] is None
 
 
-def test_clinc150_train_and_test_files(tmp_path: Path) -> None:
+def test_clinc150_train_and_test_files(tmp_path: Path, run_eval: Callable[..., tuple[Run, Path]]) -> None:
     data = json.loads(_need(INTENTS / "clinc150" / "train_val.json").read_text())
     train_rows = _take([(t, label) for t, label in data["train"]], n_intents=10, per_intent=20)
     intents = {label for _, label in train_rows}
@@ -96,26 +122,26 @@ def test_clinc150_train_and_test_files(tmp_path: Path) -> None:
     (tmp_path / "train.json").write_text(json.dumps(train))
     (tmp_path / "test.json").write_text(json.dumps(test))
     args = ["--train", str(tmp_path / "train.json"), "--test", str(tmp_path / "test.json"), "--format", "clinc150"]
-    proc, out = _run(tmp_path, *args)
+    proc, out = run_eval(*args)
     report = _check(proc, out, oos=True, min_accuracy=0.6)
     assert report["in_scope"] == 50 and report["out_of_scope"] == 20
     assert report["config"]["oos_label"] == "oos" and report["fit"]["n_classes"] == 11
 
 
-def test_bad_files_exit_2_with_a_message(tmp_path: Path) -> None:
+def test_bad_files_exit_2_with_a_message(tmp_path: Path, run_eval: Callable[..., tuple[Run, Path]]) -> None:
     bad_csv = _write_csv(tmp_path / "bad.csv", ("text", "label"), [("hello", "greeting")])
-    proc, _ = _run(tmp_path, "--train", str(bad_csv), "--test", str(bad_csv), "--format", "bitext")
+    proc, _ = run_eval("--train", str(bad_csv), "--test", str(bad_csv), "--format", "bitext")
     assert proc.returncode == 2
     assert "bad.csv" in proc.stderr and "missing column" in proc.stderr
 
     bad_json = tmp_path / "bad.json"
     bad_json.write_text("{not json")
-    proc, _ = _run(tmp_path, "--train", str(bad_json), "--test", str(bad_json), "--format", "clinc150")
+    proc, _ = run_eval("--train", str(bad_json), "--test", str(bad_json), "--format", "clinc150")
     assert proc.returncode == 2 and "bad.json" in proc.stderr and "bad JSON" in proc.stderr
 
     no_test = tmp_path / "train_only.json"
     no_test.write_text(json.dumps({"train": [["hi", "greeting"], ["bye", "goodbye"]]}))
-    proc, _ = _run(tmp_path, "--train", str(no_test), "--test", str(no_test), "--format", "clinc150")
+    proc, _ = run_eval("--train", str(no_test), "--test", str(no_test), "--format", "clinc150")
     assert proc.returncode == 2 and "missing list(s) ['test']" in proc.stderr
 
 
