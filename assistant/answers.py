@@ -61,7 +61,7 @@ def product_fact(p: Product, n: int | None = None) -> str:
     return head + ", ".join(parts)
 
 
-def product_details(p: Product, max_chars: int = 600) -> str:
+def product_details(p: Product, max_chars: int = 300) -> str:
     """Everything the catalog says about one product, for a question about it."""
     lines = [product_fact(p)[2:]]
     if p.category_path:

