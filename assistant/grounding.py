@@ -28,6 +28,7 @@ STOCK = re.compile(
 HOLD_WORD = re.compile(r"^(?:stock|in-stock|available|unavailable|sold|left|remaining)\W*$", re.I)
 WORD_WITH_SPACE = re.compile(r"\S+\s+")
 LOOKBEHIND = 2  # "out of stock", "not in stock": the longest claim openers before the stock word
+CLAIM_OPENER = re.compile(r"^(?:in|out|of|not|no|only|just|currently|still|units?|pieces?|items?|\d[\d,.]*)\W*$", re.I)
 RISKY = re.compile(r"[\d$€£]|\b(?:stock|available|unavailable|sold|left|price|prices|cost|costs|dollars?|usd)\b", re.I)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 CAPITALISED_RUN = re.compile(r"\b(?:[A-Z][\w'&-]+\s+)+[A-Z][\w'&-]+")
@@ -222,10 +223,15 @@ class GroundingFilter:
                 self._holding = True
                 break
             safe.append(m.end())
-        # The last LOOKBEHIND safe words wait: they may open a claim ("out of" + "stock"); when holding,
-        # they may belong to the unsafe claim and are checked with the sentence.
-        if len(safe) > LOOKBEHIND:
-            self._emitted = safe[-LOOKBEHIND - 1]
+        # A claim opener among the last LOOKBEHIND safe words waits, with what follows it: "out of" may
+        # become "out of stock" (and when holding, it belongs to the claim checked with the sentence).
+        keep = len(safe)
+        for k in range(max(0, len(safe) - LOOKBEHIND), len(safe)):
+            if CLAIM_OPENER.match(words[k].group(0).strip()):
+                keep = k
+                break
+        if keep:
+            self._emitted = safe[keep - 1]
         return s[start : self._emitted]
 
     def _about(self, before: str) -> Product | None:
@@ -303,7 +309,7 @@ class QualityGate:
     confusion; after that, stops the text when a sentence repeats an earlier one (small models loop).
     A rejected answer is replaced by the plan's fixed text, so only the first sentence is held back."""
 
-    def __init__(self, max_hold: int = 160, judge_words: int = 6) -> None:
+    def __init__(self, max_hold: int = 160, judge_words: int = 4) -> None:
         self.max_hold = max_hold
         self.judge_words = judge_words  # refusals and confusion show in the first words
         self.rejected: str | None = None

@@ -57,11 +57,11 @@ def test_an_invented_product_name_is_cut() -> None:
 
 def test_plain_text_streams_through_before_the_sentence_ends() -> None:
     f = GroundingFilter(facts(LOAFERS))
-    assert f.feed("Sure, here are") == ""  # the last two words wait: they may open a claim
-    assert f.feed(" some good options") == "Sure, here are "  # "options" may still be arriving
+    assert f.feed("Sure, here are") == "Sure, here "  # "are" may still be arriving
+    assert f.feed(" some good options") == "are some good "
     # A price holds the rest of the sentence until it can be checked.
-    assert f.feed(" at $") == "some good "
-    assert f.feed("45. ") == "options at $59.99. "
+    assert f.feed(" at $") == "options at "
+    assert f.feed("45. ") == "$59.99. "
     assert f.finish() == ""
     assert f.text == "Sure, here are some good options at $59.99. "
 
@@ -69,7 +69,7 @@ def test_plain_text_streams_through_before_the_sentence_ends() -> None:
 def test_a_name_and_price_from_the_facts_stream_without_waiting_for_the_sentence_end() -> None:
     f = GroundingFilter(facts(LOAFERS))
     out = f.feed("The Sleek Brown Leather Loafers cost $59.99 and are a great pick for the")
-    assert out == "The Sleek Brown Leather Loafers cost $59.99 and are a great "
+    assert out == "The Sleek Brown Leather Loafers cost $59.99 and are a great pick for "
 
 
 def test_a_stock_claim_opener_is_never_emitted_before_its_claim_is_checked() -> None:
@@ -87,8 +87,8 @@ def test_character_by_character_streaming_is_checked_like_the_whole_text() -> No
     streamed = "".join([f.feed(ch) for ch in text] + [f.finish()])
     for out in (whole, streamed):
         assert "$59.99" in out and "3 in stock" in out and "Cozy" not in out and out.endswith("Enjoy!")
-    # Streaming let "Also" through before the name arrived; the cut sentence is marked.
-    assert "Also … Enjoy!" in streamed
+    # Streaming let "Also see the" through before the name arrived; the cut sentence is marked.
+    assert "Also see the … Enjoy!" in streamed
 
 
 def gate_run(chunks: list[str]) -> tuple[str, QualityGate]:
@@ -126,9 +126,16 @@ def test_correct_prices_and_stock_levels_stream_word_by_word() -> None:
     f = GroundingFilter(facts(LOAFERS))
     words = "Sleek Brown Leather Loafers, $59.99, 3 in stock, a great pick for the office".split()
     out = [f.feed(w + " ") for w in words]
-    # Everything up to two words before the end went out while the model was still writing.
-    assert "".join(out) == "Sleek Brown Leather Loafers, $59.99, 3 in stock, a great pick for "
-    assert f.finish() == "the office " and not f.withheld
+    # Every word went out as it arrived: the name, price and stock level match the facts.
+    assert "".join(out) == "Sleek Brown Leather Loafers, $59.99, 3 in stock, a great pick for the office "
+    assert f.finish() == "" and not f.withheld
+
+
+def test_a_claim_opener_waits_for_the_next_words() -> None:
+    f = GroundingFilter(facts(RUNNERS))
+    assert f.feed("The Trail Runner Shoes are in ") == "The Trail Runner Shoes are "
+    assert f.feed("stock ") == ""  # "in stock" is false for them: held for repair
+    assert "out of stock" in f.feed("today. ")
 
 
 def test_a_wrong_stock_count_still_holds_and_is_repaired() -> None:
