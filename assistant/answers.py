@@ -147,3 +147,19 @@ def action_message(tool: str, data: dict[str, Any]) -> str:
         verb = "is started" if outcome == "return_started" else "was already started"
         return f"Return {ret.get('return_id')} for order {oid} {verb}.{refund}"
     return f"{tool.replace('_', ' ').capitalize()}: {outcome or 'done'}."
+
+
+def cart_message(data: dict[str, Any]) -> str:
+    """What a cart tool did, with the cart's catalog total."""
+    cart = data.get("cart", {})
+    total = cart.get("total")
+    summary = f" Your cart: {cart.get('count', 0)} item(s), {format_price(float(total))}." if total is not None else ""
+    title = data.get("title") or "That product"
+    match data.get("outcome"):
+        case "added":
+            return f"Added the {title} to your cart (quantity {data.get('quantity')}).{summary}"
+        case "removed":
+            return f"Removed it from your cart.{summary}"
+        case "not_in_cart":
+            return f"That product wasn't in your cart.{summary}"
+    return summary.strip() or "Done."

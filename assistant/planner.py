@@ -245,7 +245,9 @@ class Planner:
             handler = self._search
         elif intent == "variant_question":
             handler = self._variant
-        elif intent in {"product_question", "cart_add", "cart_remove"}:
+        elif intent in {"cart_add", "cart_remove"}:
+            handler = self._cart
+        elif intent == "product_question":
             handler = self._product_question
         elif intent == "compare_products":
             handler = self._compare
@@ -375,6 +377,33 @@ class Planner:
         plan.answer.facts = self._facts(products)
         plan.answer.variables = {"facts": answers.products_facts(products), "message": inp.message}
         plan.answer.fixed = f"Here is what we have in {wanted}: " + answers.list_answer(products, inp.message)
+
+    async def _cart(self, inp: TurnInput, plan: Plan) -> AsyncIterator[BaseModel]:
+        """"add it to my cart" / "remove the second one": the referenced product, or the one in focus."""
+        refs = plan.resolution.product_ids or ([f] if (f := self._focus(inp.session)) else [])
+        adding = plan.intent.intent == "cart_add"
+        tool = "add_to_cart" if adding else "remove_from_cart"
+        if tool not in self.toolbox:
+            plan.answer.fixed = "The cart isn't available right now."
+            return
+        if not refs:
+            plan.answer.fixed = f"Which product should I {'add to' if adding else 'remove from'} your cart?"
+            return
+        args: dict[str, Any] = {"product_id": refs[0]}
+        if adding and plan.slots.quantity:
+            args["quantity"] = plan.slots.quantity
+        result = await self._call(plan, inp, tool, args)
+        plan.answer.citations = result.citations
+        if not result.ok:
+            plan.answer.fixed = result.error or "That didn't work."
+            yield ActionEvent(tool=tool, status="refused", description=plan.answer.fixed, result=result.data)
+            return
+        found = self.get_products(refs[:1])
+        if found:
+            yield self._cards(plan, list(found.values()))
+            plan.answer.citations = result.citations
+        plan.answer.fixed = answers.cart_message(result.data)
+        yield ActionEvent(tool=tool, status="done", description=plan.answer.fixed, result=result.data)
 
     async def _compare(self, inp: TurnInput, plan: Plan) -> AsyncIterator[BaseModel]:
         refs = plan.resolution.product_ids

@@ -29,12 +29,14 @@ from assistant.sessions.factory import open_session_store
 from assistant.settings import AssistantSettings
 from assistant.tools.base import Toolbox
 from assistant.tools.builder import build_toolbox, handoffs_path, orders_path, policy_cache_dir
+from assistant.tools.cart import CartStore, CartTools
 from assistant.tools.demo_orders import seed_demo_orders
 from assistant.tools.handoff import HandoffStore
 from assistant.tools.orders import OrderStore
 from assistant.tools.policies import PolicyIndex
 from retrieval.catalog import load_catalog
 from retrieval.factory import Components, build_components
+from retrieval.personalization import Event, refresh_profile
 from retrieval.product import Product
 from retrieval.search import SearchEngine
 
@@ -201,7 +203,16 @@ def make_toolbox(
     )
     handoffs = HandoffStore(handoffs_path(settings.data_dir))
     toolbox = build_toolbox(components, orders, policies, handoffs, engine=engine)
-    return toolbox, [orders.close, handoffs.close]
+    cart = CartStore(settings.data_dir / "cart.sqlite")
+
+    def on_add(shopper_id: str, product_id: str) -> None:
+        # A cart add is a strong signal: it joins the shopper's events and reshapes their profile.
+        components.profiles.add_events([Event(shopper_id=shopper_id, product_id=product_id, kind="add_to_cart")])
+        refresh_profile(components.profiles, engine, shopper_id)
+
+    for tool in CartTools(cart, engine.get_products, on_add).tools():
+        toolbox.register(tool)
+    return toolbox, [orders.close, handoffs.close, cart.close]
 
 
 async def build_services(settings: AssistantSettings) -> Services:

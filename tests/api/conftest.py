@@ -30,6 +30,7 @@ from assistant.services import Services, assemble
 from assistant.sessions.sqlite_store import SqliteSessionStore
 from assistant.settings import AssistantSettings
 from assistant.tools.builder import build_toolbox
+from assistant.tools.cart import CartStore, CartTools
 from assistant.tools.handoff import HandoffStore
 from assistant.tools.orders import Order, OrderItem, OrderStore
 from assistant.tools.policies import PolicyIndex
@@ -47,6 +48,8 @@ AGENT = {"Authorization": "Bearer demo-agent-key"}
 
 # Keyword routing stands in for the trained classifier (tested on its own in tests/unit/test_router.py).
 ROUTES = [
+    ("to my cart", "cart_add", "SHOPPING"),
+    ("out of my cart", "cart_remove", "SHOPPING"),
     ("compare", "compare_products", "SHOPPING"),
     ("cancel", "cancel_order", "ORDER"),
     ("return", "get_refund", "REFUNDS"),
@@ -118,6 +121,9 @@ def build_services(data_dir: Path, llm: FakeLLM, **overrides: Any) -> tuple[Serv
     policies = PolicyIndex.load_or_build(SHARED_DATA / "policies" / "abcd", data_dir / "policies")
     handoffs = HandoffStore(data_dir / "handoffs.sqlite")
     toolbox = build_toolbox(None, orders, policies, handoffs, engine=engine)
+    cart = CartStore(data_dir / "cart.sqlite")
+    for tool in CartTools(cart, engine.get_products).tools():
+        toolbox.register(tool)
     sessions = SqliteSessionStore(data_dir / "sessions.sqlite")
     services = assemble(
         settings,
@@ -128,7 +134,7 @@ def build_services(data_dir: Path, llm: FakeLLM, **overrides: Any) -> tuple[Serv
         router=KeywordRouter(),  # type: ignore[arg-type]
         catalog=SMALL_CATALOG,
     )
-    services.closers = [orders.close, handoffs.close]
+    services.closers = [orders.close, handoffs.close, cart.close]
     return services, orders
 
 

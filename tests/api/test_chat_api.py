@@ -278,3 +278,31 @@ def test_an_out_of_scope_message_the_catalog_matches_well_is_searched(running: R
     planner.rescue_relevance = 0.0
     events = chat_events(running.base_url, {"message": "weather for running shoes"})
     assert events[1]["data"]["intent"] == "search_products" and "products" in names(events)
+
+
+def test_cart_add_and_remove_act_on_the_referenced_product(running: Running) -> None:
+    first = chat_events(running.base_url, {"message": "running shoes"})
+    session = first[0]["data"]["session_id"]
+    cards = first[2]["data"]["products"]
+    in_stock = next(i for i, c in enumerate(cards) if c["in_stock"])
+    ordinal = ["first", "second", "third", "fourth", "fifth"][in_stock]
+    added = chat_events(running.base_url, {"message": f"add the {ordinal} one to my cart", "session_id": session})
+    action = next(e for e in added if e["event"] == "action")["data"]
+    assert action["status"] == "done" and action["tool"] == "add_to_cart"
+    cart = action["result"]["cart"]
+    assert [i["product_id"] for i in cart["items"]] == [cards[in_stock]["id"]]
+    assert cart["total"] == cards[in_stock]["price"]  # the catalog's price, not the model's
+    removed = chat_events(running.base_url, {"message": "take it out of my cart", "session_id": session})
+    action = next(e for e in removed if e["event"] == "action")["data"]
+    assert action["tool"] == "remove_from_cart" and action["result"]["cart"]["items"] == []
+
+
+def test_an_out_of_stock_product_is_not_added(running: Running) -> None:
+    first = chat_events(running.base_url, {"message": "blue running shoes"})
+    session = first[0]["data"]["session_id"]
+    cards = first[2]["data"]["products"]
+    out = next(i for i, c in enumerate(cards) if not c["in_stock"])
+    ordinal = ["first", "second", "third", "fourth", "fifth"][out]
+    events = chat_events(running.base_url, {"message": f"add the {ordinal} one to my cart", "session_id": session})
+    action = next(e for e in events if e["event"] == "action")["data"]
+    assert action["status"] == "refused" and "out of stock" in answer(events)
