@@ -179,22 +179,26 @@ class ChatService:
             await self._close_turn(session, turn, live, emit, ErrorBody(code=code, message=msg))
             return
         await self._close_turn(session, turn, live, None, None)
-        self._maybe_summarize(session.session_id)
+        # The session as this process knows it, plus this turn: only re-read it when a summary may be due.
+        if self._unsummarised(session.model_copy(update={"turns": [*session.turns, turn]})):
+            task = asyncio.create_task(self._summarize(session.session_id))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
-    def _maybe_summarize(self, session_id: str) -> None:
-        """Summarise older turns with the model in the background, once enough have piled up."""
-        task = asyncio.create_task(self._summarize(session_id))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _summarize(self, session_id: str) -> None:
-        session = await self.sessions.get_session(session_id)
-        if session is None:
-            return
+    def _unsummarised(self, session: Session) -> list[Turn]:
+        """The completed turns outside the history window the summary should cover, once enough piled up."""
         done = session.completed_turns()
         older = done[: -self.history_turns] if self.history_turns else done
         covered = session.summary_through if session.summary_through is not None else -1
         if len(older) < self.summarize_after or older[-1].index - covered < self.summarize_after:
+            return []
+        return older
+
+    async def _summarize(self, session_id: str) -> None:
+        """Summarise older turns with the model in the background."""
+        session = await self.sessions.get_session(session_id)
+        older = self._unsummarised(session) if session is not None else []
+        if not older:
             return
         prompt = self.prompts.get("summary")
         transcript = summarize_turns(older, max_message_chars=160)
@@ -256,7 +260,7 @@ class ChatService:
         )
         plan = await self.planner.understand(inp)
         try:
-            async for event in self._act(inp, plan, turn, message, session, emit, started):
+            async for event in self._act(inp, plan, turn, emit, started):
                 yield event
         finally:
             self.planner.cancel(plan)
@@ -266,8 +270,6 @@ class ChatService:
         inp: TurnInput,
         plan: Plan,
         turn: Turn,
-        message: str,
-        session: Session,
         emit: Callable[[BaseModel], Any],
         started: float,
     ) -> AsyncIterator[StoredEvent]:
@@ -279,11 +281,11 @@ class ChatService:
             yield await emit(event)
         answer = plan.answer
         turn.product_ids = [p.id for p in answer.products]
-        turn.tool_trace = plan.trace
+        turn.tool_trace = plan.trace  # the list the tools and the model's slots keep appending to
 
-        text, withheld, error = "", [], None
+        text, error = "", None
         first = True
-        async for piece in self._answer(answer, message, session):
+        async for piece in self._answer(answer, inp.session):
             if isinstance(piece, ErrorBody):
                 error = piece
                 break
@@ -296,7 +298,6 @@ class ChatService:
         turn.answer = text.strip()
         turn.citations = answer.citations
         turn.slots = await self.planner.finish_slots(plan)
-        turn.tool_trace = plan.trace
         if error is not None:
             turn.status, turn.error = "failed", error.message
             yield await emit(ErrorEvent(error=error))
@@ -307,7 +308,7 @@ class ChatService:
         turn.status = "completed"
         yield await emit(DoneEvent(turn_id=turn.turn_id, status="completed", withheld=withheld))
 
-    async def _answer(self, answer: AnswerPlan, message: str, session: Session) -> AsyncIterator[str | ErrorBody]:
+    async def _answer(self, answer: AnswerPlan, session: Session) -> AsyncIterator[str | ErrorBody]:
         """The answer's text pieces: the model's through the grounding filter and the quality gate, or the
         fixed text (when the plan has no prompt, or the model's text is unusable)."""
         if answer.prompt is None:

@@ -29,10 +29,8 @@ HOLD_WORD = re.compile(r"^(?:stock|in-stock|available|unavailable|sold|left|rema
 WORD_WITH_SPACE = re.compile(r"\S+\s+")
 LOOKBEHIND = 2  # "out of stock", "not in stock": the longest claim openers before the stock word
 CLAIM_OPENER = re.compile(r"^(?:in|out|of|not|no|only|just|currently|still|units?|pieces?|items?|\d[\d,.]*)\W*$", re.I)
-RISKY = re.compile(r"[\d$€£]|\b(?:stock|available|unavailable|sold|left|price|prices|cost|costs|dollars?|usd)\b", re.I)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 CAPITALISED_RUN = re.compile(r"\b(?:[A-Z][\w'&-]+\s+)+[A-Z][\w'&-]+")
-CAPITALISED = re.compile(r"(?<=\s)[A-Z]")
 WORD = re.compile(r"[a-z0-9]+")
 # Capitalised words that are not product names.
 COMMON = {"i", "i'm", "i'll", "you", "we", "our", "the", "a", "an", "yes", "no", "sure", "sorry", "hello", "hi", "this"}
@@ -40,6 +38,11 @@ COMMON = {"i", "i'm", "i'll", "you", "we", "our", "the", "a", "an", "yes", "no",
 
 def _amount(match: re.Match[str]) -> float:
     return float((match.group("a") or match.group("b")).replace(",", ""))
+
+
+def amounts_in(text: str) -> list[float]:
+    """Every money amount `text` states, in order."""
+    return [_amount(m) for m in MONEY.finditer(text)]
 
 
 def format_price(price: float, currency: str = "USD") -> str:
@@ -319,14 +322,16 @@ class QualityGate:
         self._cur = ""  # the sentence being received
         self._sent = 0  # how much of it went out
 
-    def feed(self, text: str) -> str:
+    def feed(self, text: str, *, last: bool = False) -> str:
+        """Text that may go out now; `last`: the model is done, judge whatever is held."""
         if self.rejected or self.looping:
             return ""
         self._cur += text
         if not self._open:
             self._cur = ENUMERATOR.sub("", self._cur.lstrip())
             words = len(self._cur.split()) - (0 if self._cur[-1:].isspace() else 1)
-            if SENTENCE_END.search(self._cur) is None and words < self.judge_words and len(self._cur) < self.max_hold:
+            judged = last or SENTENCE_END.search(self._cur) or words >= self.judge_words
+            if not judged and len(self._cur) < self.max_hold:
                 return ""
             m = JUNK.search(self._cur)
             if m is not None or not WORD.search(self._cur.lower()):
@@ -336,9 +341,7 @@ class QualityGate:
         return self._pass()
 
     def finish(self, text: str = "") -> str:
-        if not self._open and not self.rejected and not self.looping:
-            self.max_hold = 0  # release whatever is held, through the same checks
-        out = self.feed(text)
+        out = self.feed(text, last=True)
         if self._cur and not self.looping and not self.rejected:
             if _key(self._cur) in self._seen:
                 self.looping = True

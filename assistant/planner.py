@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from assistant import answers
 from assistant.dialogue.references import Resolution, resolve_references, variant_search
-from assistant.grounding import MONEY, Facts
+from assistant.grounding import Facts, amounts_in
 from assistant.intents.router import RoutedIntent
 from assistant.intents.slots import CatalogVocabulary, SlotResult, Slots, extract_deterministic, extract_slots
 from assistant.llm.base import LLM
@@ -287,6 +287,12 @@ class Planner:
             cards.append(card)
         return ProductsEvent(products=cards)
 
+    def _results(self, result: ToolResult) -> tuple[list[dict[str, Any]], list[Product]]:
+        """A search tool's cards, and their catalog records in the same order."""
+        items: list[dict[str, Any]] = result.data.get("products", []) if result.ok else []
+        found = self.get_products([c["id"] for c in items])
+        return items, [found[c["id"]] for c in items if c["id"] in found]
+
     def _facts(self, products: list[Product], amounts: set[float] | None = None) -> Facts:
         return Facts(products={p.id: p for p in products}, amounts=amounts or set(), catalog_titles=self.catalog_titles)
 
@@ -298,9 +304,7 @@ class Planner:
             if value is not None:
                 args[key] = value
         result = await self._call(plan, inp, "search_products", args)
-        items = result.data.get("products", []) if result.ok else []
-        found = self.get_products([c["id"] for c in items])
-        products = [found[c["id"]] for c in items if c["id"] in found]
+        items, products = self._results(result)
         if products and self.relevance(inp.message, products) < self.min_relevance:
             plan.trace.append({"name": "relevance_check", "ok": True, "data": {"verdict": "not carried"}})
             products = []
@@ -361,9 +365,7 @@ class Planner:
         if product.category:
             args["category"] = product.category
         result = await self._call(plan, inp, "search_products", args)
-        items = result.data.get("products", []) if result.ok else []
-        hits = self.get_products([c["id"] for c in items])
-        products = [hits[c["id"]] for c in items if c["id"] in hits]
+        items, products = self._results(result)
         if constraint.color and not product.color:
             colour = constraint.color.lower()
             products = [p for p in products if colour in p.title.lower() or colour == (p.color or "").lower()]
@@ -437,9 +439,10 @@ class Planner:
         yield  # an async generator without events
 
     async def _state_change(
-        self, inp: TurnInput, plan: Plan, tool: str, args: dict[str, Any]
+        self, inp: TurnInput, plan: Plan, tool: str, args: dict[str, Any], confirmed: bool = False
     ) -> AsyncIterator[BaseModel]:
-        result = await self._call(plan, inp, tool, args)
+        """Run a state-changing tool: it asks for confirmation first unless the shopper already confirmed."""
+        result = await self._call(plan, inp, tool, args, confirmed=confirmed)
         plan.answer.citations = result.citations
         if not result.ok:
             plan.answer.fixed = result.error or "That can't be done."
@@ -487,14 +490,8 @@ class Planner:
             plan.answer.fixed = "Okay, I haven't changed anything."
             yield ActionEvent(tool=tool, status="refused", description="the shopper declined")
             return
-        result = await self._call(plan, inp, tool, args, confirmed=True)
-        plan.answer.citations = result.citations
-        if not result.ok:
-            plan.answer.fixed = result.error or "That can't be done."
-            yield ActionEvent(tool=tool, status="refused", description=plan.answer.fixed, result=result.data)
-            return
-        plan.answer.fixed = answers.action_message(tool, result.data)
-        yield ActionEvent(tool=tool, status="done", description=plan.answer.fixed, result=result.data)
+        async for event in self._state_change(inp, plan, tool, args, confirmed=True):
+            yield event
 
     async def _handoff(self, inp: TurnInput, plan: Plan) -> AsyncIterator[BaseModel]:
         result = await self._call(plan, inp, "handoff_to_human", {"reason": inp.message[:500]})
@@ -514,7 +511,7 @@ class Planner:
         plan.answer.citations = result.citations
         text = "\n".join(f"- {p.get('text', '')[:400]}" for p in passages[:3])
         plan.answer.prompt = "policy"
-        plan.answer.facts = Facts(catalog_titles=self.catalog_titles, amounts=_amounts_in(text), names={text})
+        plan.answer.facts = Facts(catalog_titles=self.catalog_titles, amounts=set(amounts_in(text)), names={text})
         plan.answer.variables = {"passages": text, "message": inp.message}
         plan.answer.fixed = passages[0].get("text", "")
         return
@@ -532,7 +529,3 @@ class Planner:
         plan.answer.fixed = answers.OUT_OF_SCOPE
         return
         yield
-
-
-def _amounts_in(text: str) -> set[float]:
-    return {float((m.group("a") or m.group("b")).replace(",", "")) for m in MONEY.finditer(text)}

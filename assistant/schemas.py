@@ -129,19 +129,6 @@ class DoneEvent(BaseModel):
     withheld: list[str] = Field(default_factory=list, description="claims the grounding check removed")
 
 
-ChatEvent = (
-    SessionEvent
-    | IntentEvent
-    | ProductsEvent
-    | TokenEvent
-    | CitationEvent
-    | ActionEvent
-    | HandoffEvent
-    | ErrorEvent
-    | DoneEvent
-)
-
-
 class ErrorResponse(BaseModel):
     """The one JSON error shape of every non-2xx response."""
 

@@ -75,17 +75,24 @@ def export_onnx(model_dir: Path, target: Path, pooling: str, normalise: bool) ->
                 emb = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(emb, dim=-1) if normalise else emb
 
+    trace_to_onnx(Pooled(model), tokenizer, target, "embedding", started)
+
+
+def trace_to_onnx(module: Any, tokenizer: Any, target: Path, output: str, started: float) -> None:
+    """Trace `module(input_ids, attention_mask)` into `target` (written atomically) with dynamic batch/length."""
+    import torch
+
     sample = tokenizer(["an example query", "a second, longer example sentence"], padding=True, return_tensors="pt")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
-    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "embedding": {0: "batch"}}
+    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, output: {0: "batch"}}
     with torch.inference_mode():
         torch.onnx.export(
-            Pooled(model),
+            module,
             (sample["input_ids"], sample["attention_mask"]),
             str(tmp),
             input_names=["input_ids", "attention_mask"],
-            output_names=["embedding"],
+            output_names=[output],
             dynamic_axes=axes,
             opset_version=17,
             dynamo=False,

@@ -17,7 +17,7 @@ from assistant.sessions.models import StoredEvent
 router = APIRouter(prefix="/v1", tags=["chat"])
 
 
-async def _sse(events: AsyncIterator[StoredEvent]) -> AsyncIterator[ServerSentEvent]:
+async def sse_events(events: AsyncIterator[StoredEvent]) -> AsyncIterator[ServerSentEvent]:
     async for ev in events:
         yield ServerSentEvent(data=json.dumps(ev.data, separators=(",", ":")), event=ev.event, id=ev.id)
 
@@ -36,8 +36,8 @@ async def chat(
     if last_event_id:
         if body.session_id is None:
             raise ApiError(422, "invalid_request", "resuming needs the session_id of the turn")
-        return EventSourceResponse(_sse(await chat.resume(principal, body.session_id, last_event_id)), ping=ping)
+        return EventSourceResponse(sse_events(await chat.resume(principal, body.session_id, last_event_id)), ping=ping)
     session = await chat.open(principal, body.message, body.session_id, body.shopper_id)
     if not stream:
         return await chat.collect(principal, session, body.message)
-    return EventSourceResponse(_sse(chat.stream(principal, session, body.message)), ping=ping)
+    return EventSourceResponse(sse_events(chat.stream(principal, session, body.message)), ping=ping)

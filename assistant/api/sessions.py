@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path
 from sse_starlette import EventSourceResponse
 
-from assistant.api.chat import _sse
+from assistant.api.chat import sse_events
 from assistant.api.deps import PrincipalDep, ServicesDep
 from assistant.api.errors import ApiError
 
@@ -33,4 +33,4 @@ async def resume_events(
     if not last_event_id:
         raise ApiError(400, "missing_last_event_id", "send the Last-Event-ID header of the last event you received")
     events = await services.chat.resume(principal, session_id, last_event_id)
-    return EventSourceResponse(_sse(events), ping=services.settings.heartbeat_s)
+    return EventSourceResponse(sse_events(events), ping=services.settings.heartbeat_s)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.encoders import ProgressFn, default_text_model_path
+from retrieval.onnx_encoder import trace_to_onnx
 
 DEFAULT_LAYERS = (1, 2, 3, 4, 5, 6)
 DEFAULT_MAX_SEQ_LENGTH = 32
@@ -70,29 +71,12 @@ def load_transformer(path: Path) -> tuple[Any, Any]:
 
 def export_onnx(path: Path, layers: Sequence[int], target: Path) -> None:
     """Trace the layer-pooling graph into one ONNX file (written atomically)."""
-    import torch
 
     print(f"converting {path} to ONNX (once) -> {target}", file=sys.stderr)
     started = time.perf_counter()
     tokenizer, model = load_transformer(path)
     module = layer_pool_module(model.eval(), layers).eval()
-    sample = tokenizer(["an example query", "a second, longer example sentence"], padding=True, return_tensors="pt")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "features": {0: "batch"}}
-    with torch.inference_mode():
-        torch.onnx.export(
-            module,
-            (sample["input_ids"], sample["attention_mask"]),
-            str(tmp),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["features"],
-            dynamic_axes=axes,
-            opset_version=17,
-            dynamo=False,
-        )
-    tmp.replace(target)
-    print(f"converted in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    trace_to_onnx(module, tokenizer, target, "features", started)
 
 
 class LayerPoolEncoder:

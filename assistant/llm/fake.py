@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from assistant.llm.base import ChatMessage, LLMError, LLMUnavailable, T, ToolSpec
 
@@ -86,7 +86,3 @@ class FakeLLM:
     async def aclose(self) -> None:
         self.closed = True
 
-
-def schema_of(model: type[BaseModel]) -> dict[str, Any]:
-    """The JSON schema sent to the server for `model`."""
-    return model.model_json_schema()

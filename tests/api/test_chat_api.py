@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from assistant.grounding import MONEY
+from assistant.grounding import amounts_in
 from assistant.llm.fake import FakeLLM
 from tests.api.conftest import (
     AGENT,
@@ -48,7 +48,7 @@ def test_no_price_in_the_answer_that_is_not_on_a_card(running: Running) -> None:
     cards = next(e for e in events if e["event"] == "products")["data"]["products"]
     card_prices = {round(c["price"], 2) for c in cards}
     text = answer(events)
-    prices = [float((m.group("a") or m.group("b")).replace(",", "")) for m in MONEY.finditer(text)]
+    prices = amounts_in(text)
     assert prices and all(round(p, 2) in card_prices for p in prices)
     assert "$19.99" not in text and "$5" not in re.sub(r"\$5\d", "", text)
     assert events[-1]["data"]["withheld"]

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from assistant.grounding import MONEY
+from assistant.grounding import amounts_in
 from assistant.intents.classifier import default_encoder
 from assistant.intents.router import build_router
 from assistant.llm.openai_compat import OpenAICompatLLM
@@ -105,7 +105,7 @@ def test_a_multi_turn_conversation_against_the_real_model(assistant_url: str) ->
     cards = of(search, "products")["products"]
     assert cards and all(c["price"] <= 100 for c in cards)
     card_prices = {round(c["price"], 2) for c in cards}
-    said = [float((m.group("a") or m.group("b")).replace(",", "")) for m in MONEY.finditer(answer(search))]
+    said = amounts_in(answer(search))
     assert all(round(p, 2) in card_prices | {100.0} for p in said), (answer(search), card_prices)
     assert of(search, "citation")["ids"] == [f"product:{c['id']}" for c in cards]
 
