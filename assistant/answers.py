@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.grounding import format_price
 from retrieval.product import Product
+
+if TYPE_CHECKING:
+    from assistant.dialogue.references import Resolution
 
 AFFIRMATIVE = {
     "yes",
@@ -163,3 +166,13 @@ def cart_message(data: dict[str, Any]) -> str:
         case "not_in_cart":
             return f"That product wasn't in your cart.{summary}"
     return summary.strip() or "Done."
+
+
+def unresolved(resolution: Resolution, shown: int) -> str:
+    """A clarifying question for a reference that points at nothing shown ("the second one" before any search)."""
+    if shown == 0:
+        return "I haven't shown you any products yet in this conversation. What are you looking for?"
+    if resolution.candidates:
+        n = len(resolution.candidates)
+        return f'Which of the {n} products do you mean? You can say "the first one", for example.'
+    return f"I showed you {shown} product{'s' if shown != 1 else ''}. Which one do you mean?"

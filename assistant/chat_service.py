@@ -285,7 +285,7 @@ class ChatService:
 
         text, error = "", None
         first = True
-        async for piece in self._answer(answer, inp.session):
+        async for piece in self._answer(answer, inp.session, plan.trace):
             if isinstance(piece, ErrorBody):
                 error = piece
                 break
@@ -308,9 +308,13 @@ class ChatService:
         turn.status = "completed"
         yield await emit(DoneEvent(turn_id=turn.turn_id, status="completed", withheld=withheld))
 
-    async def _answer(self, answer: AnswerPlan, session: Session) -> AsyncIterator[str | ErrorBody]:
+    async def _answer(
+        self, answer: AnswerPlan, session: Session, trace: list[dict[str, Any]]
+    ) -> AsyncIterator[str | ErrorBody]:
         """The answer's text pieces: the model's through the grounding filter and the quality gate, or the
-        fixed text (when the plan has no prompt, or the model's text is unusable)."""
+        fixed text (when the plan has no prompt, or the model's text is unusable). The model call goes in
+        the turn's trace: the exact messages, and when its first text came and when the first piece left
+        the filters (ms from the request)."""
         if answer.prompt is None:
             for m in WORDS.finditer(answer.fixed or ""):
                 yield m.group(0)
@@ -320,7 +324,11 @@ class ChatService:
         max_tokens = prompt.max_tokens or self.answer_max_tokens
         # The context budget: what is left of it after the prompt and the answer goes to history.
         budget = self.context_tokens - max_tokens - sum(approx_tokens(c) + 4 for _, c in rendered)
-        history = build_history(session, budget, max_verbatim_turns=self.history_turns, include_product_ids=False)
+        history = (
+            build_history(session, budget, max_verbatim_turns=self.history_turns, include_product_ids=False)
+            if prompt.history
+            else []
+        )
         messages = [
             ChatMessage(role=role, content=content)  # type: ignore[arg-type]
             for role, content in [rendered[0], *history, *rendered[1:]]
@@ -328,26 +336,42 @@ class ChatService:
         grounding = GroundingFilter(answer.facts or Facts())
         gate = QualityGate()
         produced = ""
+        call: dict[str, Any] = {
+            "prompt": answer.prompt,
+            "messages": [m.model_dump(exclude_none=True) for m in messages],
+            "max_tokens": max_tokens,
+            "first_text_ms": None,
+            "first_piece_ms": None,
+        }
+        entry: dict[str, Any] = {"name": "answer_model", "ok": True, "data": call}
+        trace.append(entry)
+        sent = time.perf_counter()
         stream = self.llm.stream_chat(messages, max_tokens=max_tokens, temperature=0.0)
         try:
             async for delta in stream:
+                if call["first_text_ms"] is None and delta:
+                    call["first_text_ms"] = _ms_since(sent)
                 piece = gate.feed(grounding.feed(delta))
                 if gate.rejected or gate.looping:
                     break
                 if piece:
+                    call["first_piece_ms"] = call["first_piece_ms"] or _ms_since(sent)
                     produced += piece
                     yield piece
             else:
                 piece = gate.finish(grounding.finish())
                 if piece and not gate.rejected:
+                    call["first_piece_ms"] = call["first_piece_ms"] or _ms_since(sent)
                     produced += piece
                     yield piece
         except LLMUnavailable as e:
+            entry.update(ok=False, error=f"{type(e).__name__}: {e}")
             log.warning("model unavailable: %s", e)
             self.metrics.llm_errors.inc()
             yield ErrorBody(code="llm_unavailable", message=f"{e}")
             return
         except LLMError as e:
+            entry.update(ok=False, error=f"{type(e).__name__}: {e}")
             log.warning("model error: %s", e)
             self.metrics.llm_errors.inc()
         finally:
@@ -355,8 +379,12 @@ class ChatService:
         answer.withheld.extend(grounding.withheld)
         if gate.rejected:
             answer.withheld.append(f"model text rejected: {gate.rejected}")
-        if not produced.strip() and answer.fixed:
-            # Nothing usable came from the model: say the catalog facts plainly.
+        unusable = not produced.strip() or gate.rejected or (grounding.cut and not grounding.kept)
+        if unusable and answer.fixed:
+            # Nothing usable came from the model: say the catalog facts plainly (on a new line after any words
+            # that went out before the model's text turned out unusable).
+            if produced.strip():
+                yield "\n"
             for m in WORDS.finditer(answer.fixed):
                 yield m.group(0)
 
@@ -419,6 +447,10 @@ class ChatService:
                     out["status"], out["withheld"] = d["status"], d["withheld"]
         out["answer"] = "".join(parts).strip()
         return ChatResponse.model_validate(out)
+
+
+def _ms_since(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 1)
 
 
 async def _aclose(stream: object) -> None:

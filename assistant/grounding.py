@@ -29,6 +29,11 @@ HOLD_WORD = re.compile(r"^(?:stock|in-stock|available|unavailable|sold|left|rema
 WORD_WITH_SPACE = re.compile(r"\S+\s+")
 LOOKBEHIND = 2  # "out of stock", "not in stock": the longest claim openers before the stock word
 CLAIM_OPENER = re.compile(r"^(?:in|out|of|not|no|only|just|currently|still|units?|pieces?|items?|\d[\d,.]*)\W*$", re.I)
+PARTIAL_OK = re.compile(r"[A-Za-z]+")
+RISKY_WORDS = (
+    "stock in-stock available unavailable sold left remaining in out of not no only just currently still units"
+    " pieces items usd us eur euros dollars bucks"
+).split()
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 CAPITALISED_RUN = re.compile(r"\b(?:[A-Z][\w'&-]+\s+)+[A-Z][\w'&-]+")
 WORD = re.compile(r"[a-z0-9]+")
@@ -185,6 +190,8 @@ class GroundingFilter:
         self._emitted = 0  # how much of it was already let through
         self._holding = False  # the rest of the sentence waits for its end
         self.text = ""  # what was emitted, in full
+        self.kept = 0  # sentences that went out with something in them
+        self.cut = 0  # sentences cut for naming a product the facts do not hold
 
     def feed(self, delta: str) -> str:
         """Text that may be emitted now."""
@@ -235,7 +242,19 @@ class GroundingFilter:
                 break
         if keep:
             self._emitted = safe[keep - 1]
+        gap = s[self._emitted : complete]
+        if keep == len(words) and not gap.strip() and self._partial_safe(s[complete:], s[:complete]):
+            self._emitted = len(s)  # the word still arriving cannot become a claim: no need to wait for its end
         return s[start : self._emitted]
+
+    @staticmethod
+    def _partial_safe(tail: str, before: str) -> bool:
+        """Can a word still arriving go out now, whatever it becomes? Only letters, not the start of a stock, claim
+        or currency word, and not capitalised after a sentence's first word (a name is checked once complete)."""
+        if not PARTIAL_OK.fullmatch(tail) or (tail[0].isupper() and before.strip()):
+            return False
+        low = tail.lower()
+        return not any(w.startswith(low) for w in RISKY_WORDS)
 
     def _about(self, before: str) -> Product | None:
         named = self.facts.mentions(before)
@@ -280,7 +299,12 @@ class GroundingFilter:
         self.withheld.extend(check.withheld)
         head = sentence[: self._emitted]
         if not check.text:
-            return "… " if head.strip() else ""
+            self.cut += 1
+            if not head.strip():
+                return ""
+            return "… " if head[-1].isspace() else " … "
+        if WORD.search(check.text.lower()):
+            self.kept += 1
         if not check.text.startswith(head):
             # A repair touched the already emitted part (cannot happen: it held nothing checkable).
             return check.text[len(head) :] if len(check.text) > len(head) else ""
@@ -299,28 +323,60 @@ def catalog_titles(products: Iterable[Product]) -> dict[str, str]:
     return {p.title.lower(): p.id for p in products}
 
 
-JUNK = re.compile(
-    r"\b(?:i'?m sorry|sorry for|i am sorry|not sure|i don'?t know what|as an ai|language model|i cannot|i can'?t"
-    r"|i'?m not able|i am not able|glad you|you'?re right|the shopper said|your loss)\b",
-    re.IGNORECASE,
-)
+# Refusals and confusion, as word sequences (lower case, apostrophes dropped); judged in the first words.
+JUNK_PHRASES = tuple(
+    tuple(phrase.split())
+    for phrase in (
+        "im sorry", "i am sorry", "sorry for", "not sure", "i dont know what", "as an ai", "language model",
+        "i cannot", "i cant", "im not able", "i am not able", "glad you", "youre right", "your loss",
+    )
+)  # fmt: skip
 ENUMERATOR = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
+HELD_WORD = re.compile(r"\S+\s+")
+LIST_MARK = re.compile(r"\d+[.)]?|[-*•]")
+
+
+def _norm(word: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", word.lower())
+
+
+def _junk_at(words: list[str], start: int, complete: int) -> tuple[str, str] | None:
+    """("match", phrase) when a junk phrase is all there in `words` from `start`; ("maybe", phrase) when the words
+    so far (the last possibly still arriving) may begin one; else None. The first `complete` words are whole."""
+    verdict = None
+    for phrase in JUNK_PHRASES:
+        seen = words[start : start + len(phrase)]
+        whole = seen[: max(0, complete - start)]
+        partial = seen[len(whole) :]
+        if whole != list(phrase[: len(whole)]):
+            continue
+        if partial and not phrase[len(whole)].startswith(partial[0]):
+            continue
+        if len(whole) == len(phrase):
+            return "match", " ".join(phrase)
+        verdict = ("maybe", " ".join(phrase))
+    return verdict
 
 
 class QualityGate:
-    """Holds the first words of the model's (already grounded) text and rejects refusals and
-    confusion; after that, stops the text when a sentence repeats an earlier one (small models loop).
-    A rejected answer is replaced by the plan's fixed text, so only the first sentence is held back."""
+    """Rejects refusals and confusion in the first words of the model's (already grounded) text, holding only
+    the words that may begin one ("I" may become "I'm sorry"; "The Arctic" cannot and goes out at once); after
+    that, stops the text when a sentence repeats an earlier one (small models loop). A rejected answer is
+    replaced by the plan's fixed text."""
 
-    def __init__(self, max_hold: int = 160, judge_words: int = 4) -> None:
-        self.max_hold = max_hold
+    def __init__(self, judge_words: int = 4) -> None:
         self.judge_words = judge_words  # refusals and confusion show in the first words
         self.rejected: str | None = None
         self.looping = False
         self._open = False
         self._seen: list[str] = []
-        self._cur = ""  # the sentence being received
+        self._cur = ""  # the sentence being received (while judging: all text so far)
         self._sent = 0  # how much of it went out
+
+    @property
+    def released(self) -> bool:
+        """Has any text gone out (so a rejection comes after some words)?"""
+        return self._open or self._sent > 0 or bool(self._seen)
 
     def feed(self, text: str, *, last: bool = False) -> str:
         """Text that may go out now; `last`: the model is done, judge whatever is held."""
@@ -328,17 +384,46 @@ class QualityGate:
             return ""
         self._cur += text
         if not self._open:
-            self._cur = ENUMERATOR.sub("", self._cur.lstrip())
-            words = len(self._cur.split()) - (0 if self._cur[-1:].isspace() else 1)
-            judged = last or SENTENCE_END.search(self._cur) or words >= self.judge_words
-            if not judged and len(self._cur) < self.max_hold:
-                return ""
-            m = JUNK.search(self._cur)
-            if m is not None or not WORD.search(self._cur.lower()):
-                self.rejected = m.group(0) if m else "no words"
-                return ""
-            self._open = True
+            if not self._sent:
+                self._cur = self._cur.lstrip()
+                if not last and LIST_MARK.fullmatch(self._cur):
+                    return ""  # "1" may become "1. ", which is dropped
+                self._cur = ENUMERATOR.sub("", self._cur)
+            release = self._judge(last)
+            if self.rejected or not self._open:
+                out = self._cur[self._sent : release]
+                self._sent = max(self._sent, release)
+                return out
         return self._pass()
+
+    def _judge(self, last: bool) -> int:
+        """Reject, or open, or say how much of the held text may go out: the words before the first that may
+        begin a junk phrase."""
+        spans = list(HELD_WORD.finditer(self._cur))
+        tail = self._cur[spans[-1].end() if spans else 0 :]
+        words = [_norm(m.group(0)) for m in spans] + ([_norm(tail)] if tail.strip() else [])
+        complete = len(words) if last else len(spans)
+        if not any(words):
+            if last:
+                self.rejected = "no words"
+            return self._sent
+        safe = 0
+        for start in range(min(len(words), self.judge_words)):
+            if not words[start]:  # punctuation; still arriving, it may become a word
+                verdict = ("maybe", "") if start >= complete else None
+            else:
+                verdict = _junk_at(words, start, complete)
+            if verdict is not None and verdict[0] == "match":
+                self.rejected = verdict[1]
+                return self._sent
+            if verdict is not None:
+                break
+            safe = start + 1
+        if safe >= self.judge_words or (last and safe == len(words)):
+            self._open = True
+        if safe == 0:
+            return self._sent
+        return spans[safe - 1].end() if safe <= len(spans) else len(self._cur)
 
     def finish(self, text: str = "") -> str:
         out = self.feed(text, last=True)
@@ -360,7 +445,7 @@ class QualityGate:
                 return out
             self._seen.append(key)
             out += sentence[self._sent :]
-            self._sent = 0
+            self._sent = max(0, self._sent - len(sentence))
         partial = _key(self._cur)
         # A sentence that so far repeats the start of an earlier one is held until it ends or diverges.
         if not (partial and any(seen.startswith(partial) for seen in self._seen)):

@@ -124,7 +124,9 @@ class Planner:
         llm_slot_wait_s: float = 1.0,
         probe: Callable[[str], float] | None = None,
         rescue_relevance: float = 0.55,
+        color_field: bool = True,
     ) -> None:
+        self.color_field = color_field  # False: this catalog names colours in titles only
         self.probe = probe
         self.rescue_relevance = rescue_relevance
         self.llm_slot_wait_s = llm_slot_wait_s
@@ -143,7 +145,8 @@ class Planner:
     # --- understanding
 
     async def understand(self, inp: TurnInput) -> Plan:
-        route = self.router.route(inp.message)
+        # The encoders run in a worker thread (ONNX releases the GIL): other turns' tokens keep flowing.
+        route = await asyncio.to_thread(self.router.route, inp.message)
         slots = extract_deterministic(inp.message, self.vocab)
         last, earlier = self._shown(inp.session)
         focus = self._focus(inp.session)
@@ -303,9 +306,13 @@ class Planner:
             value = getattr(s, key, None)
             if value is not None:
                 args[key] = value
+        colour = args.pop("color", None) if not self.color_field else None  # no field to filter on
         result = await self._call(plan, inp, "search_products", args)
         items, products = self._results(result)
-        if products and self.relevance(inp.message, products) < self.min_relevance:
+        if colour:
+            # The query's words already favour titles naming the colour; put those first.
+            products.sort(key=lambda p: colour.lower() not in p.title.lower())
+        if products and await asyncio.to_thread(self.relevance, inp.message, products) < self.min_relevance:
             plan.trace.append({"name": "relevance_check", "ok": True, "data": {"verdict": "not carried"}})
             products = []
         yield self._cards(plan, products, {c["id"]: c for c in items})
@@ -321,6 +328,10 @@ class Planner:
 
     async def _product_question(self, inp: TurnInput, plan: Plan) -> AsyncIterator[BaseModel]:
         refs = plan.resolution.product_ids
+        if not refs and plan.resolution.kind != "none":
+            # "the second one" with nothing (or too little) shown: ask, don't search for the words.
+            plan.answer.fixed = answers.unresolved(plan.resolution, shown=len(self._shown(inp.session)[0]))
+            return
         if not refs:
             async for event in self._search(inp, plan):
                 yield event
@@ -381,7 +392,7 @@ class Planner:
         plan.answer.fixed = f"Here is what we have in {wanted}: " + answers.list_answer(products, inp.message)
 
     async def _cart(self, inp: TurnInput, plan: Plan) -> AsyncIterator[BaseModel]:
-        """"add it to my cart" / "remove the second one": the referenced product, or the one in focus."""
+        """ "add it to my cart" / "remove the second one": the referenced product, or the one in focus."""
         refs = plan.resolution.product_ids or ([f] if (f := self._focus(inp.session)) else [])
         adding = plan.intent.intent == "cart_add"
         tool = "add_to_cart" if adding else "remove_from_cart"

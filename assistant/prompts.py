@@ -38,6 +38,11 @@ class Prompt(BaseModel):
     user: str = Field(min_length=1)
     turns: list[Turn] = Field(default_factory=list)
     max_tokens: int | None = Field(default=None, ge=1, le=2048)
+    history: bool = Field(
+        default=True,
+        description="put the session's recent turns before the prompt (within the context budget); false for "
+        "prompts that must hold only the retrieved facts",
+    )
 
     @model_validator(mode="after")
     def _check_variables(self) -> Prompt:

@@ -125,6 +125,7 @@ def assemble(
     planner = Planner(
         router=router,
         vocab=CatalogVocabulary.from_products(catalog),
+        color_field=any(p.color for p in catalog),
         toolbox=toolbox,
         get_products=engine.get_products,
         catalog_titles=catalog_titles(catalog),

@@ -10,15 +10,14 @@ Times are taken from sending `POST /v1/chat`: to the `products` event, to the fi
 end of the stream. A turn is an error when the HTTP status is not 200, the stream breaks or times out,
 it carries an `error` event, or it ends with a `done` status other than completed.
 
-The same prompt sent straight to vLLM: after a level's service turns, every turn whose answer the model
-phrased (it showed product cards) is replayed against the model server at the same concurrency (one client
-per shopper, its turns in order). Its prompt is rebuilt the way the planner builds it, from the cards the
-service returned in that very turn: prompts/answer.yaml over `assistant.answers.products_facts` of the
-catalog records of those cards, or prompts/product.yaml over `product_details` when a follow-up pointed
-at one product; streamed with the prompt's max_tokens and temperature 0, like the service. Overhead =
-service first-token p50 / direct first-token p50 over those paired turns at that concurrency. The
-service's time also holds what it does besides the answer (routing, search, the slot-extraction model
-call that runs beside the turn, the grounding filter holding text back) — which is the point.
+The same prompt sent straight to vLLM: the service keeps every answer-model call in the turn's trace, with
+the exact messages it sent. After a level's service turns, the bench reads each session (GET
+/v1/sessions/{id}) and replays every model-phrased turn's messages against the model server at the same
+concurrency (one client per shopper, its turns in order), with the same max_tokens and temperature 0.
+Overhead = service first-token p50 / direct first-token p50 over those paired turns at that concurrency.
+The service's time also holds what it does besides the answer (routing, search, storing events, the
+grounding filter holding text back) — which is the point. The trace's timings split it: time before the
+model request, the model's own first text, and the filters' hold (`breakdown` in the JSON).
 
 Before the levels, one unmeasured warm-up pass runs the same scripts through the service, so that the
 model server's prefix cache holds every prompt on both sides (the direct phase replays prompts the service
@@ -39,34 +38,44 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import platform
 import re
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from assistant.answers import product_details, products_facts
-from assistant.planner import SEARCH
-from assistant.prompts import PromptRegistry
-from assistant.settings import AssistantSettings
+from eval.bench_chat_report import (
+    figures,
+    finite,
+    judge,
+    print_report,
+    summary_line,
+    target_for,
+    write_plot,
+)
+from eval.chat_client import (
+    WORD,
+    TurnResult,
+    attach_model_calls,
+    bounded,
+    direct_turn,
+    service_turn,
+    short,
+)
 from eval.metrics import percentile
-from retrieval.catalog import load_catalog
-from retrieval.product import Product
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 DEFAULT_JSON = Path("eval/out/bench_chat.json")
 DEFAULT_KEY = "demo-agent-key"
 MAX_CONCURRENCY = 64
 MAX_TURNS = 20
-ANSWER_MAX_TOKENS: int = AssistantSettings.model_fields["answer_max_tokens"].default
 
 # Every shopper i follows SCRIPTS[i % len(SCRIPTS)]; turn j is script[j % len(script)].
 SCRIPTS: tuple[tuple[str, ...], ...] = (
@@ -79,242 +88,6 @@ SCRIPTS: tuple[tuple[str, ...], ...] = (
     ("a school backpack for kids", "tell me about the second one", "a water bottle"),
     ("a necklace as an anniversary gift", "tell me about the second one", "a gift for a guitar player"),
 )
-
-# Intents whose answer the planner has the model phrase over the cards it shows (assistant/planner.py).
-ONE_PRODUCT_INTENTS = {"product_question", "cart_add", "cart_remove"}
-CARD_ANSWER_INTENTS = SEARCH | ONE_PRODUCT_INTENTS | {"variant_question", "compare_products"}
-
-# Target name -> (comparison, threshold, unit); "@N" is the concurrency it is judged at.
-TARGETS: dict[str, tuple[str, float, str]] = {
-    "products_p95_ms": ("<=", 150.0, "ms"),  # at every level
-    "first_token_p95_s@1": ("<=", 1.0, "s"),
-    "first_token_p95_s@8": ("<=", 2.5, "s"),
-    "overhead": ("<=", 1.15, "x"),  # at every level
-}
-WORD = re.compile(r"\S+")
-
-
-# -- SSE ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class SSEEvent:
-    event: str
-    data: str
-    id: str | None = None
-
-
-class SSEParser:
-    """text/event-stream, one line at a time (line endings already stripped); comments (`: ping`) skipped."""
-
-    def __init__(self) -> None:
-        self._event = ""
-        self._data: list[str] = []
-        self._id: str | None = None
-
-    def feed(self, line: str) -> SSEEvent | None:
-        """The event a blank line completes, else None."""
-        line = line.rstrip("\r\n")
-        if not line:
-            if not self._data:
-                self._event = ""
-                return None
-            ev = SSEEvent(self._event or "message", "\n".join(self._data), self._id)
-            self._event, self._data = "", []
-            return ev
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            self._event = value
-        elif name == "data":
-            self._data.append(value)
-        elif name == "id":
-            self._id = value
-        return None
-
-
-async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[SSEEvent]:
-    parser = SSEParser()
-    async for line in lines:
-        if (ev := parser.feed(line)) is not None:
-            yield ev
-    if (ev := parser.feed("")) is not None:  # a last event without its blank line
-        yield ev
-
-
-# -- one turn -------------------------------------------------------------------------------------
-
-
-@dataclass
-class TurnResult:
-    """One streamed answer, service or direct; times in seconds from sending the request."""
-
-    side: str  # "service" | "direct"
-    shopper: int
-    turn: int
-    message: str
-    started_s: float = 0.0  # since the phase started
-    products_s: float | None = None
-    first_token_s: float | None = None
-    last_token_s: float | None = None
-    duration_s: float | None = None
-    pieces: int = 0
-    first_piece: str = ""
-    text: str = ""
-    session_id: str | None = None
-    intent: str | None = None
-    references: list[str] = field(default_factory=list)
-    cards: list[dict[str, Any]] = field(default_factory=list)
-    prompt: str | None = None  # direct side: the prompt file replayed
-    status: str | None = None
-    error: str | None = None
-    error_events: list[str] = field(default_factory=list)
-    cut: bool = False  # stopped by --max-seconds: neither a result nor an error
-
-    @property
-    def failed(self) -> bool:
-        return not self.cut and (self.error is not None or bool(self.error_events) or self.status != "completed")
-
-    def piece(self, text: str, at: float) -> None:
-        if self.first_token_s is None:
-            self.first_token_s, self.first_piece = at, text
-        self.last_token_s = at
-        self.pieces += 1
-        self.text += text
-
-    def rates(self) -> tuple[float | None, float | None]:
-        """(pieces/s, words/s) after the first piece; None with fewer than two pieces."""
-        if self.pieces < 2 or self.first_token_s is None or self.last_token_s is None:
-            return None, None
-        span = self.last_token_s - self.first_token_s
-        if span <= 0:
-            return None, None
-        words = len(WORD.findall(self.text)) - len(WORD.findall(self.first_piece))
-        return (self.pieces - 1) / span, max(words, 0) / span
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["cards"] = [c.get("id") for c in self.cards]
-        out["pieces_per_s"], out["words_per_s"] = self.rates()
-        out["failed"] = self.failed
-        return out
-
-
-def _short(body: bytes | str, n: int = 200) -> str:
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    return " ".join(text.split())[:n]
-
-
-async def service_turn(client: httpx.AsyncClient, base_url: str, api_key: str, shopper_id: str, r: TurnResult) -> None:
-    """POST /v1/chat and record the stream's events into `r` as they arrive."""
-    body: dict[str, Any] = {"message": r.message}
-    if r.session_id:
-        body["session_id"] = r.session_id
-    else:
-        body["shopper_id"] = shopper_id
-    headers = {"Authorization": f"Bearer {api_key}", "Accept": "text/event-stream"}
-    t0 = time.perf_counter()
-    try:
-        async with client.stream("POST", f"{base_url}/v1/chat", json=body, headers=headers) as resp:
-            if resp.status_code != 200:
-                r.error = f"HTTP {resp.status_code}: {_short(await resp.aread())}"
-                return
-            async for ev in sse_events(resp.aiter_lines()):
-                at = time.perf_counter() - t0
-                data = json.loads(ev.data) if ev.data else {}
-                if ev.event == "session":
-                    r.session_id = data.get("session_id")
-                elif ev.event == "intent":
-                    r.intent, r.references = data.get("intent"), list(data.get("references") or [])
-                elif ev.event == "products":
-                    r.products_s, r.cards = at, list(data.get("products") or [])
-                elif ev.event == "token":
-                    r.piece(str(data.get("text", "")), at)
-                elif ev.event == "error":
-                    err = data.get("error") or {}
-                    r.error_events.append(f"{err.get('code', '?')}: {_short(str(err.get('message', '')), 120)}")
-                elif ev.event == "done":
-                    r.status = data.get("status")
-    except (httpx.HTTPError, json.JSONDecodeError) as e:
-        r.error = f"{type(e).__name__}: {_short(str(e))}"
-    finally:
-        r.duration_s = time.perf_counter() - t0
-    if r.error is None and r.status is None:
-        r.error = "stream ended without a done event"
-
-
-async def direct_turn(
-    client: httpx.AsyncClient, vllm_url: str, model: str, messages: list[dict[str, str]], max_tokens: int, r: TurnResult
-) -> None:
-    """The same prompt straight to the OpenAI-compatible server, streamed; each content chunk is a piece."""
-    payload = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0, "stream": True}
-    t0 = time.perf_counter()
-    try:
-        async with client.stream("POST", f"{vllm_url}/chat/completions", json=payload) as resp:
-            if resp.status_code != 200:
-                r.error = f"HTTP {resp.status_code}: {_short(await resp.aread())}"
-                return
-            async for ev in sse_events(resp.aiter_lines()):
-                if ev.data.strip() == "[DONE]":
-                    r.status = "completed"
-                    break
-                chunk = json.loads(ev.data)
-                if chunk.get("error"):
-                    r.error_events.append(_short(json.dumps(chunk["error"]), 160))
-                    continue
-                choices = chunk.get("choices") or []
-                text = (choices[0].get("delta") or {}).get("content") if choices else None
-                if text:
-                    r.piece(text, time.perf_counter() - t0)
-    except (httpx.HTTPError, json.JSONDecodeError) as e:
-        r.error = f"{type(e).__name__}: {_short(str(e))}"
-    finally:
-        r.duration_s = time.perf_counter() - t0
-    if r.error is None and r.status is None:
-        r.error = "stream ended without [DONE]"
-
-
-async def bounded(work: Awaitable[None], r: TurnResult, deadline: float, request_timeout: float) -> None:
-    """Run one turn under the request timeout (an error) and the global deadline (a cut, not an error)."""
-    remaining = deadline - time.monotonic()
-    limit = min(request_timeout, remaining)
-    try:
-        async with asyncio.timeout(max(limit, 0.0)):
-            await work
-    except TimeoutError:
-        if remaining < request_timeout:
-            r.cut = True
-        else:
-            r.error = f"no end within {request_timeout:g} s"
-
-
-# -- the same prompt ------------------------------------------------------------------------------
-
-
-def card_product(card: dict[str, Any]) -> Product:
-    """A product from a card's fields: every field a facts line shows (for products missing from --catalog)."""
-    keys = ("id", "title", "price", "currency", "stock", "brand", "color", "rating")
-    return Product.model_validate({k: card[k] for k in keys if card.get(k) is not None})
-
-
-def direct_prompt(
-    r: TurnResult, prompts: PromptRegistry, catalog: dict[str, Product]
-) -> tuple[str, list[dict[str, str]], int] | None:
-    """(prompt name, messages, max_tokens) the service's planner built for this turn; None without a model answer."""
-    if r.failed or not r.cards or not r.pieces or r.intent not in CARD_ANSWER_INTENTS:
-        return None
-    products = [catalog.get(str(c.get("id"))) or card_product(c) for c in r.cards]
-    if r.intent in ONE_PRODUCT_INTENTS and r.references and len(products) == 1:
-        name, facts = "product", product_details(products[0])
-    elif r.intent == "variant_question" and len(products) == 1:
-        return None  # may be the fixed "couldn't find it in black" beside the product's own card
-    else:
-        name, facts = "answer", products_facts(products)
-    prompt = prompts.get(name)
-    messages = [{"role": role, "content": text} for role, text in prompt.messages(facts=facts, message=r.message)]
-    return name, messages, prompt.max_tokens or ANSWER_MAX_TOKENS
 
 
 # -- phases ---------------------------------------------------------------------------------------
@@ -331,8 +104,6 @@ class Config:
     request_timeout: float
     deadline: float  # time.monotonic()
     warmup: bool
-    prompts: PromptRegistry
-    catalog: dict[str, Product]
     quiet: bool = False
 
 
@@ -375,34 +146,37 @@ async def run_service(client: httpx.AsyncClient, cfg: Config, n: int, label: str
             log(cfg, f"[{label}] shopper {i + 1} turn {j + 1} {r.message!r}: {_fmt_turn(r)}")
 
     await asyncio.gather(*(shopper(i) for i in range(n)))
-    return sorted(results, key=lambda r: (r.shopper, r.turn)), time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    await attach_model_calls(client, cfg.base_url, cfg.api_key, results)
+    return sorted(results, key=lambda r: (r.shopper, r.turn)), wall
 
 
 async def run_direct(
     client: httpx.AsyncClient, cfg: Config, model: str, service: list[TurnResult], label: str
 ) -> tuple[list[TurnResult], float]:
-    """Each shopper's model-phrased service turns replayed straight to vLLM, shoppers at once."""
-    plans: dict[int, list[tuple[TurnResult, tuple[str, list[dict[str, str]], int]]]] = {}
+    """Each shopper's model-phrased service turns (the messages their traces recorded) replayed straight to
+    vLLM, shoppers at once. Failed service turns are not replayed."""
+    plans: dict[int, list[TurnResult]] = {}
     for s in service:
-        built = direct_prompt(s, cfg.prompts, cfg.catalog)
-        if built is not None:
-            plans.setdefault(s.shopper, []).append((s, built))
+        if s.model_call is not None and not s.failed:
+            plans.setdefault(s.shopper, []).append(s)
     results: list[TurnResult] = []
     t0 = time.perf_counter()
 
-    async def shopper(items: list[tuple[TurnResult, tuple[str, list[dict[str, str]], int]]]) -> None:
-        for s, (name, messages, max_tokens) in items:
+    async def shopper(items: list[TurnResult]) -> None:
+        for s in items:
             if time.monotonic() >= cfg.deadline:
                 return
-            r = TurnResult("direct", s.shopper, s.turn, s.message, started_s=time.perf_counter() - t0, prompt=name)
+            call = s.model_call or {}
+            r = TurnResult("direct", s.shopper, s.turn, s.message, started_s=time.perf_counter() - t0, prompt=s.prompt)
             results.append(r)
             await bounded(
-                direct_turn(client, cfg.vllm_url or "", model, messages, max_tokens, r),
+                direct_turn(client, cfg.vllm_url or "", model, call["messages"], int(call["max_tokens"]), r),
                 r,
                 cfg.deadline,
                 cfg.request_timeout,
             )
-            log(cfg, f"[{label}] shopper {r.shopper} turn {r.turn} ({name} prompt): {_fmt_turn(r)}")
+            log(cfg, f"[{label}] shopper {r.shopper} turn {r.turn} ({r.prompt} prompt): {_fmt_turn(r)}")
 
     await asyncio.gather(*(shopper(items) for items in plans.values()))
     return sorted(results, key=lambda r: (r.shopper, r.turn)), time.perf_counter() - t0
@@ -448,6 +222,21 @@ def side_stats(results: Sequence[TurnResult], wall_s: float) -> dict[str, Any]:
         "wall_s": wall_s,
         "pieces_per_s_total": pieces / wall_s if wall_s > 0 else float("nan"),
     }
+
+
+def breakdown(service: Sequence[TurnResult]) -> dict[str, Any]:
+    """Where a service turn's first-token time went, in ms, from the timings its trace recorded: before the
+    model request (routing, search, storing events), the model's first text, the filters' hold."""
+    before, model, hold = [], [], []
+    for r in service:
+        call = r.model_call or {}
+        text_ms, piece_ms = call.get("first_text_ms"), call.get("first_piece_ms")
+        if r.failed or r.first_token_s is None or text_ms is None or piece_ms is None:
+            continue
+        before.append(r.first_token_s * 1000 - piece_ms)
+        model.append(text_ms)
+        hold.append(piece_ms - text_ms)
+    return {"before_model_ms": dist(before), "model_first_text_ms": dist(model), "filter_hold_ms": dist(hold)}
 
 
 def word_overlap(service_text: str, direct_text: str) -> float | None:
@@ -504,7 +293,7 @@ async def wait_ready(client: httpx.AsyncClient, base_url: str, wait_s: float) ->
             if resp.status_code == 200:
                 body: dict[str, Any] = resp.json()
                 return body
-            last = f"HTTP {resp.status_code}: {_short(resp.text)}"
+            last = f"HTTP {resp.status_code}: {short(resp.text)}"
         except httpx.HTTPError as e:
             last = f"{type(e).__name__}: {e}"
         if time.monotonic() >= end:
@@ -555,6 +344,7 @@ async def bench(cfg: Config, wait_ready_s: float) -> dict[str, Any]:
                 "concurrency": n,
                 "loadavg_1m_before": load_before,
                 "service": side_stats(service, s_wall),
+                "breakdown": breakdown(service),
                 "service_turns": [r.to_json() for r in service],
             }
             if model:
@@ -564,226 +354,6 @@ async def bench(cfg: Config, wait_ready_s: float) -> dict[str, Any]:
                 level["overhead"] = overhead(service, direct)
             out["levels"].append(level)
     return out
-
-
-# -- reporting ------------------------------------------------------------------------------------
-
-
-def _level(result: dict[str, Any], n: int) -> dict[str, Any] | None:
-    return next((lv for lv in result["levels"] if lv["concurrency"] == n), None)
-
-
-def figures(result: dict[str, Any]) -> dict[str, float | None]:
-    """Every judged figure by name ("products_p95_ms@4", "overhead@1", ...)."""
-
-    def num(v: Any) -> float | None:
-        return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
-
-    out: dict[str, float | None] = {}
-    for lv in result["levels"]:
-        n = lv["concurrency"]
-        p95 = num(lv["service"]["products_s"]["p95"])
-        out[f"products_p95_ms@{n}"] = None if p95 is None else p95 * 1000
-        if n in (1, 8):
-            out[f"first_token_p95_s@{n}"] = num(lv["service"]["first_token_s"]["p95"])
-        out[f"overhead@{n}"] = num(lv["overhead"]["first_token_p50_ratio"]) if "overhead" in lv else None
-    return out
-
-
-def target_for(name: str) -> tuple[str, float, str]:
-    """The target of a figure: its own entry, or its family's when judged at every level."""
-    return TARGETS[name] if name in TARGETS else TARGETS[name.split("@")[0]]
-
-
-def judge(name: str, value: float | None) -> bool | None:
-    if value is None:
-        return None
-    op, threshold, _ = target_for(name)
-    return value >= threshold if op == ">=" else value <= threshold
-
-
-def _cell(d: dict[str, Any], scale: float = 1.0, spec: str = ".2f") -> str:
-    if not d["n"]:
-        return "-"
-    return f"{d['p50'] * scale:{spec}} / {d['p95'] * scale:{spec}}"
-
-
-def table_rows(result: dict[str, Any]) -> list[list[str]]:
-    rows = []
-    for lv in result["levels"]:
-        n = lv["concurrency"]
-        sv = lv["service"]
-        over = lv.get("overhead")
-        ratio = (
-            "-" if not over or math.isnan(over["first_token_p50_ratio"]) else f"{over['first_token_p50_ratio']:.2f}x"
-        )
-        words = sv["words_per_s"]
-        rows.append(
-            [
-                str(n),
-                "service",
-                f"{sv['turns']}",
-                f"{sv['errors']}",
-                _cell(sv["products_s"], 1000, ".0f"),
-                _cell(sv["first_token_s"]),
-                _cell(sv["duration_s"]),
-                f"{words['p50']:.1f} words/s" if words["n"] else "-",
-                ratio,
-            ]
-        )
-        if "direct" in lv:
-            dv = lv["direct"]
-            rate = dv["pieces_per_s"]
-            rows.append(
-                [
-                    str(n),
-                    "vLLM direct",
-                    f"{dv['turns']}",
-                    f"{dv['errors']}",
-                    "-",
-                    _cell(dv["first_token_s"]),
-                    _cell(dv["duration_s"]),
-                    (f"{rate['p50']:.1f} chunks/s, {dv['words_per_s']['p50']:.1f} words/s" if rate["n"] else "-"),
-                    "",
-                ]
-            )
-    return rows
-
-
-HEADER = [
-    "shoppers",
-    "side",
-    "turns",
-    "errors",
-    "products p50 / p95 (ms)",
-    "first token p50 / p95 (s)",
-    "turn p50 / p95 (s)",
-    "stream rate p50",
-    "overhead (first token p50)",
-]
-
-
-def print_report(result: dict[str, Any]) -> None:
-    rows = table_rows(result)
-    widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    print(line(HEADER))
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        print(line(row))
-    print()
-    for name, t in result["targets"].items():
-        mark = "-" if t["pass"] is None else "PASS" if t["pass"] else "FAIL"
-        value = "n/a" if t["value"] is None else f"{t['value']:.2f} {t['unit']}"
-        limit = f"{t['op']} {t['threshold']:g} {t['unit']}"
-        print(f"target {name:<22} {value:>12}  {limit:<11} {mark}")
-    for lv in result["levels"]:
-        kinds = {
-            **lv["service"]["error_kinds"],
-            **{f"vLLM {k}": v for k, v in lv.get("direct", {}).get("error_kinds", {}).items()},
-        }
-        if kinds:
-            print(f"errors at {lv['concurrency']} shoppers: " + ", ".join(f"{k} x{v}" for k, v in kinds.items()))
-    if result["levels"]:
-        print(
-            "units: service stream rate = answer words/s after the first token event (its token events are text "
-            "pieces the grounding filter releases, "
-            + ", ".join(f"{lv['service']['pieces_per_turn']:.1f}" for lv in result["levels"])
-            + " per turn); vLLM = streamed chunks/s (about model tokens/s) and words/s"
-        )
-    checks = [(lv["concurrency"], lv["overhead"]) for lv in result["levels"] if "overhead" in lv]
-    if checks:
-        print(
-            "same-prompt check (share of the service answer's words in the direct answer, mean): "
-            + ", ".join(f"{o['answer_word_overlap_mean']:.2f} @{n}" for n, o in checks)
-        )
-    for note in result["notes"]:
-        print(f"note: {note}")
-
-
-def summary_line(result: dict[str, Any]) -> str:
-    f = figures(result)
-
-    def show(name: str, spec: str, suffix: str = "") -> str:
-        v = f.get(name)
-        return f"{name}={'n/a' if v is None else format(v, spec) + suffix}"
-
-    errors = sum(lv["service"]["errors"] + lv.get("direct", {}).get("errors", 0) for lv in result["levels"])
-    return " ".join(
-        [
-            show("products_p95_ms@1", ".1f"),
-            show("first_token_p95_s@1", ".2f"),
-            show("first_token_p95_s@8", ".2f"),
-            show("overhead@1", ".2f", "x"),
-            f"errors={errors}",
-        ]
-    )
-
-
-def write_plot(result: dict[str, Any], path: Path) -> str | None:
-    """Latency, overhead and rate against concurrency; None when matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    levels = result["levels"]
-    if not levels:
-        return None
-    xs = [lv["concurrency"] for lv in levels]
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
-    (ax_p, ax_ft), (ax_o, ax_r) = axes
-
-    def series(side: str, key: str, stat: str, scale: float = 1.0) -> list[float]:
-        return [lv[side][key][stat] * scale if side in lv and lv[side][key]["n"] else math.nan for lv in levels]
-
-    for stat, style in (("p50", "-o"), ("p95", "--o")):
-        ax_p.plot(xs, series("service", "products_s", stat, 1000), style, label=f"service {stat}")
-        ax_ft.plot(xs, series("service", "first_token_s", stat), style, color="C0", label=f"service {stat}")
-        ax_ft.plot(xs, series("direct", "first_token_s", stat), style, color="C1", label=f"vLLM direct {stat}")
-    ax_p.axhline(TARGETS["products_p95_ms"][1], color="grey", linestyle=":", label="p95 target")
-    ax_p.set_title("time to the products event")
-    ax_p.set_ylabel("ms")
-    judged = [(n, TARGETS[f"first_token_p95_s@{n}"][1]) for n in xs if f"first_token_p95_s@{n}" in TARGETS]
-    if judged:
-        ax_ft.scatter(*zip(*judged, strict=True), marker="_", s=400, color="grey", label="p95 targets", zorder=3)
-    ax_ft.set_title("time to the first token")
-    ax_ft.set_ylabel("s")
-    ratios = [lv["overhead"]["first_token_p50_ratio"] if "overhead" in lv else math.nan for lv in levels]
-    ax_o.plot(xs, ratios, "-o", color="C2", label="service / direct, first token p50")
-    ax_o.axhline(TARGETS["overhead"][1], color="grey", linestyle=":", label="target")
-    ax_o.set_title("service overhead")
-    ax_o.set_ylabel("ratio")
-    ax_r.plot(xs, series("service", "words_per_s", "p50"), "-o", label="service words/s")
-    ax_r.plot(xs, series("direct", "words_per_s", "p50"), "-o", label="vLLM direct words/s")
-    ax_r.plot(xs, series("direct", "pieces_per_s", "p50"), "--o", label="vLLM direct chunks/s")
-    ax_r.set_title("per-stream rate after the first token (p50)")
-    for ax in axes.flat:
-        ax.set_xlabel("concurrent shoppers")
-        ax.set_xticks(xs)
-        ax.set_ylim(bottom=0)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
-
-
-def _finite(value: Any) -> Any:
-    """NaN/inf -> None, so the report is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 # -- main -----------------------------------------------------------------------------------------
@@ -813,12 +383,6 @@ def parse_levels(text: str) -> list[int]:
     return levels
 
 
-def load_catalog_by_id(path: Path, mapping: str) -> dict[str, Product]:
-    if not path.is_file():
-        return {}
-    return {p.id: p for p in load_catalog(path, mapping).products}
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m eval.bench_chat", description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--base-url", default=DEFAULT_BASE_URL, help=f"the running service (default {DEFAULT_BASE_URL})")
@@ -837,15 +401,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--request-timeout", type=float, default=120.0, help="one turn longer than this is an error")
     ap.add_argument("--wait-ready", type=float, default=60.0, help="seconds to wait for GET /readyz")
     ap.add_argument("--no-warmup", action="store_true", help="skip the unmeasured warm-up pass")
-    settings_defaults = AssistantSettings.model_fields
-    ap.add_argument(
-        "--catalog",
-        type=Path,
-        default=Path(os.environ.get("SHOP_CATALOG_PATH") or settings_defaults["catalog_path"].default),
-    )
-    ap.add_argument(
-        "--catalog-format", default=os.environ.get("SHOP_CATALOG_FORMAT") or settings_defaults["catalog_format"].default
-    )
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON, help="write the full report here")
     ap.add_argument("--plot", type=Path, default=None, help="PNG plot (default: beside --json; needs matplotlib)")
     ap.add_argument("--quiet", action="store_true", help="no per-turn progress on stderr")
@@ -872,8 +427,6 @@ def main(argv: list[str] | None = None) -> int:
         request_timeout=args.request_timeout,
         deadline=started + args.max_seconds,
         warmup=not args.no_warmup,
-        prompts=PromptRegistry.load(),
-        catalog=load_catalog_by_id(args.catalog, args.catalog_format),
         quiet=args.quiet,
     )
     load_start = os.getloadavg()
@@ -882,8 +435,6 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if not cfg.catalog:
-        result["notes"].append(f"catalog {args.catalog} not found: direct prompts use the cards' fields only")
     result["config"] = {
         "base_url": cfg.base_url,
         "concurrency": cfg.levels,
@@ -892,7 +443,6 @@ def main(argv: list[str] | None = None) -> int:
         "request_timeout_s": cfg.request_timeout,
         "warmup": cfg.warmup,
         "scripts": [list(s) for s in SCRIPTS],
-        "catalog": str(args.catalog),
         "elapsed_s": time.monotonic() - started,
     }
     result["environment"] = {
@@ -919,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"plot: {result['plot']}" if result["plot"] else "plot: skipped (matplotlib not installed or no level ran)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(_finite(result), indent=2))
+        args.json.write_text(json.dumps(finite(result), indent=2))
         print(f"report: {args.json}")
     print(result["summary"])
     ran_all = len(result["levels"]) == len(cfg.levels)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from retrieval.batching import MicroBatcher
 from retrieval.encoders import ProgressFn, model_fingerprint
 
 QUERY_CACHE_SIZE = 256
@@ -128,6 +129,8 @@ class OnnxEncoder:
         self._dim: int | None = None
         self._lock = threading.Lock()
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        # Queries of concurrent searches are embedded together (one ONNX run for all of them).
+        self._query_batcher: MicroBatcher[str, np.ndarray] = MicroBatcher(lambda texts: list(self._run(texts)))
 
     def _load(self) -> None:
         with self._lock:
@@ -184,7 +187,7 @@ class OnnxEncoder:
             if hit is not None:
                 self._queries.move_to_end(text)
                 return hit
-        vec = self._run([text])[0]
+        vec = self._query_batcher(text)
         vec.setflags(write=False)
         with self._lock:
             self._queries[text] = vec

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from assistant.intents.classifier import FORMAT_VERSION, FitReport, IntentClassifier, IntentScore
 from assistant.intents.ontology import OUT_OF_SCOPE, Ontology, load_ontology
+from retrieval.batching import MicroBatcher
 from retrieval.encoders import EmbeddingCache, ProgressFn, TextEncoder
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,8 @@ class IntentRouter:
             raise ValueError(f"classifier intents missing from the ontology: {unknown}")
         self.rules = rules
         self.info = info
+        # Messages of turns routed at the same moment (from worker threads) share one classifier run.
+        self._batcher: MicroBatcher[str, RoutedIntent] = MicroBatcher(self.route_many)
 
     def _rule(self, text: str) -> RoutedIntent | None:
         if not text.strip():
@@ -122,7 +125,7 @@ class IntentRouter:
         )
 
     def route(self, text: str) -> RoutedIntent:
-        return self.route_many([text])[0]
+        return self._batcher(text)
 
     def route_many(self, texts: Sequence[str]) -> list[RoutedIntent]:
         """Rules decide what they can; the rest goes to the classifier in one batch."""

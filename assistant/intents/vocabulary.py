@@ -43,6 +43,18 @@ COLOR_WORDS = frozenset(
 )
 
 
+# Colour words that only shade another ("light blue"): not a colour of their own in a title.
+_SHADES = frozenset(
+    "light dark pale bright deep matte matt metallic hot baby sky royal neon pastel dusty soft off heather"
+    " multi".split()
+)
+
+
+def title_colors(title: str, color_words: frozenset[str] = COLOR_WORDS) -> list[str]:
+    """Colours a product title names ("Urban Stride Blue Runner" -> ["Blue"]), for catalogs without a colour field."""
+    return [w for w in re.findall(r"[A-Za-z]+", title) if w.lower() in color_words and w.lower() not in _SHADES]
+
+
 def singular(word: str) -> str:
     """A conservative English singular that maps both forms to one key (hoodie/hoodies -> hoody)."""
     if len(word) <= 3 or not word.isalpha():
@@ -128,11 +140,15 @@ class CatalogVocabulary:
     def from_products(
         cls, products: Iterable[Product], *, color_words: frozenset[str] | None = COLOR_WORDS
     ) -> CatalogVocabulary:
-        """Every category-path part, brand and colour of `products`; `color_words=None` keeps every colour."""
+        """Every category-path part, brand and colour of `products`; `color_words=None` keeps every colour. A catalog
+        with no colour field gets the colours its titles name."""
         items = list(products)
+        colors = [p.color for p in items if p.color]
+        if not colors:
+            colors = [c for p in items for c in title_colors(p.title)]
         return cls(
             brands=[p.brand for p in items if p.brand],
-            colors=[p.color for p in items if p.color],
+            colors=colors,
             category_paths=[p.category_path for p in items if p.category_path],
             color_words=color_words,
         )

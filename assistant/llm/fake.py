@@ -85,4 +85,3 @@ class FakeLLM:
 
     async def aclose(self) -> None:
         self.closed = True
-

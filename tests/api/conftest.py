@@ -37,6 +37,7 @@ from assistant.tools.policies import PolicyIndex
 from retrieval.encoders import HashingEncoder
 from retrieval.indexer import Indexer
 from retrieval.lexical import LexicalIndex
+from retrieval.product import Product
 from retrieval.search import SearchEngine
 from retrieval.store import VectorStore, make_chroma_client
 from tests.conftest import SHARED_DATA
@@ -100,7 +101,10 @@ def demo_order(order_id: str, shopper: str, status: str, product_id: str = "p1",
     )
 
 
-def build_services(data_dir: Path, llm: FakeLLM, **overrides: Any) -> tuple[Services, OrderStore]:
+def build_services(
+    data_dir: Path, llm: FakeLLM, catalog: list[Product] | None = None, **overrides: Any
+) -> tuple[Services, OrderStore]:
+    catalog = SMALL_CATALOG if catalog is None else catalog
     options: dict[str, Any] = {"llm_slots": False, "min_relevance": 0.0, **overrides}
     settings = AssistantSettings(
         data_dir=data_dir, llm_mode="external", llm_base_url="http://127.0.0.1:9/v1", **options
@@ -108,7 +112,7 @@ def build_services(data_dir: Path, llm: FakeLLM, **overrides: Any) -> tuple[Serv
     client = make_chroma_client("ephemeral")
     store = VectorStore(client, f"t{uuid.uuid4().hex[:8]}")
     encoder = HashingEncoder()
-    Indexer(store, encoder, data_dir / "lexical", show_progress=False).index(SMALL_CATALOG)
+    Indexer(store, encoder, data_dir / "lexical", show_progress=False).index(catalog)
     engine = SearchEngine(store, LexicalIndex.load(data_dir / "lexical"), encoder)
     orders = OrderStore(data_dir / "orders.sqlite")
     orders.add(
@@ -132,7 +136,7 @@ def build_services(data_dir: Path, llm: FakeLLM, **overrides: Any) -> tuple[Serv
         engine=engine,
         toolbox=toolbox,
         router=KeywordRouter(),  # type: ignore[arg-type]
-        catalog=SMALL_CATALOG,
+        catalog=catalog,
     )
     services.closers = [orders.close, handoffs.close, cart.close]
     return services, orders

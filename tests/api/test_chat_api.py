@@ -24,6 +24,7 @@ from tests.api.conftest import (
     parse_sse,
     serve,
 )
+from tests.unit.conftest import SMALL_CATALOG
 
 
 def test_a_search_turn_streams_the_typed_event_sequence(running: Running) -> None:
@@ -54,6 +55,24 @@ def test_no_price_in_the_answer_that_is_not_on_a_card(running: Running) -> None:
     assert events[-1]["data"]["withheld"]
 
 
+def test_a_model_text_cut_or_refused_after_its_first_words_falls_back_to_the_facts(running: Running) -> None:
+    running.llm.streams = [
+        ["Here are ", "some shoes."],
+        ["The Leather hiking boots ", "are great."],  # a product this turn did not show: cut, nothing left
+        ["Great! ", "I'm sorry, ", "I can't help."],  # "Great!" goes out at once; then a refusal
+    ]
+    first = chat_events(running.base_url, {"message": "running shoes"})
+    session = first[0]["data"]["session_id"]
+    shown = next(e for e in first if e["event"] == "products")["data"]["products"][0]["title"]
+    for message in ("tell me about the first one", "tell me about the first one again"):
+        events = chat_events(running.base_url, {"message": message, "session_id": session})
+        text = answer(events)
+        assert shown in text and "Leather hiking boots" not in text and "sorry" not in text, text
+        assert events[-1]["data"]["status"] == "completed" and events[-1]["data"]["withheld"]
+    assert text.startswith("Great!") and "\nThe Red running shoes" in text
+    assert any("rejected" in w for w in events[-1]["data"]["withheld"])
+
+
 def test_nothing_relevant_says_the_store_does_not_carry_it(running: Running) -> None:
     running.services.chat.planner.min_relevance = 0.99
     events = chat_events(running.base_url, {"message": "a jet ski"})
@@ -76,6 +95,17 @@ def test_references_resolve_against_products_shown_earlier(running: Running) -> 
     assert len(ref) == 1
     cards = {c["id"]: c["price"] for c in first[2]["data"]["products"]}
     assert cards[ref[0]] == min(cards.values())
+
+
+def test_a_reference_to_nothing_shown_asks_instead_of_searching(running: Running) -> None:
+    events = chat_events(running.base_url, {"message": "tell me about the second one"})
+    assert "products" not in [e["event"] for e in events] and running.llm.calls == []
+    assert answer(events).startswith("I haven't shown you any products yet")
+    first = chat_events(running.base_url, {"message": "running shoes"})
+    shown = len(next(e for e in first if e["event"] == "products")["data"]["products"])
+    session = first[0]["data"]["session_id"]
+    ninth = chat_events(running.base_url, {"message": "tell me about the ninth one", "session_id": session})
+    assert answer(ninth) == f"I showed you {shown} products. Which one do you mean?"
 
 
 def test_the_json_variant_returns_the_same_content(running: Running) -> None:
@@ -236,14 +266,19 @@ def test_an_agent_key_acts_for_a_named_shopper(running: Running) -> None:
 def test_history_fits_the_budget_and_older_turns_get_summarised(running: Running) -> None:
     running.services.chat.summarize_after = 2
     session = None
-    for message in ["running shoes", "hiking boots", "a backpack", "coffee mug", "tell me about the first one"]:
+    messages = ["running shoes", "hiking boots", "a backpack", "coffee mug", "tell me about the first one", "hello"]
+    for message in messages:
         body = {"message": message, **({"session_id": session} if session else {})}
         events = chat_events(running.base_url, body)
         session = events[0]["data"]["session_id"]
-    answers = [msgs for name, msgs in running.llm.calls if name == "stream_chat"]
-    last = answers[-1]
-    # The previous turns ride along as history (windowed), between the system prompt and this turn.
+    answers = [msgs for name, msgs in running.llm.calls if name == "stream_chat" and "Summarise" not in msgs[0].content]
+    product, last = answers[-2], answers[-1]
+    # The product prompt holds only the facts: no earlier turn rides along.
+    assert [m.role for m in product] == ["system", "user", "assistant", "user"]
+    assert not any("coffee mug" in m.content for m in product)
+    # The small-talk prompt takes the previous turns as history (windowed), between the system prompt and this turn.
     assert any(m.role == "user" and m.content == "coffee mug" for m in last)
+    assert any(m.role == "user" and m.content == "tell me about the first one" for m in last)
     assert not any(m.content == "running shoes" for m in last[1:3] if m.role == "user")
     deadline = time.monotonic() + 10
     summary = None
@@ -252,6 +287,20 @@ def test_history_fits_the_budget_and_older_turns_get_summarised(running: Running
         time.sleep(0.1)
     assert summary
     assert any(name == "stream_chat" and "Summarise" in msgs[0].content for name, msgs in running.llm.calls)
+
+
+def test_a_catalog_without_colour_fields_still_fills_the_colour_slot_and_finds_the_colour(tmp_path: Path) -> None:
+    catalog = [p.model_copy(update={"color": None}) for p in SMALL_CATALOG]  # colours only in titles
+    services, _ = build_services(tmp_path, FakeLLM(), catalog=catalog)
+    try:
+        with serve(services) as url:
+            events = chat_events(url, {"message": "blue running shoes"})
+    finally:
+        asyncio.run(services.close())
+    assert events[1]["data"]["slots"]["color"] == "Blue"
+    cards = next(e for e in events if e["event"] == "products")["data"]["products"]
+    assert cards and cards[0]["title"] == "Blue running shoes"  # no colour field to filter on: the title decides
+    assert len(cards) > 1  # and the colour did not empty the results
 
 
 def test_model_slots_are_validated_against_the_message(tmp_path: Path) -> None:

@@ -120,4 +120,12 @@ def test_a_multi_turn_conversation_against_the_real_model(assistant_url: str) ->
     stored = httpx.get(f"{assistant_url}/v1/sessions/{session}", headers=WIDGET, timeout=10).json()
     assert [t["status"] for t in stored["turns"]] == ["completed"] * 4
     assert stored["turns"][1]["product_ids"] == [c["id"] for c in cards]
-    assert any(call["name"] == "search_products" for call in stored["turns"][1]["tool_trace"])
+    trace = stored["turns"][1]["tool_trace"]
+    assert any(call["name"] == "search_products" for call in trace)
+    # The answer-model call is traced with the exact messages: the facts of the cards shown, the question.
+    model = next(call for call in trace if call["name"] == "answer_model")
+    sent = model["data"]["messages"]
+    assert model["ok"] and sent[0]["role"] == "system" and "jacket under $100" in "".join(m["content"] for m in sent)
+    assert all(c["title"] in "".join(m["content"] for m in sent) for c in cards)
+    first_text, first_piece = model["data"]["first_text_ms"], model["data"]["first_piece_ms"]
+    assert first_text > 0 and (first_piece is None or first_piece >= first_text)

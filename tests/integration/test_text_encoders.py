@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,16 @@ def test_onnx_matches_sentence_transformers(torch_encoder: SentenceTransformerEn
     # Similar meaning is closer than unrelated text: the model is real, not random.
     q = onnx.embed_query("backpack for hiking in the rain")
     assert q @ a[0] > q @ a[1] + 0.2
+
+
+def test_concurrent_queries_are_embedded_in_shared_batches_with_the_same_vectors(tmp_path: Path) -> None:
+    onnx = OnnxEncoder(default_text_model_path(), tmp_path / "models", max_seq_length=128)
+    queries = [f"{t} number {i}" for i in range(6) for t in TEXTS[:2]]
+    alone = onnx.embed_batch(queries)  # one by one below would fill the query cache: compare with a batch
+    with ThreadPoolExecutor(max_workers=len(queries)) as pool:
+        together = list(pool.map(onnx.embed_query, queries))
+    np.testing.assert_allclose(np.stack(together), alone, atol=1e-5)
+    assert onnx._query_batcher.items == len(queries) and onnx._query_batcher.batches < len(queries)
 
 
 def test_conversion_is_cached(tmp_path: Path) -> None:

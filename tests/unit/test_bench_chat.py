@@ -25,7 +25,8 @@ from starlette.routing import Route
 from assistant.answers import product_details, products_facts
 from assistant.prompts import PromptRegistry
 from eval import bench_chat
-from eval.bench_chat import SSEParser, TurnResult, side_stats
+from eval.bench_chat import side_stats
+from eval.chat_client import SSEParser, TurnResult
 from retrieval.product import Product
 
 CATALOG = [
@@ -33,6 +34,7 @@ CATALOG = [
     Product(id="j2", title="Quilted Jacket", price=129.99, stock=0, color="Brown", description="Warm and light."),
     Product(id="j3", title="Rain Shell", price=89.0, stock=3, rating=4.5),
 ]
+PROMPTS = PromptRegistry.load()
 SEARCH_ANSWER = "The Arctic Parka is a great choice."
 PRODUCT_ANSWER = "The Quilted Jacket is warm and light."
 SUMMARY = re.compile(
@@ -61,12 +63,14 @@ class FakeBackends:
 
     def __init__(self) -> None:
         self.sessions: dict[str, tuple[str, int]] = {}  # session id -> (shopper, turns so far)
+        self.turns: dict[str, list[dict[str, Any]]] = {}  # session id -> its turns as GET /v1/sessions shows them
         self.completions: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         self.app = Starlette(
             routes=[
                 Route("/readyz", self.readyz),
                 Route("/v1/chat", self.chat, methods=["POST"]),
+                Route("/v1/sessions/{sid}", self.session),
                 Route("/v1/models", self.models),
                 Route("/v1/chat/completions", self.completion, methods=["POST"]),
             ]
@@ -77,6 +81,22 @@ class FakeBackends:
 
     async def models(self, request: Request) -> JSONResponse:
         return JSONResponse({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+
+    async def session(self, request: Request) -> JSONResponse:
+        sid = request.path_params["sid"]
+        return JSONResponse({"session_id": sid, "turns": self.turns.get(sid, [])})
+
+    def record(self, sid: str, turn: str, message: str, follow_up: bool, failed: bool) -> None:
+        """The turn as the service stores it, with the answer-model call in its trace (as the planner renders it)."""
+        name, facts = ("product", product_details(CATALOG[1])) if follow_up else ("answer", products_facts(CATALOG))
+        prompt = PROMPTS.get(name)
+        messages = [{"role": r, "content": c} for r, c in prompt.messages(facts=facts, message=message)]
+        call = {"prompt": name, "messages": messages, "max_tokens": prompt.max_tokens, "first_text_ms": 40.0}
+        call["first_piece_ms"] = 55.0
+        trace = [{"name": "search_products", "ok": True, "data": {}}]
+        trace.append({"name": "answer_model", "ok": not failed, "data": call})
+        with self.lock:
+            self.turns.setdefault(sid, []).append({"turn_id": turn, "tool_trace": trace})
 
     async def chat(self, request: Request) -> EventSourceResponse | JSONResponse:
         if request.headers.get("authorization") != "Bearer demo-agent-key":
@@ -104,7 +124,9 @@ class FakeBackends:
             await asyncio.sleep(0.01)
             yield ev("products", {"products": [card(CATALOG[1])] if follow_up else [card(p) for p in CATALOG]})
             await asyncio.sleep(0.08)  # long enough for a `: ping` comment between events
-            if shopper == "2" and seen == 1:
+            failed = shopper == "2" and seen == 1
+            self.record(sid, turn, body["message"], follow_up, failed)
+            if failed:
                 yield ev("error", {"error": {"code": "llm_unavailable", "message": "model down"}})
                 yield ev("done", {"turn_id": turn, "status": "failed", "withheld": []})
                 return
@@ -179,15 +201,13 @@ def test_rates_count_after_the_first_piece_and_stats_count_errors() -> None:
 def test_bench_against_fake_service_and_fake_vllm(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    catalog = tmp_path / "catalog.jsonl"
-    catalog.write_text("\n".join(p.model_dump_json() for p in CATALOG) + "\n")
     out_json = tmp_path / "out" / "bench_chat.json"
     fakes = FakeBackends()
     with serve(fakes.app) as url:
         code = bench_chat.main(
             [
                 *("--base-url", url, "--vllm-url", url, "--concurrency", "2,1", "--turns", "2"),
-                *("--catalog", str(catalog), "--catalog-format", "identity", "--json", str(out_json), "--quiet"),
+                *("--json", str(out_json), "--quiet"),
             ]
         )
     assert code == 0
@@ -221,8 +241,8 @@ def test_bench_against_fake_service_and_fake_vllm(
         "overhead@2",
     }
 
-    # The direct requests carry the prompt the service's planner renders, with its max_tokens and temperature 0.
-    prompts = PromptRegistry.load()
+    # The direct requests replay the messages each turn's trace recorded, with its max_tokens and temperature 0.
+    prompts = PROMPTS
     search_messages = [
         {"role": r, "content": c}
         for r, c in prompts.get("answer").messages(facts=products_facts(CATALOG), message=bench_chat.SCRIPTS[0][0])
@@ -237,7 +257,12 @@ def test_bench_against_fake_service_and_fake_vllm(
     for payload in fakes.completions:
         assert payload["model"] == "fake-model" and payload["stream"] is True and payload["temperature"] == 0.0
         name = "product" if "second one" in payload["messages"][-1]["content"] else "answer"
-        assert payload["max_tokens"] == (prompts.get(name).max_tokens or bench_chat.ANSWER_MAX_TOKENS)
+        assert payload["max_tokens"] == prompts.get(name).max_tokens
+    # The trace's timings split the first token: the model's first text 40 ms, the filters' hold 15 ms.
+    breakdown = one["breakdown"]
+    assert breakdown["model_first_text_ms"]["p50"] == 40.0 and breakdown["filter_hold_ms"]["p50"] == 15.0
+    assert breakdown["before_model_ms"]["n"] == 2 and breakdown["before_model_ms"]["p50"] > 0
+    assert "first token at 1 shoppers" in stdout
 
     plot = out_json.with_suffix(".png")
     if importlib.util.find_spec("matplotlib") is not None:

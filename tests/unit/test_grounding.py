@@ -57,19 +57,28 @@ def test_an_invented_product_name_is_cut() -> None:
 
 def test_plain_text_streams_through_before_the_sentence_ends() -> None:
     f = GroundingFilter(facts(LOAFERS))
-    assert f.feed("Sure, here are") == "Sure, here "  # "are" may still be arriving
-    assert f.feed(" some good options") == "are some good "
-    # A price holds the rest of the sentence until it can be checked.
-    assert f.feed(" at $") == "options at "
+    # "are" may still be arriving, but no word starting "are" can be a claim: out at once.
+    assert f.feed("Sure, here are") == "Sure, here are"
+    assert f.feed(" some good options") == " some good options"
+    assert f.feed(" avail") == ""  # may become "available", a stock claim: waits for the word's end
+    assert f.feed("able ") == " available "  # the loafers are in stock: backed
+    assert f.feed("at $") == "at "
     assert f.feed("45. ") == "$59.99. "
     assert f.finish() == ""
-    assert f.text == "Sure, here are some good options at $59.99. "
+    assert f.text == "Sure, here are some good options available at $59.99. "
+    f = GroundingFilter(facts(LOAFERS))
+    assert f.feed("Sure, some good options") == "Sure, some good options"
+    # A price holds the rest of the sentence until it can be checked.
+    assert f.feed(" at $") == " at "
+    assert f.feed("45. ") == "$59.99. "
+    assert f.finish() == ""
+    assert f.text == "Sure, some good options at $59.99. "
 
 
 def test_a_name_and_price_from_the_facts_stream_without_waiting_for_the_sentence_end() -> None:
     f = GroundingFilter(facts(LOAFERS))
     out = f.feed("The Sleek Brown Leather Loafers cost $59.99 and are a great pick for the")
-    assert out == "The Sleek Brown Leather Loafers cost $59.99 and are a great pick for "
+    assert out == "The Sleek Brown Leather Loafers cost $59.99 and are a great pick for the"
 
 
 def test_a_stock_claim_opener_is_never_emitted_before_its_claim_is_checked() -> None:
@@ -106,9 +115,29 @@ def test_the_quality_gate_rejects_a_refusal_before_anything_is_shown() -> None:
     assert out == "" and gate.rejected
 
 
+def test_the_quality_gate_holds_only_words_that_may_begin_a_refusal() -> None:
+    gate = QualityGate()
+    assert gate.feed("The") == "The"  # no junk begins with "the": out at once, even before the word is whole
+    assert gate.feed(" Arctic ") == " Arctic "
+    gate = QualityGate()
+    assert gate.feed("Your ") == ""  # "your loss" is junk
+    assert gate.feed("Arctic ") == "Your Arctic "  # "your arctic" is not
+    gate = QualityGate()
+    assert gate.feed("I") == "" and gate.feed("'m ") == "" and gate.feed("sorry") == ""
+    assert gate.feed(", ") == "" and gate.rejected == "im sorry"
+    # A refusal after safe words is still caught (the caller replaces the answer with the facts).
+    out, gate = gate_run(["Yes! ", "I am sorry ", "to hear it."])
+    assert out == "Yes! " and gate.rejected == "i am sorry"
+    # Past the first words nothing is judged any more.
+    out, gate = gate_run(["The Arctic Parka is warm; ", "I'm sorry it is sold out."])
+    assert out == "The Arctic Parka is warm; I'm sorry it is sold out." and not gate.rejected
+
+
 def test_the_quality_gate_strips_a_list_number_and_passes_good_text() -> None:
     out, gate = gate_run(["1. ", "Classic Blue Jacket, ", "$59.99. ", "Great for spring."])
     assert out == "Classic Blue Jacket, $59.99. Great for spring." and not gate.rejected
+    out, gate = gate_run(["1", ". ", "Classic ", "Blue Jacket."])  # the list mark arrives in pieces
+    assert out == "Classic Blue Jacket." and not gate.rejected
 
 
 def test_the_quality_gate_stops_a_repeating_model() -> None:

@@ -107,6 +107,17 @@ def test_colours_need_colour_words_unless_told_otherwise() -> None:
     assert set(CatalogVocabulary.from_products(odd, color_words=None).values("color")) == {"Dad", "Light Pink"}
 
 
+def test_a_catalog_without_a_colour_field_takes_its_colours_from_titles() -> None:
+    titles = ["Urban Stride Blue Runner", "Light Grey Hoodie", "Classic Sunglasses", "Crimson Red Scarf"]
+    vocab = CatalogVocabulary.from_products([make_product(f"t{i}", t) for i, t in enumerate(titles)])
+    assert set(vocab.values("color")) == {"Blue", "Grey", "Red"}  # "Light" only shades another colour
+    assert extract_deterministic("blue running shoes", vocab).color == "Blue"
+    assert extract_deterministic("classic sunglasses", vocab).color is None
+    # A catalog with colour fields keeps to them: a title word is not a colour there.
+    fielded = [make_product("f1", "Blue Runner", color="Black")]
+    assert CatalogVocabulary.from_products(fielded).values("color") == ["Black"]
+
+
 def test_prompt_values_put_words_from_the_message_first(vocab: CatalogVocabulary) -> None:
     assert vocab.prompt_values("brand", "something from homely", 2)[0] == "Homely"
     assert len(vocab.prompt_values("category", "", 3)) == 3

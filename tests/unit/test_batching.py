@@ -1,0 +1,60 @@
+"""MicroBatcher: concurrent callers share batches; each gets its own result or the batch's error."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from retrieval.batching import MicroBatcher
+
+
+def slow_double(items: list[int]) -> list[int]:
+    time.sleep(0.05)  # long enough for the other callers to queue behind the first batch
+    return [2 * i for i in items]
+
+
+def test_a_lone_caller_runs_at_once_in_a_batch_of_one() -> None:
+    b = MicroBatcher(slow_double)
+    assert b(21) == 42
+    assert (b.batches, b.items) == (1, 1)
+
+
+def test_callers_arriving_while_a_batch_runs_share_the_next_one() -> None:
+    b = MicroBatcher(slow_double, max_batch=16)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        first = pool.submit(b, 0)
+        time.sleep(0.01)  # the first batch is running
+        rest = [pool.submit(b, i) for i in range(1, 8)]
+        results = [first.result(), *(f.result() for f in rest)]
+    assert results == [2 * i for i in range(8)]
+    assert b.items == 8 and b.batches == 2  # [0], then the seven that queued meanwhile
+
+
+def test_max_batch_splits_a_long_queue() -> None:
+    b = MicroBatcher(slow_double, max_batch=3)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        first = pool.submit(b, 0)
+        time.sleep(0.01)
+        rest = [pool.submit(b, i) for i in range(1, 8)]
+        assert [first.result(), *(f.result() for f in rest)] == [2 * i for i in range(8)]
+    assert b.items == 8 and b.batches == 4  # [0], then 7 queued in batches of at most 3
+
+
+def test_an_error_reaches_every_caller_of_its_batch_and_the_batcher_goes_on() -> None:
+    def flaky(items: list[int]) -> list[int]:
+        if -1 in items:
+            raise ValueError("bad item -1")
+        return slow_double(items)
+
+    b = MicroBatcher(flaky)
+    with pytest.raises(ValueError, match="bad item -1"):
+        b(-1)
+    assert b(3) == 6
+
+
+def test_a_wrong_number_of_results_is_an_error() -> None:
+    b: MicroBatcher[int, int] = MicroBatcher(lambda items: [])
+    with pytest.raises(RuntimeError, match="0 results for 1 items"):
+        b(1)
