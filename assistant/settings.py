@@ -56,6 +56,13 @@ class AssistantSettings(RetrievalSettings):
         default="auto", description="auto: bfloat16 on CPUs with native bf16 (AVX-512 BF16/AMX), else float32"
     )
     vllm_startup_timeout_s: float = Field(default=240.0, gt=0)
+    vllm_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="niceness of the embedded vLLM: where it shares cores with the assistant, the assistant's short "
+        "routing and search work runs first (products p95 at 8 shoppers: see README)",
+    )
 
     # --- data
     catalog_path: Path = Field(default=SHARED_DATA / "retail-demo-store" / "products.yaml")

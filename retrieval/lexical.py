@@ -6,7 +6,7 @@ import json
 import re
 import sqlite3
 import threading
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,10 @@ class Tokenizer:
         return list(self._stem(words)) if self._stem else words
 
 
+PARSED_CACHE_SIZE = 20_000
+"""Parsed product records a loaded index keeps (a few KB each)."""
+
+
 class LexicalIndex:
     """A BM25 index over a fixed list of products, with filter masks over their metadata."""
 
@@ -62,6 +66,8 @@ class LexicalIndex:
         self._docstore_path = docstore
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        # Parsed records read from the (read-only) docstore: a search reads its ~100 candidates each time.
+        self._parsed: OrderedDict[str, Product] = OrderedDict()
         self.position = {pid: i for i, pid in enumerate(ids)}
         self._bm25 = bm25
         self._tokenize = tokenizer
@@ -141,17 +147,29 @@ class LexicalIndex:
             return {pid: self._products[pid] for pid in ids if pid in self._products}
         if self._docstore_path is None or not ids:
             return {}
+        out: dict[str, Product] = {}
+        rows: list[tuple[str, str]] = []
         with self._lock:
-            if self._db is None:
+            for pid in ids:
+                if (hit := self._parsed.get(pid)) is not None:
+                    self._parsed.move_to_end(pid)
+                    out[pid] = hit
+            missing = [pid for pid in dict.fromkeys(ids) if pid not in out]
+            if missing and self._db is None:
                 self._db = sqlite3.connect(f"file:{self._docstore_path}?mode=ro", uri=True, check_same_thread=False)
-            out: dict[str, Product] = {}
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
-                rows = self._db.execute(
+            for start in range(0, len(missing), 500):
+                chunk = missing[start : start + 500]
+                rows += self._db.execute(  # type: ignore[union-attr]
                     f"SELECT id, body FROM products WHERE id IN ({','.join('?' * len(chunk))})", chunk
                 ).fetchall()
-                out.update({pid: Product.model_validate_json(body) for pid, body in rows})
-        return out
+        fresh = {pid: Product.model_validate_json(body) for pid, body in rows}  # parsed outside the lock
+        with self._lock:
+            for pid, product in fresh.items():
+                self._parsed[pid] = product
+            while len(self._parsed) > PARSED_CACHE_SIZE:
+                self._parsed.popitem(last=False)
+        out.update(fresh)
+        return {pid: out[pid] for pid in ids if pid in out}
 
     @classmethod
     def load(cls, directory: str | Path) -> LexicalIndex:

@@ -188,9 +188,15 @@ class OnnxEncoder:
                 self._queries.move_to_end(text)
                 return hit
         vec = self._query_batcher(text)
+        self.remember_query(text, vec)
+        return vec
+
+    def remember_query(self, text: str, vec: np.ndarray) -> None:
+        """Keep a query's vector computed elsewhere (the same model's embedding from another forward pass)."""
+        vec = np.asarray(vec, dtype=np.float32)
         vec.setflags(write=False)
         with self._lock:
             self._queries[text] = vec
+            self._queries.move_to_end(text)
             if len(self._queries) > QUERY_CACHE_SIZE:
                 self._queries.popitem(last=False)
-        return vec

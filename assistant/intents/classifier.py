@@ -235,6 +235,8 @@ class IntentClassifier:
         heads = self._require()
         if vecs is None:
             vecs = self.encoder.embed_batch(list(texts)) if texts else np.zeros((0, len(heads.w)), np.float32)
+        if self.lexical_weight <= 0:
+            return mix(heads.p_emb(vecs), None, 0.0)  # the lexical head has no say: don't compute it
         return mix(heads.p_emb(vecs), heads.p_lex(texts), self.lexical_weight)
 
     def predict(self, texts: Sequence[str], vecs: np.ndarray | None = None) -> list[Prediction]:

@@ -202,6 +202,22 @@ class LayerPoolEncoder:
     def embed_query(self, text: str) -> np.ndarray:
         return self._run([text])[0]
 
+    def truncated(self, texts: Sequence[str]) -> list[bool]:
+        """Which texts fill the whole window (their end may have been cut)."""
+        self._load()
+        enc = self._tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_seq_length)
+        return [int(np.asarray(m).sum()) >= self.max_seq_length for m in enc["attention_mask"]]
+
+    def sentence_vectors(self, features: np.ndarray) -> np.ndarray | None:
+        """The model's own sentence embedding (mean-pooled last layer, L2-normalised) inside these features, when
+        the last layer is among them (it is the last slice); None otherwise."""
+        config = json.loads((self.path / "config.json").read_text())
+        hidden, n_layers = int(config["hidden_size"]), int(config["num_hidden_layers"])
+        if self.layers[-1] != n_layers:
+            return None
+        last = np.asarray(features, dtype=np.float32)[:, -hidden:]
+        return last / np.maximum(np.linalg.norm(last, axis=1, keepdims=True), 1e-12)
+
     def with_model(self, path: str | Path) -> LayerPoolEncoder:
         """The same layers, window and backend over another model directory (a fine-tuned copy)."""
         return LayerPoolEncoder(

@@ -15,10 +15,11 @@ import random
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from assistant.intents.classifier import FORMAT_VERSION, FitReport, IntentClassifier, IntentScore
@@ -93,6 +94,8 @@ class IntentRouter:
             raise ValueError(f"classifier intents missing from the ontology: {unknown}")
         self.rules = rules
         self.info = info
+        # Called with the texts the classifier encoded and their features (to reuse that forward pass).
+        self.on_features: Callable[[list[str], np.ndarray], None] | None = None
         # Messages of turns routed at the same moment (from worker threads) share one classifier run.
         self._batcher: MicroBatcher[str, RoutedIntent] = MicroBatcher(self.route_many)
 
@@ -133,8 +136,11 @@ class IntentRouter:
         todo = [i for i, r in enumerate(out) if r is None]
         if todo:
             stripped = [_LEADING_GREETING.sub("", texts[i]) if self.rules else texts[i] for i in todo]
-            for i, pred in zip(todo, self.classifier.predict(stripped), strict=True):
+            vecs = self.classifier.encoder.embed_batch(stripped)
+            for i, pred in zip(todo, self.classifier.predict(stripped, vecs), strict=True):
                 out[i] = self._routed(pred.intent, pred.confidence, "classifier", pred.scores)
+            if self.on_features is not None:
+                self.on_features(stripped, vecs)
         return [r for r in out if r is not None]
 
 

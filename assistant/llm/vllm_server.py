@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import atexit
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -22,6 +23,8 @@ from types import TracebackType
 import httpx
 
 from assistant.llm.smollm2 import SERVED_NAME
+
+logger = logging.getLogger(__name__)
 
 _LIVE: set[VllmServer] = set()
 
@@ -115,8 +118,10 @@ class VllmServer:
         stop_grace: float = 15.0,
         python: str = sys.executable,
         env: dict[str, str] | None = None,
+        nice: int = 0,
     ) -> None:
         self.model_dir = Path(model_dir).resolve()
+        self.nice = nice
         self.host = host
         self.requested_port = port
         self.port = port
@@ -209,6 +214,13 @@ class VllmServer:
             )
         _LIVE.add(self)
         self._t0 = time.perf_counter()
+        if self.nice:
+            # Lower priority for the model server (its engine and worker processes inherit it): on shared
+            # cores, the assistant's short routing and search work then runs first.
+            try:
+                os.setpriority(os.PRIO_PROCESS, self.proc.pid, self.nice)
+            except OSError as e:
+                logger.warning("could not renice vLLM (pid %s) to %s: %s", self.proc.pid, self.nice, e)
 
     def _check_alive(self) -> None:
         assert self.proc is not None

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.encoders import SentenceTransformerEncoder, TextEncoder, default_text_model_path
+from retrieval.encoders import HashingEncoder, SentenceTransformerEncoder, TextEncoder, default_text_model_path
 from retrieval.factory import make_text_encoder
 from retrieval.onnx_encoder import OnnxEncoder, onnx_pooling
 from retrieval.settings import RetrievalSettings
@@ -77,3 +77,31 @@ def test_unsupported_pooling_falls_back_to_torch(tmp_path: Path) -> None:
 def test_bad_model_path_is_a_settings_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="SHOP_TEXT_MODEL_PATH"):
         RetrievalSettings(data_dir=tmp_path, text_model_path=tmp_path / "nope")
+
+
+def test_routing_and_search_share_one_forward_pass_when_the_model_is_the_same(tmp_path: Path) -> None:
+    from assistant.intents.classifier import default_encoder
+    from assistant.intents.ontology import Ontology, load_ontology
+    from assistant.intents.router import build_router
+    from assistant.services import share_query_vectors
+    from tests.unit.test_router import FAST, INTENTS, write_bitext
+
+    data = write_bitext(tmp_path / "train.csv")
+    full = load_ontology()
+    ontology = Ontology(version=1, intents=[full.get(n) for n in INTENTS])
+    features = default_encoder(tmp_path)  # MiniLM layers 1-6: the last is the search model's embedding
+    router = build_router(features, tmp_path / "router", data, 10, ontology=ontology, classifier_params=FAST)
+    search = OnnxEncoder(default_text_model_path(), tmp_path / "models", max_seq_length=64)
+    assert share_query_vectors(router, search)
+    message = "waterproof boots for a rainy autumn"
+    router.route(message)
+    shared = search._queries[message]  # put there by the routing pass
+    np.testing.assert_allclose(shared, search.embed_batch([message])[0], atol=1e-5)
+    long = "I am looking for " + "a very nice and warm " * 10 + "jacket"  # past the router's 32-token window
+    router.route(long)
+    assert long not in search._queries
+    # Another feature model (hashing) holds no MiniLM embedding: nothing is shared.
+    hashing = build_router(
+        HashingEncoder(dim=256), tmp_path / "r2", data, 10, ontology=ontology, classifier_params=FAST
+    )
+    assert not share_query_vectors(hashing, search) and hashing.on_features is None

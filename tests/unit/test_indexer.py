@@ -92,3 +92,15 @@ def test_embedding_cache_spares_a_fresh_store(store: VectorStore, tmp_path: Path
     report = Indexer(other, enc2, tmp_path / "lex2", cache=cache, show_progress=False).index(SMALL_CATALOG)
     assert report.added == 8 and report.embedded == 0 and enc2.texts_embedded == 0
     assert other.count() == 8
+
+
+def test_a_loaded_index_reads_records_once_and_keeps_the_order_asked(indexer: Indexer, tmp_path: Path) -> None:
+    indexer.index(SMALL_CATALOG)
+    lexical = LexicalIndex.load(tmp_path / "lexical")
+    first = lexical.get_products(["p3", "nope", "p1", "p3"])
+    assert list(first) == ["p3", "p1"]
+    by_id = {p.id: p for p in SMALL_CATALOG}
+    assert first["p3"] == by_id["p3"] and first["p1"] == by_id["p1"]
+    again = lexical.get_products(["p1", "p2"])
+    assert again["p1"] is first["p1"]  # parsed once, then served from memory
+    assert again["p2"] == by_id["p2"]

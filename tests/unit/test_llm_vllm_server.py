@@ -112,6 +112,15 @@ def test_start_serves_then_stop_leaves_nothing_behind(fake_vllm: Path, model_dir
     assert "fake vllm starting ok kv 2" in (model_dir.parent / "vllm.log").read_text()
 
 
+def test_the_server_and_its_worker_run_at_the_niceness_asked(fake_vllm: Path, model_dir: Path) -> None:
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    with make_server(fake_vllm, model_dir, nice=7) as server:
+        assert server.pid is not None
+        pids = _group_pids(server.pid)
+        assert len(pids) == 2  # the worker was forked after the renice: it inherited it
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == {min(base + 7, 19)}
+
+
 def test_restart_keeps_the_address(fake_vllm: Path, model_dir: Path) -> None:
     server = make_server(fake_vllm, model_dir)
     try:
