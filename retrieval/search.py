@@ -99,7 +99,9 @@ class SearchEngine:
         return self.image_encoder is not None and self.store.image_count() > 0
 
     def warm_up(self) -> None:
-        """Load the query encoder and touch the index so the first real search is not slow."""
+        """Load the query encoder, parse the records and touch the index, so that the first search of a
+        query not seen before is as fast as a repeated one."""
+        self.lexical.warm()
         self.search("warm up", k=1, mode="full")
 
     def search(

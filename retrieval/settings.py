@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.store import ChromaMode
@@ -30,6 +30,13 @@ class RetrievalSettings(BaseSettings):
     clip_model_path: Path | None = Field(default=None, description="local CLIP checkpoint; unset: image path off")
     image_root: Path | None = Field(default=None, description="directory that product image names resolve in")
     batch_size: int = Field(default=32, ge=1, le=1024)
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _not_blank(cls, v: object) -> object:
+        if isinstance(v, str) and not v.strip():  # Path("") is the working directory: never what was meant
+            raise ValueError("SHOP_DATA_DIR is empty; unset it for the default .cache/shop")
+        return v
 
     @model_validator(mode="after")
     def _check_paths(self) -> RetrievalSettings:

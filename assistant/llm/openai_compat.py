@@ -64,7 +64,7 @@ class OpenAICompatLLM:
     def __init__(
         self,
         base_url: str,
-        model: str,
+        model: str | None,
         api_key: str = "EMPTY",
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         *,
@@ -87,6 +87,20 @@ class OpenAICompatLLM:
 
     @property
     def model(self) -> str:
+        """The served model's name ("" until it is asked of the server, when none was named)."""
+        return self._model or ""
+
+    async def _model_name(self) -> str:
+        """The model named at construction, else the first the server lists at GET /v1/models (asked once)."""
+        if self._model:
+            return self._model
+        try:
+            listed = [m.id async for m in self._client.models.list()]
+        except _ERRORS as e:
+            raise self._translate(e) from e
+        if not listed:
+            raise LLMError(f"LLM server {self.base_url} serves no model (GET /v1/models is empty)")
+        self._model = listed[0]
         return self._model
 
     def _unavailable(self, e: Exception) -> LLMUnavailable:
@@ -118,7 +132,7 @@ class OpenAICompatLLM:
             extra["seed"] = seed
         try:
             created = await self._client.chat.completions.create(
-                model=self._model,
+                model=await self._model_name(),
                 messages=_messages(messages),  # type: ignore[arg-type]
                 max_tokens=max_tokens,
                 temperature=temperature,
@@ -143,7 +157,7 @@ class OpenAICompatLLM:
 
     async def _create(self, **kwargs: Any) -> Any:
         try:
-            return await self._client.chat.completions.create(model=self._model, **kwargs)
+            return await self._client.chat.completions.create(model=await self._model_name(), **kwargs)
         except _ERRORS as e:
             raise self._translate(e) from e
 

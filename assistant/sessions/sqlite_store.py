@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -78,6 +80,8 @@ class SqliteSessionStore(StoreLifecycle):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-sessions")
         self._conn: sqlite3.Connection | None = None
         self._closed = False
+        self._appends: list[_Append] = []  # events waiting for the writer thread's next transaction
+        self._append_lock = threading.Lock()
 
     # --- plumbing
 
@@ -153,23 +157,51 @@ class SqliteSessionStore(StoreLifecycle):
         return await self._run(op)
 
     async def append_event(self, session_id: str, turn_id: str, event: str, data: dict[str, Any]) -> StoredEvent:
-        payload = json.dumps(data, default=str)
+        """Log one event. Appends that arrive while the writer thread is busy are committed together in
+        its next transaction (group commit): under load, turns do not queue one commit each."""
+        if self._closed:
+            raise RuntimeError("the session store is closed")
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[StoredEvent] = loop.create_future()
+        with self._append_lock:
+            self._appends.append(_Append(session_id, turn_id, event, json.dumps(data, default=str), done))
+            first = len(self._appends) == 1
+        if first:
+            try:
+                loop.run_in_executor(self._executor, self._write_appends, loop)
+            except RuntimeError:  # closed meanwhile: the executor takes no more work
+                with self._append_lock:
+                    self._appends.clear()
+                raise RuntimeError("the session store is closed") from None
+        return await done
 
-        def op(conn: sqlite3.Connection) -> StoredEvent:
+    def _write_appends(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the writer thread: every append queued so far, in one transaction; each caller gets its own
+        outcome (TurnNotFound for an unknown turn), a failed commit fails them all."""
+        with self._append_lock:
+            batch, self._appends = self._appends, []
+        outcomes: list[StoredEvent | BaseException] = []
+        try:
+            conn = self._connection()
             with _write(conn):
-                if _turn_row(conn, session_id, turn_id) is None:
-                    raise TurnNotFound(session_id, turn_id)
-                (seq,) = conn.execute(
-                    "SELECT COALESCE(MAX(seq), -1) + 1 FROM events WHERE session_id = ? AND turn_id = ?",
-                    (session_id, turn_id),
-                ).fetchone()
-                conn.execute(
-                    "INSERT INTO events (session_id, turn_id, seq, event, data) VALUES (?, ?, ?, ?, ?)",
-                    (session_id, turn_id, seq, event, payload),
-                )
-            return StoredEvent(id=make_event_id(turn_id, seq), event=event, data=json.loads(payload))
-
-        return await self._run(op)
+                for a in batch:
+                    if _turn_row(conn, a.session_id, a.turn_id) is None:
+                        outcomes.append(TurnNotFound(a.session_id, a.turn_id))
+                        continue
+                    (seq,) = conn.execute(
+                        "SELECT COALESCE(MAX(seq), -1) + 1 FROM events WHERE session_id = ? AND turn_id = ?",
+                        (a.session_id, a.turn_id),
+                    ).fetchone()
+                    conn.execute(
+                        "INSERT INTO events (session_id, turn_id, seq, event, data) VALUES (?, ?, ?, ?, ?)",
+                        (a.session_id, a.turn_id, seq, a.event, a.payload),
+                    )
+                    data = json.loads(a.payload)
+                    outcomes.append(StoredEvent(id=make_event_id(a.turn_id, seq), event=a.event, data=data))
+        except Exception as e:  # the transaction rolled back: nothing of the batch was stored
+            outcomes = [e] * len(batch)
+        for a, outcome in zip(batch, outcomes, strict=True):
+            loop.call_soon_threadsafe(_settle, a.done, outcome)
 
     async def complete_turn(self, session_id: str, turn: Turn) -> None:
         check_final(turn)
@@ -291,6 +323,24 @@ def _write(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+@dataclass
+class _Append:
+    session_id: str
+    turn_id: str
+    event: str
+    payload: str
+    done: asyncio.Future[StoredEvent]
+
+
+def _settle(done: asyncio.Future[StoredEvent], outcome: StoredEvent | BaseException) -> None:
+    if done.done():  # the caller was cancelled; the event is stored all the same
+        return
+    if isinstance(outcome, BaseException):
+        done.set_exception(outcome)
+    else:
+        done.set_result(outcome)
 
 
 def _ts(dt: datetime) -> str:

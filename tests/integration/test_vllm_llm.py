@@ -53,6 +53,13 @@ async def test_stream_chat_yields_text(vllm_server: VllmEndpoint) -> None:
     assert "".join(deltas).strip()
 
 
+async def test_with_no_model_named_the_served_model_is_found(vllm_server: VllmEndpoint) -> None:
+    async with OpenAICompatLLM(vllm_server.base_url, None, timeout=60) as llm:
+        out = [d async for d in llm.stream_chat([ChatMessage(role="user", content="Say hi.")], max_tokens=4)]
+        assert llm.model == vllm_server.model
+    assert "".join(out).strip()
+
+
 async def test_complete_json_returns_a_valid_object(vllm_server: VllmEndpoint) -> None:
     messages = [
         ChatMessage(role="system", content="Classify the shopper's message. Answer in JSON."),

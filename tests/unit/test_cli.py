@@ -89,6 +89,10 @@ def test_index_missing_file_and_bad_setting_exit_2(runner: CliRunner, catalog: P
     monkeypatch.setenv("SHOP_CHROMA_PORT", "99999")
     bad = runner.invoke(cli.app, ["index", str(catalog)])
     assert bad.exit_code == 2 and "SHOP_CHROMA_PORT" in bad.stderr
+    monkeypatch.delenv("SHOP_CHROMA_PORT")
+    monkeypatch.setenv("SHOP_DATA_DIR", " ")
+    blank = runner.invoke(cli.app, ["index", str(catalog)])
+    assert blank.exit_code == 2 and "SHOP_DATA_DIR is empty" in blank.stderr
 
 
 def test_index_jsonl_autodetects_esci(runner: CliRunner, tmp_path: Path) -> None:

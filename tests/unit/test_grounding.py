@@ -81,6 +81,16 @@ def test_a_name_and_price_from_the_facts_stream_without_waiting_for_the_sentence
     assert out == "The Sleek Brown Leather Loafers cost $59.99 and are a great pick for the"
 
 
+def test_a_first_word_goes_out_while_arriving_unless_it_may_become_a_claim_or_refusal() -> None:
+    f, gate = GroundingFilter(facts(LOAFERS)), QualityGate()
+    assert [gate.feed(f.feed(d)) for d in ["I", "'d", " recommend"]] == ["", "I'd", " recommend"]
+    f, gate = GroundingFilter(facts(LOAFERS)), QualityGate()
+    assert [gate.feed(f.feed(d)) for d in ["I", "'m", " sorry", " but"]] == ["", "", "", ""]  # held, then rejected
+    assert gate.rejected
+    f = GroundingFilter(facts(LOAFERS))
+    assert [f.feed(d) for d in ["S", "old", " out"]] == ["", "", ""]  # "Sold out" is a stock claim
+
+
 def test_a_stock_claim_opener_is_never_emitted_before_its_claim_is_checked() -> None:
     text, withheld = ground("The Trail Runner Shoes are not in stock right now.", facts(RUNNERS))
     assert text == "The Trail Runner Shoes are not in stock right now." and not withheld

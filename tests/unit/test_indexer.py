@@ -104,3 +104,14 @@ def test_a_loaded_index_reads_records_once_and_keeps_the_order_asked(indexer: In
     again = lexical.get_products(["p1", "p2"])
     assert again["p1"] is first["p1"]  # parsed once, then served from memory
     assert again["p2"] == by_id["p2"]
+
+
+def test_warming_a_loaded_index_parses_every_record_once_ahead(indexer: Indexer, tmp_path: Path) -> None:
+    indexer.index(SMALL_CATALOG)
+    lexical = LexicalIndex.load(tmp_path / "lexical")
+    assert lexical.warm() == len(SMALL_CATALOG)
+    with lexical._lock:
+        parsed = dict(lexical._parsed)
+    assert set(parsed) == {p.id for p in SMALL_CATALOG}
+    assert lexical.get_products(["p2"])["p2"] is parsed["p2"]  # served from memory, not parsed again
+    assert lexical.title_terms(0) and len(lexical._title_terms) == len(SMALL_CATALOG)

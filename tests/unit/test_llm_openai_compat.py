@@ -80,12 +80,18 @@ class FakeServer:
         self.handler = handler
         self.bodies: list[dict[str, Any]] = []
         self.metrics = 'vllm:num_requests_running{engine="0",model_name="m"} 0.0\n'
+        self.models = ["served-a", "served-b"]
+        self.model_lists = 0
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/health":
             return httpx.Response(200)
         if request.url.path == "/metrics":
             return httpx.Response(200, text=self.metrics)
+        if request.url.path == "/v1/models":
+            self.model_lists += 1
+            listed = [{"id": m, "object": "model"} for m in self.models]
+            return httpx.Response(200, json={"object": "list", "data": listed})
         body = json.loads(request.content)
         self.bodies.append(body)
         assert self.handler is not None
@@ -110,6 +116,26 @@ async def test_stream_chat_yields_deltas() -> None:
     assert server.bodies[0]["stream"] is True
     assert server.bodies[0]["max_tokens"] == 7
     assert server.bodies[0]["messages"] == [{"role": "user", "content": "hi"}]
+
+
+async def test_with_no_model_named_the_first_served_model_is_used_and_asked_once() -> None:
+    server = FakeServer(lambda body: httpx.Response(200, stream=SSEBody(["ok"])))
+    async with OpenAICompatLLM(BASE, None, transport=httpx.MockTransport(server)) as llm:
+        assert llm.model == ""
+        for _ in range(2):
+            assert [d async for d in llm.stream_chat(USER)] == ["ok"]
+        assert llm.model == "served-a"
+    assert [b["model"] for b in server.bodies] == ["served-a", "served-a"]
+    assert server.model_lists == 1
+
+
+async def test_a_server_listing_no_model_is_a_clear_error() -> None:
+    server = FakeServer(lambda body: httpx.Response(200, stream=SSEBody(["ok"])))
+    server.models = []
+    async with OpenAICompatLLM(BASE, None, transport=httpx.MockTransport(server)) as llm:
+        with pytest.raises(LLMError, match="serves no model"):
+            [d async for d in llm.stream_chat(USER)]
+    assert server.bodies == []
 
 
 async def test_closing_the_iterator_closes_the_http_stream() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from assistant.sessions import InvalidEventId, SessionStore, make_session_store
+from assistant.sessions import InvalidEventId, SessionStore, TurnNotFound, make_session_store
 from assistant.sessions.models import parse_event_id
 from assistant.sessions.sqlite_store import SqliteSessionStore
 from tests.unit.test_sessions_contract import SessionStoreContract, StoreFactory
@@ -56,6 +56,37 @@ async def test_closed_store_refuses_work(tmp_path: Path) -> None:
     assert not await store.ping()
     with pytest.raises(RuntimeError, match="closed"):
         await store.create_session("s1")
+
+
+@pytest.mark.anyio
+async def test_concurrent_appends_commit_together_in_order_and_fail_alone(tmp_path: Path) -> None:
+    async with SqliteSessionStore(tmp_path / "s.sqlite") as store:
+        session = await store.create_session("s1")
+        turns = [await store.begin_turn(session.session_id, f"m{i}") for i in range(4)]
+        commits = 0  # transactions of queued appends
+        original = store._write_appends
+
+        def counting(loop: asyncio.AbstractEventLoop) -> None:
+            nonlocal commits
+            commits += 1
+            original(loop)
+
+        store._write_appends = counting  # type: ignore[method-assign]
+
+        async def stream(turn_id: str) -> list[str]:
+            return [(await store.append_event(session.session_id, turn_id, "token", {"i": i})).id for i in range(5)]
+
+        results = await asyncio.gather(
+            *(stream(t.turn_id) for t in turns),
+            store.append_event(session.session_id, "no-such-turn", "token", {}),
+            return_exceptions=True,
+        )
+        assert isinstance(results[-1], TurnNotFound)
+        for turn, ids in zip(turns, results[:-1], strict=True):
+            assert ids == [f"{turn.turn_id}:{i}" for i in range(5)]
+            logged = await store.events_after(session.session_id, None, turn.turn_id)
+            assert [e.data["i"] for e in logged] == list(range(5))
+        assert commits < 21  # 21 appends, fewer transactions: those queued together committed together
 
 
 CRASHING_WORKER = textwrap.dedent(
