@@ -62,7 +62,7 @@ class Facts:
     products: dict[str, Product] = field(default_factory=dict)
     amounts: set[float] = field(default_factory=set)
     names: set[str] = field(default_factory=set)
-    catalog_titles: dict[str, str] = field(default_factory=dict)
+    catalog_titles: CatalogTitles = field(default_factory=lambda: CatalogTitles(()))
 
     def __post_init__(self) -> None:
         self.amounts = {round(a, 2) for a in self.amounts} | {
@@ -96,8 +96,7 @@ class Facts:
 
     def foreign_titles(self, text: str) -> list[str]:
         """Catalog titles named in `text` that are not among the turn's products."""
-        low = text.lower()
-        return [t for t, pid in self.catalog_titles.items() if pid not in self.products and len(t) > 8 and t in low]
+        return [t for t, pid in self.catalog_titles.named_in(text) if pid not in self.products]
 
     def unknown_names(self, text: str) -> list[str]:
         """Capitalised multi-word names whose words the facts never use (likely invented products)."""
@@ -318,9 +317,34 @@ def ground(text: str, facts: Facts) -> tuple[str, list[str]]:
     return out, f.withheld
 
 
-def catalog_titles(products: Iterable[Product]) -> dict[str, str]:
-    """Lower-cased title → id for the whole catalog, to spot products named but not retrieved."""
-    return {p.title.lower(): p.id for p in products}
+class CatalogTitles:
+    """The whole catalog's titles (lower case, longer than 8 characters), to spot products an answer names
+    that the turn did not retrieve. Indexed by first word: a sentence is checked against the titles that
+    start with one of its words, not against every title (this runs on the event loop for each sentence)."""
+
+    def __init__(self, products: Iterable[Product]) -> None:
+        self.ids: dict[str, str] = {}
+        self._by_first_word: dict[str, list[str]] = {}
+        for p in products:
+            title = p.title.lower()
+            first = WORD.search(title)
+            if len(title) > 8 and first is not None and title not in self.ids:
+                self.ids[title] = p.id
+                self._by_first_word.setdefault(first.group(0), []).append(title)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def named_in(self, text: str) -> list[tuple[str, str]]:
+        """(title, id) of each catalog title `text` contains, in the order they appear."""
+        low = text.lower()
+        found = {
+            title: low.find(title)
+            for word in set(WORD.findall(low))
+            for title in self._by_first_word.get(word, ())
+            if title in low
+        }
+        return [(title, self.ids[title]) for title in sorted(found, key=found.__getitem__)]
 
 
 # Refusals and confusion, as word sequences (lower case, apostrophes dropped); judged in the first words.

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from assistant import answers
 from assistant.dialogue.references import Resolution, resolve_references, variant_search
-from assistant.grounding import Facts, amounts_in
+from assistant.grounding import CatalogTitles, Facts, amounts_in
 from assistant.intents.router import RoutedIntent
 from assistant.intents.slots import CatalogVocabulary, SlotResult, Slots, extract_deterministic, extract_slots
 from assistant.llm.base import LLM
@@ -114,7 +114,7 @@ class Planner:
         vocab: CatalogVocabulary,
         toolbox: Toolbox,
         get_products: Callable[[Sequence[str]], dict[str, Product]],
-        catalog_titles: dict[str, str],
+        catalog_titles: CatalogTitles,
         relevance: Callable[[str, Sequence[Product]], float],
         min_relevance: float,
         search_results: int,

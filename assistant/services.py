@@ -14,7 +14,7 @@ import numpy as np
 from assistant.api.auth import KeyRing
 from assistant.api.limits import RateLimiter
 from assistant.chat_service import ChatService
-from assistant.grounding import catalog_titles
+from assistant.grounding import CatalogTitles
 from assistant.intents.classifier import default_encoder
 from assistant.intents.router import IntentRouter, build_router
 from assistant.intents.slots import CatalogVocabulary
@@ -158,7 +158,7 @@ def assemble(
         color_field=any(p.color for p in catalog),
         toolbox=toolbox,
         get_products=engine.get_products,
-        catalog_titles=catalog_titles(catalog),
+        catalog_titles=CatalogTitles(catalog),
         relevance=relevance,
         probe=make_probe(engine, relevance),
         rescue_relevance=settings.rescue_relevance,

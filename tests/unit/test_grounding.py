@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.grounding import Facts, GroundingFilter, QualityGate, catalog_titles, ground
+from assistant.grounding import CatalogTitles, Facts, GroundingFilter, QualityGate, ground
 from retrieval.product import Product
 
 LOAFERS = Product(id="1", title="Sleek Brown Leather Loafers", price=59.99, stock=3, brand="Acme", color="brown")
@@ -14,8 +14,18 @@ def facts(*products: Product, amounts: set[float] | None = None) -> Facts:
     return Facts(
         products={p.id: p for p in products},
         amounts=amounts or set(),
-        catalog_titles=catalog_titles([LOAFERS, RUNNERS, HAT]),
+        catalog_titles=CatalogTitles([LOAFERS, RUNNERS, HAT]),
     )
+
+
+def test_catalog_titles_are_found_whole_from_a_word_start_in_text_order() -> None:
+    cap = Product(id="4", title="Ball Cap Deluxe", price=9.0)
+    titles = CatalogTitles([LOAFERS, HAT, cap, Product(id="5", title="Tiny Hat")])  # short titles are not kept
+    assert len(titles) == 3
+    text = "Try the Cozy Wool Winter Hat with the SLEEK BROWN LEATHER LOAFERS and a Tiny Hat."
+    assert titles.named_in(text) == [("cozy wool winter hat", "3"), ("sleek brown leather loafers", "1")]
+    assert titles.named_in("a football cap deluxe") == []  # "ball" is not a word of the text
+    assert titles.named_in("the Sleek Brown Leather") == []
 
 
 def test_a_wrong_price_of_a_named_product_is_replaced_by_the_catalog_price() -> None:
