@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,11 +27,18 @@ def create_app(settings: AssistantSettings | None = None, services: Services | N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = services if services is not None else await build_services(settings)
+        if owned:
+            # What start-up built (catalog, indexes, encoders, router) lives as long as the app. Frozen, it is
+            # left out of the collector's full passes, which otherwise walk all of it while every thread waits
+            # (0.28 s each with ~560k objects on an idle machine; a search stalled 1.2 s under load).
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
             if owned:
                 await app.state.services.close()
+                gc.unfreeze()
             app.state.services = None
 
     app = FastAPI(title="Shopping assistant", version="0.1.0", lifespan=lifespan)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from pathlib import Path
 
 import httpx
+import pytest
 
+from assistant.api import app as app_module
 from assistant.llm.fake import FakeLLM
+from assistant.services import Services
+from assistant.settings import AssistantSettings
 from tests.api.conftest import AGENT, WIDGET, WIDGET_2, Running, build_services, chat, chat_events, parse_sse, serve
 
 
@@ -146,3 +151,23 @@ def test_an_unreachable_model_server_gives_an_error_event_not_a_hung_stream(tmp_
             assert httpx.get(f"{url}/readyz").status_code == 503
     finally:
         asyncio.run(services.close())
+
+
+def test_an_app_that_builds_its_services_keeps_them_out_of_the_collector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services, _ = build_services(tmp_path, FakeLLM())
+
+    async def built(settings: AssistantSettings) -> Services:
+        return services
+
+    monkeypatch.setattr(app_module, "build_services", built)
+    app = app_module.create_app(services.settings)
+
+    async def run() -> None:
+        async with app.router.lifespan_context(app):
+            assert app.state.services is services
+            assert gc.get_freeze_count() > 0  # start-up objects frozen: full collections skip them
+        assert gc.get_freeze_count() == 0 and app.state.services is None
+
+    asyncio.run(run())
