@@ -30,7 +30,7 @@ def create_app(settings: AssistantSettings | None = None, services: Services | N
         if owned:
             # What start-up built (catalog, indexes, encoders, router) lives as long as the app. Frozen, it is
             # left out of the collector's full passes, which otherwise walk all of it while every thread waits
-            # (0.28 s each with ~560k objects on an idle machine; a search stalled 1.2 s under load).
+            # (0.28 s each with ~560k objects on an idle machine, longer under load).
             gc.collect()
             gc.freeze()
         try:
