@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from assistant.grounding import format_price
+from assistant.grounding import format_price, stock_text
 from retrieval.product import Product
 
 if TYPE_CHECKING:
@@ -40,12 +40,6 @@ def is_affirmative(text: str) -> bool:
 def is_negative(text: str) -> bool:
     t = normalise_reply(text)
     return t in NEGATIVE or t.startswith(("no ", "no,", "don't", "do not"))
-
-
-def stock_text(p: Product) -> str:
-    if p.stock is None:
-        return "availability unknown"
-    return f"{p.stock} in stock" if p.in_stock else "out of stock"
 
 
 def product_fact(p: Product) -> str:
@@ -91,6 +85,10 @@ def list_answer(products: Sequence[Product], what: str) -> str:
 
 
 def product_answer(p: Product) -> str:
+    if p.stock is None:
+        if p.price is None:
+            return f"The {p.title}'s availability is not listed."
+        return f"The {p.title} costs {format_price(p.price, p.currency)}; its availability is not listed."
     price = f" costs {format_price(p.price, p.currency)} and" if p.price is not None else ""
     return f"The {p.title}{price} is {stock_text(p)}."
 

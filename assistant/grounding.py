@@ -55,6 +55,14 @@ def format_price(price: float, currency: str = "USD") -> str:
     return f"{symbol}{price:,.2f}" if symbol else f"{price:,.2f} {currency}"
 
 
+def stock_text(p: Product) -> str:
+    """A product's stock as fact lines and repairs state it: the catalog's count, "out of stock", or
+    "availability unknown"."""
+    if p.stock is None:
+        return "availability unknown"
+    return f"{p.stock} in stock" if p.in_stock else "out of stock"
+
+
 @dataclass
 class Facts:
     """What the answer may state: the turn's products, money amounts from tools or the shopper, known names."""
@@ -171,9 +179,7 @@ def check_sentence(sentence: str, facts: Facts) -> Check:
         withheld.append(f"stock claim {m.group(0)!r} not backed")
         if about is None:
             return "availability as shown on the cards"
-        if about.stock is None:
-            return "availability unconfirmed"
-        return f"{about.stock} in stock" if about.in_stock else "out of stock"
+        return stock_text(about) if about.stock is not None else "not confirmed in stock"
 
     text = STOCK.sub(fix_stock, text)
     return Check(text, withheld)

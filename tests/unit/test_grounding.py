@@ -47,6 +47,13 @@ def test_prices_from_the_facts_and_the_shoppers_budget_pass() -> None:
     assert withheld == []
 
 
+def test_a_stock_claim_about_a_product_of_unknown_stock_is_repaired() -> None:
+    lamp = Product(id="9", title="Brass Reading Lamp", price=40.0)
+    text, withheld = ground("The Brass Reading Lamp is in stock.", facts(lamp))
+    assert text == "The Brass Reading Lamp is not confirmed in stock."
+    assert withheld == ["stock claim 'in stock' not backed"]
+
+
 def test_a_false_stock_claim_is_corrected() -> None:
     text, withheld = ground("The Trail Runner Shoes are in stock!", facts(LOAFERS, RUNNERS))
     assert "out of stock" in text
