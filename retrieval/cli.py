@@ -16,11 +16,12 @@ from pydantic import ValidationError
 from retrieval.catalog import CatalogError, load_catalog
 from retrieval.clip import ImagePathDisabled
 from retrieval.factory import Components, build_components
-from retrieval.filters import Filters
+from retrieval.filters import FilterError, Filters
 from retrieval.personalization import Event, refresh_profile
 from retrieval.personas import load_users, synthesize_events
 from retrieval.search import SearchEngine, SearchResult
 from retrieval.settings import RetrievalSettings
+from retrieval.validation import errors_text
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 MAX_ERRORS_SHOWN = 20
@@ -52,22 +53,13 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _errors_text(exc: ValidationError, prefix: str = "") -> str:
-    parts = []
-    for err in exc.errors():
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        loc = ".".join(str(x) for x in err["loc"])
-        parts.append(f"{prefix}{loc.upper()}: {msg}" if loc and prefix else f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
-
-
 @contextmanager
 def _components() -> Iterator[Components]:
     """Settings from SHOP_* variables, then the components; closed when the command ends."""
     try:
         settings = RetrievalSettings()
     except ValidationError as exc:
-        _fail(f"invalid setting {_errors_text(exc, prefix='SHOP_')}")
+        _fail(f"invalid setting {errors_text(exc, prefix='SHOP_')}")
     try:
         components = build_components(settings)
     except (OSError, RuntimeError, ValueError) as exc:
@@ -209,7 +201,7 @@ def search(
 ) -> None:
     """Rank products for QUERY with filters and an optional shopper profile."""
     try:
-        filters = Filters(
+        filters = Filters.build(
             min_price=min_price,
             max_price=max_price,
             brand=brand or None,
@@ -218,8 +210,8 @@ def search(
             in_stock=True if in_stock else None,
             min_rating=min_rating,
         )
-    except ValidationError as exc:
-        _fail(f"invalid filters: {_errors_text(exc)}")
+    except FilterError as exc:
+        _fail(f"invalid filters: {exc}")
     if image is not None and not image.is_file():
         _fail(f"image not found: {image}")
     with _components() as comp:
@@ -257,7 +249,7 @@ def event(
     try:
         ev = Event(shopper_id=shopper_id, product_id=product_id, kind=kind.value)
     except ValidationError as exc:
-        _fail(f"invalid event: {_errors_text(exc)}")
+        _fail(f"invalid event: {errors_text(exc)}")
     with _components() as comp:
         engine = _engine(comp)
         if product_id not in engine.get_products([product_id]):

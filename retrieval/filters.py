@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from retrieval.product import Product
+from retrieval.validation import errors_text
 
 MAX_CATEGORY_DEPTH = 6
+
+
+class FilterError(ValueError):
+    """Filters out of range or contradicting each other; the message names each problem."""
 
 
 class Filters(BaseModel):
@@ -39,6 +44,14 @@ class Filters(BaseModel):
         if self.min_price is not None and self.max_price is not None and self.min_price > self.max_price:
             raise ValueError(f"min_price {self.min_price} is above max_price {self.max_price}")
         return self
+
+    @classmethod
+    def build(cls, **fields: object) -> Filters:
+        """Filters from loose parameters (query string, tool call, command line); FilterError when invalid."""
+        try:
+            return cls.model_validate(fields)
+        except ValidationError as exc:
+            raise FilterError(errors_text(exc)) from None
 
     def is_empty(self) -> bool:
         return all(v is None for v in self.model_dump().values())

@@ -8,9 +8,9 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from retrieval.filters import Filters
+from retrieval.filters import FilterError, Filters
 from retrieval.personalization import Profile
 from retrieval.search import Mode, SearchEngine, SearchResult
 
@@ -80,7 +80,7 @@ def make_search_tool(engine: SearchEngine, profile: Profile | None = None) -> Ba
         k: int = 5,
     ) -> list[dict[str, Any]]:
         try:
-            filters = Filters(
+            filters = Filters.build(
                 min_price=min_price,
                 max_price=max_price,
                 brand=brand,
@@ -89,9 +89,8 @@ def make_search_tool(engine: SearchEngine, profile: Profile | None = None) -> Ba
                 in_stock=in_stock,
                 min_rating=min_rating,
             )
-        except ValidationError as exc:
-            reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
-            raise ToolException(f"invalid filters: {reasons}") from None
+        except FilterError as exc:
+            raise ToolException(f"invalid filters: {exc}") from None
         results = engine.search(query, filters=filters, k=k, mode="full", profile=profile)
         keys = ("id", "title", "price", "currency", "in_stock", "score", "breakdown")
         return [{key: result_metadata(r)[key] for key in keys} for r in results]

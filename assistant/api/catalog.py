@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from assistant.api.deps import PrincipalDep, ServicesDep
 from assistant.api.errors import ApiError
 from assistant.schemas import EventsIn, ProductCard, SearchResponse
-from retrieval.filters import Filters
+from retrieval.filters import FilterError, Filters
 from retrieval.personalization import Event, refresh_profile
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
@@ -34,7 +34,7 @@ async def search(
 ) -> SearchResponse:
     """Hybrid search with filters, personalized for the key's shopper (or the agent's named one)."""
     try:
-        filters = Filters(
+        filters = Filters.build(
             min_price=min_price,
             max_price=max_price,
             brand=brand,
@@ -43,8 +43,8 @@ async def search(
             in_stock=in_stock,
             min_rating=min_rating,
         )
-    except ValueError as e:
-        raise ApiError(422, "invalid_request", str(e)) from e
+    except FilterError as e:
+        raise ApiError(422, "invalid_request", f"invalid filters: {e}") from None
     shopper = principal.shopper_id if principal.role == "widget" else shopper_id
     profiles = services.components.profiles if services.components else None
     profile = profiles.get(shopper) if profiles is not None and shopper else None

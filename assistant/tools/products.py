@@ -93,12 +93,12 @@ class SearchProductsArgs(BaseModel):
         return self
 
     def filters(self) -> Filters:
-        return Filters(
+        return Filters.build(  # Filters listifies a single string
             min_price=self.price_min,
             max_price=self.price_max,
-            brand=self.brand,  # type: ignore[arg-type]  # Filters listifies a single string
-            color=self.color,  # type: ignore[arg-type]
-            category=self.category,  # type: ignore[arg-type]
+            brand=self.brand,
+            color=self.color,
+            category=self.category,
             in_stock=self.in_stock,
             min_rating=self.min_rating,
         )

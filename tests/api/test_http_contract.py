@@ -64,6 +64,7 @@ def test_bad_requests_get_the_error_shape(running: Running) -> None:
     )
     r = httpx.get(f"{running.base_url}/v1/search", params={"q": "x", "min_price": 9, "max_price": 1}, headers=WIDGET)
     is_error(r, 422, "invalid_request")
+    assert r.json()["error"]["message"] == "invalid filters: min_price 9.0 is above max_price 1.0"
 
 
 def test_a_failed_request_loses_nothing_already_stored(running: Running) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.filters import Filters
+from retrieval.filters import FilterError, Filters
 from retrieval.indexer import Indexer
 from retrieval.lexical import LexicalIndex
 from retrieval.product import Product
@@ -61,6 +61,20 @@ def test_filter_reaches_beyond_the_unfiltered_top_k(engine: SearchEngine) -> Non
     assert "p5" not in unfiltered
     got = engine.search("running shoes", k=2, filters=Filters(category="mugs"), mode="hybrid")
     assert [r.product.id for r in got] == ["p5"]
+
+
+def test_filters_build_names_each_problem_plainly() -> None:
+    assert Filters.build(brand="Trail", in_stock=None) == Filters(brand=["trail"])
+    with pytest.raises(FilterError) as err:
+        Filters.build(min_price=50, max_price=10)
+    assert str(err.value) == "min_price 50.0 is above max_price 10.0"
+    with pytest.raises(FilterError) as err:
+        Filters.build(min_rating=7, max_price=-1, colour="red")
+    text = str(err.value)
+    assert "min_rating: Input should be less than or equal to 5" in text
+    assert "max_price: Input should be greater than or equal to 0" in text
+    assert "colour: Extra inputs are not permitted" in text
+    assert "pydantic.dev" not in text and "\n" not in text
 
 
 def test_filters_validate() -> None:

@@ -1,0 +1,15 @@
+"""One readable text for a pydantic ValidationError: each problem with the field it concerns."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+
+def errors_text(exc: ValidationError, prefix: str = "") -> str:
+    """`field: reason; …` (`PREFIX_FIELD: reason` with a prefix, as for environment settings)."""
+    parts = []
+    for err in exc.errors():
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        loc = ".".join(str(x) for x in err["loc"])
+        parts.append(f"{prefix}{loc.upper()}: {msg}" if loc and prefix else f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
