@@ -73,6 +73,7 @@ class SearchEngine:
         fusion: FusionWeights | None = None,
         rerank: RerankWeights | None = None,
         pool: int = 100,
+        exact_scan_max: int = 20_000,
     ) -> None:
         self.store = store
         self.lexical = lexical
@@ -81,6 +82,10 @@ class SearchEngine:
         self.fusion = fusion or FusionWeights()
         self.reranker = Reranker(rerank or RerankWeights())
         self.pool = pool
+        # Filters that leave at most this many products: their nearest ones come from an exact scan of the
+        # local vectors. Chroma filters through its metadata first (5 ms for a price filter over 2,465 products,
+        # against 1 ms unfiltered); the scan takes about 0.3 ms and is exact where HNSW is approximate.
+        self.exact_scan_max = exact_scan_max
 
     def get_products(self, ids: Sequence[str]) -> dict[str, Product]:
         """Catalog records by id."""
@@ -180,10 +185,10 @@ class SearchEngine:
         qvec = self.encoder.embed_query(query) if use_dense else None
         if restrict_to is None:
             if qvec is not None:
-                cands.update(self._positions(self.store.query_text(qvec, pool, filters)))
+                cands.update(self._nearest(qvec, pool, filters, mask))
             if centroid is not None:
                 # Items near the shopper's taste join the pool, so an ambiguous query can surface them.
-                cands.update(self._positions(self.store.query_text(centroid, pool // 2, filters)))
+                cands.update(self._nearest(centroid, pool // 2, filters, mask))
         image_sims = self._image_sims(query, image, filters, pool, cands, restrict_to) if mode != "bm25" else None
         if image_sims is not None and restrict_to is None:
             cands.update(image_sims)
@@ -213,6 +218,20 @@ class SearchEngine:
             s["relevance"] = rel
             out[pos] = s
         return out
+
+    def _nearest(self, vector: np.ndarray, k: int, filters: Filters | None, mask: np.ndarray | None) -> list[int]:
+        """Positions of the k products nearest to `vector` among those passing the filters: Chroma's HNSW index,
+        or an exact scan of the local vectors when the filters leave at most `exact_scan_max` products."""
+        if k <= 0:
+            return []
+        if mask is not None and self.lexical.vectors is not None:
+            rows = np.flatnonzero(mask)
+            if len(rows) <= self.exact_scan_max:
+                if len(rows) <= k:
+                    return rows.tolist()
+                sims = np.asarray(self.lexical.vectors[rows], dtype=np.float32) @ vector
+                return rows[np.argpartition(-sims, k - 1)[:k]].tolist()
+        return self._positions(self.store.query_text(vector, k, filters))
 
     def _positions(self, hits: list[Hit]) -> list[int]:
         return [self.lexical.position[h.id] for h in hits if h.id in self.lexical.position]

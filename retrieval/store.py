@@ -6,13 +6,16 @@ lexical index's docstore beside the BM25 files.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from retrieval.batching import MicroBatcher
 from retrieval.filters import Filters, product_metadata
 from retrieval.product import Product
 
@@ -59,6 +62,9 @@ class VectorStore:
         config = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 400}}
         self.text = client.get_or_create_collection(f"{name}-text", configuration=config, embedding_function=None)
         self.image = client.get_or_create_collection(f"{name}-image", configuration=config, embedding_function=None)
+        # Chroma runs one query at a time; concurrent searches share calls (one filter pass for the batch).
+        self._text_queries: MicroBatcher[_Query, list[Hit]] = MicroBatcher(partial(_query_many, self.text))
+        self._image_queries: MicroBatcher[_Query, list[Hit]] = MicroBatcher(partial(_query_many, self.image))
 
     # -- writing -------------------------------------------------------------------------
 
@@ -141,10 +147,12 @@ class VectorStore:
         return out
 
     def query_text(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
-        return _query(self.text, vector, k, filters)
+        """The k nearest text vectors that pass the filters, nearest first."""
+        return self._text_queries(_Query(vector, k, filters.to_where() if filters else None)) if k > 0 else []
 
     def query_image(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
-        return _query(self.image, vector, k, filters)
+        """The k nearest image vectors that pass the filters, nearest first."""
+        return self._image_queries(_Query(vector, k, filters.to_where() if filters else None)) if k > 0 else []
 
 
 @dataclass(frozen=True)
@@ -171,15 +179,31 @@ def _text_metadata(p: Product) -> dict[str, Any]:
     }
 
 
-def _query(collection: Any, vector: np.ndarray, k: int, filters: Filters | None) -> list[Hit]:
-    if k <= 0:
-        return []
-    where = filters.to_where() if filters else None
-    # Chroma returns fewer than n_results when fewer match, so no count() round trip is needed.
-    res = collection.query(
-        query_embeddings=np.asarray([vector], dtype=np.float32),
-        n_results=k,
-        where=where,
-        include=["distances"],
-    )
-    return [Hit(pid, 1.0 - float(d)) for pid, d in zip(res["ids"][0], res["distances"][0], strict=True)]
+@dataclass(frozen=True)
+class _Query:
+    vector: np.ndarray
+    k: int
+    where: dict[str, Any] | None
+
+
+def _query_many(collection: Any, queries: list[_Query]) -> list[list[Hit]]:
+    """Nearest neighbours for each query: one Chroma call per distinct filter, for the largest k asked with it.
+
+    Chroma returns fewer than n_results when fewer match, so no count() round trip is needed; a shorter
+    list for a smaller k is the head of the longer one (while k stays within the HNSW beam, ef_search 400).
+    """
+    groups: dict[str, list[int]] = {}
+    for i, q in enumerate(queries):
+        groups.setdefault(json.dumps(q.where, sort_keys=True), []).append(i)
+    out: list[list[Hit]] = [[] for _ in queries]
+    for members in groups.values():
+        res = collection.query(
+            query_embeddings=np.stack([np.asarray(queries[i].vector, dtype=np.float32) for i in members]),
+            n_results=max(queries[i].k for i in members),
+            where=queries[members[0]].where,
+            include=["distances"],
+        )
+        for row, i in enumerate(members):
+            ids, dists = res["ids"][row][: queries[i].k], res["distances"][row][: queries[i].k]
+            out[i] = [Hit(pid, 1.0 - float(d)) for pid, d in zip(ids, dists, strict=True)]
+    return out

@@ -25,7 +25,7 @@ from retrieval.indexer import Indexer
 from retrieval.lexical import LexicalIndex
 from retrieval.product import Product
 from retrieval.search import SearchEngine
-from retrieval.store import VectorStore, make_chroma_client
+from retrieval.store import VectorStore, _Query, _query_many, make_chroma_client
 
 pytestmark = pytest.mark.integration
 
@@ -153,7 +153,8 @@ def test_index_filter_and_reindex_over_http(
 
     filters, expected = _busiest_category_filter(products)
     expected_ids = {p.id for p in expected}
-    engine = SearchEngine(store, LexicalIndex.load(tmp_path / "lex"), HashingEncoder())
+    # exact_scan_max=0: filtered nearest-neighbour queries go to the server's `where`, not a local scan.
+    engine = SearchEngine(store, LexicalIndex.load(tmp_path / "lex"), HashingEncoder(), exact_scan_max=0)
     target = expected[0]
     for mode in ("bm25", "dense", "hybrid", "full"):
         results = engine.search(target.title, filters=filters, k=20, mode=mode)  # type: ignore[arg-type]
@@ -166,6 +167,11 @@ def test_index_filter_and_reindex_over_http(
     # The server applies the `where` clause: a dense query for more than exist returns exactly the matches.
     dense = engine.search(target.title, filters=filters, k=N_PRODUCTS, mode="dense")
     assert {r.product.id for r in dense} == expected_ids
+    # Concurrent queries batched into one HTTP call per filter: each gets its own nearest product.
+    where = filters.to_where()
+    asks = [_Query(HashingEncoder().embed_query(p.embedding_text()), 1, w) for p in expected[:3] for w in (None, where)]
+    nearest = [[h.id for h in hits] for hits in _query_many(store.text, asks)]
+    assert nearest == [[p.id] for p in expected[:3] for _ in (None, where)]
 
     encoder = HashingEncoder()
     again = Indexer(store, encoder, tmp_path / "lex", show_progress=False).index(products)

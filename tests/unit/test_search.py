@@ -44,9 +44,11 @@ def _passes(p: Product, f: Filters) -> bool:
 
 @pytest.mark.parametrize("filters", FILTER_CASES, ids=lambda f: f.model_dump_json(exclude_none=True))
 @pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid", "full"])
+@pytest.mark.parametrize("scan", [0, 20_000], ids=["chroma-where", "exact-scan"])
 def test_every_result_passes_the_filter_and_every_match_can_be_found(
-    engine: SearchEngine, filters: Filters, mode: str
+    engine: SearchEngine, filters: Filters, mode: str, scan: int
 ) -> None:
+    engine.exact_scan_max = scan
     expected = {p.id for p in SMALL_CATALOG if _passes(p, filters)}
     # A query that matches everything lexically, so bm25 can see every product too.
     query = " ".join(p.title for p in SMALL_CATALOG)
@@ -61,6 +63,43 @@ def test_filter_reaches_beyond_the_unfiltered_top_k(engine: SearchEngine) -> Non
     assert "p5" not in unfiltered
     got = engine.search("running shoes", k=2, filters=Filters(category="mugs"), mode="hybrid")
     assert [r.product.id for r in got] == ["p5"]
+
+
+class CountingStore:
+    """The real store, counting its nearest-neighbour queries."""
+
+    def __init__(self, inner: VectorStore) -> None:
+        self.inner = inner
+        self.text_queries = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def query_text(self, *args: object, **kw: object) -> object:
+        self.text_queries += 1
+        return self.inner.query_text(*args, **kw)  # type: ignore[arg-type]
+
+
+def test_a_filter_leaving_few_products_scans_them_exactly(engine: SearchEngine) -> None:
+    counting = CountingStore(engine.store)
+    engine.store = counting  # type: ignore[assignment]
+    rng = np.random.default_rng(7)
+    wide = [f for f in FILTER_CASES if sum(_passes(p, f) for p in SMALL_CATALOG) > 4]
+    assert 0 < len(wide) < len(FILTER_CASES)
+    for seed in range(5):
+        vec = rng.standard_normal(128).astype(np.float32)
+        vec /= np.linalg.norm(vec)
+        for f in FILTER_CASES:
+            mask = engine.lexical.mask(f)
+            engine.exact_scan_max = 0
+            chroma = engine._nearest(vec, 2, f, mask)
+            engine.exact_scan_max = 4
+            scanned = engine._nearest(vec, 2, f, mask)
+            assert set(scanned) == set(chroma), (seed, f)
+    # Only the filters leaving more than 4 products asked Chroma a second time; no filter always asks it.
+    assert counting.text_queries == 5 * (len(FILTER_CASES) + len(wide))
+    engine._nearest(vec, 2, None, None)
+    assert counting.text_queries == 5 * (len(FILTER_CASES) + len(wide)) + 1
 
 
 def test_filters_build_names_each_problem_plainly() -> None:
