@@ -47,6 +47,19 @@ def test_concurrent_queries_are_embedded_in_shared_batches_with_the_same_vectors
     assert onnx._query_batcher.items == len(queries) and onnx._query_batcher.batches < len(queries)
 
 
+def test_queries_run_on_one_thread_and_batches_on_all_cores_with_the_same_vectors(tmp_path: Path) -> None:
+    onnx = OnnxEncoder(default_text_model_path(), tmp_path / "models", max_seq_length=128, threads=2)
+    query = onnx.embed_query(TEXTS[0])
+    small = onnx.embed_batch(TEXTS)  # up to SMALL_BATCH texts: latency-bound, the query session
+    assert set(onnx._sessions) == {1}
+    large = onnx.embed_batch([f"{t} {i}" for i in range(3) for t in TEXTS])  # 12 texts: the batch session
+    assert set(onnx._sessions) == {1, 2}
+    assert onnx._sessions[1].get_session_options().intra_op_num_threads == 1
+    assert onnx._sessions[2].get_session_options().intra_op_num_threads == 2
+    np.testing.assert_allclose(query, small[0], atol=1e-5)
+    np.testing.assert_allclose(onnx.embed_batch([f"{t} 0" for t in TEXTS]), large[:4], atol=1e-5)  # one vs two
+
+
 def test_conversion_is_cached(tmp_path: Path) -> None:
     first = OnnxEncoder(default_text_model_path(), tmp_path, max_seq_length=64)
     first.embed_query("x")
