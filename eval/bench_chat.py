@@ -1,7 +1,7 @@
 """Chat latency under load: time to products and to the first token, rates and errors, against vLLM direct.
 
 python -m eval.bench_chat [--base-url URL] [--vllm-url URL|auto|none] [--vllm-model NAME] [--concurrency 1,4,8]
-                          [--turns 3] [--max-seconds 1200] [--json OUT] [--plot PNG] [--no-warmup]
+                          [--turns 3] [--rounds 1] [--max-seconds 1200] [--json OUT] [--plot PNG] [--no-warmup]
 
 Benchmarks a running service; starts no server. Per concurrency level N (levels run one after another),
 N shoppers chat at once, each in its own session (agent key, shopper_id "1".."N") for a fixed number of
@@ -18,6 +18,10 @@ Overhead = service first-token p50 / direct first-token p50 over those paired tu
 The service's time also holds what it does besides the answer (routing, search, storing events, the
 grounding filter holding text back) — which is the point. The trace's timings split it: time before the
 model request, the model's own first text, and the filters' hold (`breakdown` in the JSON).
+
+`--rounds R` repeats each level R times with new sessions, service and direct alternating, and pools the
+turns: at 8 shoppers x 3 turns the p95 of one round is its second-slowest turn, and varied 2-5x between
+runs on a shared 2-core machine.
 
 Before the levels, one unmeasured warm-up pass runs the same scripts through the service, so that the
 model server's prefix cache holds every prompt on both sides (the direct phase replays prompts the service
@@ -76,6 +80,7 @@ DEFAULT_JSON = Path("eval/out/bench_chat.json")
 DEFAULT_KEY = "demo-agent-key"
 MAX_CONCURRENCY = 64
 MAX_TURNS = 20
+MAX_ROUNDS = 20
 
 # Every shopper i follows SCRIPTS[i % len(SCRIPTS)]; turn j is script[j % len(script)].
 SCRIPTS: tuple[tuple[str, ...], ...] = (
@@ -101,6 +106,7 @@ class Config:
     vllm_model: str | None
     levels: list[int]
     turns: int
+    rounds: int
     request_timeout: float
     deadline: float  # time.monotonic()
     warmup: bool
@@ -125,8 +131,10 @@ def _fmt_turn(r: TurnResult) -> str:
     )
 
 
-async def run_service(client: httpx.AsyncClient, cfg: Config, n: int, label: str) -> tuple[list[TurnResult], float]:
-    """N shoppers at once, `turns` turns each in one session; (results, wall seconds)."""
+async def run_service(
+    client: httpx.AsyncClient, cfg: Config, n: int, label: str, round_no: int = 1
+) -> tuple[list[TurnResult], float]:
+    """N shoppers at once, `turns` turns each in one (new) session; (results, wall seconds)."""
     results: list[TurnResult] = []
     t0 = time.perf_counter()
 
@@ -136,7 +144,9 @@ async def run_service(client: httpx.AsyncClient, cfg: Config, n: int, label: str
         for j in range(cfg.turns):
             if time.monotonic() >= cfg.deadline:
                 return
-            r = TurnResult("service", i + 1, j + 1, script[j % len(script)], started_s=time.perf_counter() - t0)
+            r = TurnResult(
+                "service", i + 1, j + 1, script[j % len(script)], round=round_no, started_s=time.perf_counter() - t0
+            )
             r.session_id = session
             results.append(r)
             await bounded(
@@ -168,7 +178,9 @@ async def run_direct(
             if time.monotonic() >= cfg.deadline:
                 return
             call = s.model_call or {}
-            r = TurnResult("direct", s.shopper, s.turn, s.message, started_s=time.perf_counter() - t0, prompt=s.prompt)
+            r = TurnResult(
+                "direct", s.shopper, s.turn, s.message, s.round, started_s=time.perf_counter() - t0, prompt=s.prompt
+            )
             results.append(r)
             await bounded(
                 direct_turn(client, cfg.vllm_url or "", model, call["messages"], int(call["max_tokens"]), r),
@@ -251,12 +263,12 @@ def word_overlap(service_text: str, direct_text: str) -> float | None:
 
 
 def overhead(service: Sequence[TurnResult], direct: Sequence[TurnResult]) -> dict[str, Any]:
-    """Service / direct over the turns both sides answered (same shopper, same turn)."""
-    by_key = {(r.shopper, r.turn): r for r in service}
+    """Service / direct over the turns both sides answered (same round, shopper and turn)."""
+    by_key = {(r.round, r.shopper, r.turn): r for r in service}
     pairs = [
-        (by_key[(d.shopper, d.turn)], d)
+        (by_key[(d.round, d.shopper, d.turn)], d)
         for d in direct
-        if not d.cut and not d.failed and d.first_token_s is not None and (d.shopper, d.turn) in by_key
+        if not d.cut and not d.failed and d.first_token_s is not None and (d.round, d.shopper, d.turn) in by_key
     ]
     s_ft = [s.first_token_s for s, _ in pairs if s.first_token_s is not None]
     d_ft = [d.first_token_s for _, d in pairs if d.first_token_s is not None]
@@ -339,16 +351,29 @@ async def bench(cfg: Config, wait_ready_s: float) -> dict[str, Any]:
                 log(cfg, out["notes"][-1])
                 continue
             load_before = os.getloadavg()[0]
-            service, s_wall = await run_service(client, cfg, n, f"c={n} service")
+            # Rounds alternate service and direct, so both sides meet the same machine; samples are pooled.
+            service, direct, s_wall, d_wall = [], [], 0.0, 0.0
+            for k in range(1, cfg.rounds + 1):
+                if k > 1 and time.monotonic() >= cfg.deadline:
+                    out["notes"].append(f"concurrency {n}: {k - 1} of {cfg.rounds} rounds (--max-seconds reached)")
+                    break
+                tag = f"c={n}" + (f" round {k}" if cfg.rounds > 1 else "")
+                got, wall = await run_service(client, cfg, n, f"{tag} service", k)
+                service += got
+                s_wall += wall
+                if model:
+                    got, wall = await run_direct(client, cfg, model, got, f"{tag} vLLM")
+                    direct += got
+                    d_wall += wall
             level: dict[str, Any] = {
                 "concurrency": n,
+                "rounds": cfg.rounds,
                 "loadavg_1m_before": load_before,
                 "service": side_stats(service, s_wall),
                 "breakdown": breakdown(service),
                 "service_turns": [r.to_json() for r in service],
             }
             if model:
-                direct, d_wall = await run_direct(client, cfg, model, service, f"c={n} vLLM")
                 level["direct"] = side_stats(direct, d_wall)
                 level["direct_turns"] = [r.to_json() for r in direct]
                 level["overhead"] = overhead(service, direct)
@@ -397,6 +422,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", type=Path, default=Path(os.environ.get("SHOP_DATA_DIR", ".cache/shop")))
     ap.add_argument("--concurrency", type=parse_levels, default=[1, 4, 8], help="levels, e.g. 1,4,8")
     ap.add_argument("--turns", type=int, default=3, help="turns per shopper and level")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="rounds per level, each with new sessions, service and direct alternating; pooled (p95 of 8 shoppers "
+        "x 3 turns is one of 24 turns, the second slowest: more rounds steady it)",
+    )
     ap.add_argument("--max-seconds", type=float, default=1200.0, help="global limit; later turns are not started")
     ap.add_argument("--request-timeout", type=float, default=120.0, help="one turn longer than this is an error")
     ap.add_argument("--wait-ready", type=float, default=60.0, help="seconds to wait for GET /readyz")
@@ -408,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if not 1 <= args.turns <= MAX_TURNS:
         ap.error(f"--turns must be between 1 and {MAX_TURNS}")
+    if not 1 <= args.rounds <= MAX_ROUNDS:
+        ap.error(f"--rounds must be between 1 and {MAX_ROUNDS}")
     if args.max_seconds <= 0 or args.request_timeout <= 0:
         ap.error("--max-seconds and --request-timeout must be positive")
     vllm_url: str | None = None
@@ -424,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         vllm_model=args.vllm_model,
         levels=args.concurrency,
         turns=args.turns,
+        rounds=args.rounds,
         request_timeout=args.request_timeout,
         deadline=started + args.max_seconds,
         warmup=not args.no_warmup,
@@ -439,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
         "base_url": cfg.base_url,
         "concurrency": cfg.levels,
         "turns": cfg.turns,
+        "rounds": cfg.rounds,
         "max_seconds": args.max_seconds,
         "request_timeout_s": cfg.request_timeout,
         "warmup": cfg.warmup,

@@ -77,6 +77,7 @@ class TurnResult:
     shopper: int
     turn: int
     message: str
+    round: int = 1  # of the level's rounds (fresh sessions each round)
     started_s: float = 0.0  # since the phase started
     products_s: float | None = None
     first_token_s: float | None = None

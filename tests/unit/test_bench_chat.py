@@ -267,3 +267,29 @@ def test_bench_against_fake_service_and_fake_vllm(
     plot = out_json.with_suffix(".png")
     if importlib.util.find_spec("matplotlib") is not None:
         assert report["plot"] == str(plot) and plot.stat().st_size > 0
+
+
+def test_rounds_pool_fresh_sessions_and_pair_each_round_with_its_own_replay(tmp_path: Path) -> None:
+    out_json = tmp_path / "bench_chat.json"
+    fakes = FakeBackends()
+    with serve(fakes.app) as url:
+        code = bench_chat.main(
+            [
+                *("--base-url", url, "--vllm-url", url, "--concurrency", "1", "--turns", "2", "--rounds", "3"),
+                *("--json", str(out_json), "--quiet", "--no-warmup"),
+            ]
+        )
+    assert code == 0
+    (level,) = json.loads(out_json.read_text())["levels"]
+    assert level["rounds"] == 3
+    assert (level["service"]["turns"], level["direct"]["turns"]) == (6, 6)
+    turns = level["service_turns"]
+    assert sorted({t["round"] for t in turns}) == [1, 2, 3]
+    assert len({t["session_id"] for t in turns}) == 3  # a new session each round
+    assert level["overhead"]["paired_turns"] == 6  # round k's service turn with round k's replay
+    assert len(fakes.completions) == 6  # every round's model-phrased turns replayed once
+
+
+def test_rounds_out_of_range_are_refused() -> None:
+    with pytest.raises(SystemExit):
+        bench_chat.main(["--rounds", "0"])
