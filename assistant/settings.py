@@ -108,13 +108,6 @@ class AssistantSettings(RetrievalSettings):
     max_message_chars: int = Field(default=2_000, ge=10)
     rate_limit_per_minute: int = Field(default=120, ge=1)
     heartbeat_s: float = Field(default=15.0, gt=0)
-    gil_switch_ms: float = Field(
-        default=1.0,
-        gt=0,
-        le=100,
-        description="the interpreter's thread switch interval while serving (Python's default is 5 ms): a worker "
-        "thread waiting for the GIL (routing, search) gets it back this soon from the busy event loop",
-    )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -34,17 +33,12 @@ def create_app(settings: AssistantSettings | None = None, services: Services | N
             # (0.28 s each with ~560k objects on an idle machine, longer under load).
             gc.collect()
             gc.freeze()
-            # Each time routing or search re-takes the GIL from the streaming event loop it waits up to one switch
-            # interval: at Python's 5 ms, an ONNX encode of 3 ms took 14 ms beside a busy thread; at 1 ms, 5.7 ms.
-            switch = sys.getswitchinterval()
-            sys.setswitchinterval(settings.gil_switch_ms / 1000)
         try:
             yield
         finally:
             if owned:
                 await app.state.services.close()
                 gc.unfreeze()
-                sys.setswitchinterval(switch)
             app.state.services = None
 
     app = FastAPI(title="Shopping assistant", version="0.1.0", lifespan=lifespan)
