@@ -16,6 +16,10 @@ from assistant.llm.base import ChatMessage, LLMError, LLMUnavailable, T, ToolSpe
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=3.0)
 HEALTH_TIMEOUT = 2.0
+# vLLM's HTTP server closes a keep-alive connection after 5 idle seconds; a request sent on a pooled connection
+# as the server closes it fails before any response (seen: 1 turn in 120 at 8 shoppers). Idle connections are
+# dropped sooner here, and a request that failed to connect is sent once more.
+KEEPALIVE_S = 2.0
 # vLLM's Prometheus gauges of requests in the engine (running: being decoded; waiting: queued).
 RUNNING_METRIC = "vllm:num_requests_running"
 WAITING_METRIC = "vllm:num_requests_waiting"
@@ -75,7 +79,9 @@ class OpenAICompatLLM:
         self.base_url = base_url.rstrip("/")
         self.root_url = self.base_url.removesuffix("/v1")
         self._model = model
-        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self._http = httpx.AsyncClient(
+            timeout=timeout, transport=transport, limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S)
+        )
         self._probe = httpx.AsyncClient(timeout=health_timeout, transport=transport)
         # openai>=3 accepts a plain httpx client (it runs on httpx2 otherwise): one transport for both clients.
         self._client = openai.AsyncOpenAI(
@@ -105,6 +111,9 @@ class OpenAICompatLLM:
 
     def _unavailable(self, e: Exception) -> LLMUnavailable:
         detail = getattr(e, "message", None) or str(e) or type(e).__name__
+        cause = e.__cause__
+        if cause is not None and str(cause) and str(cause) not in detail:  # openai's "Connection error." says little
+            detail = f"{detail} ({type(cause).__name__}: {cause})"
         return LLMUnavailable(f"LLM server {self.base_url} unavailable: {detail}")
 
     def _translate(self, e: Exception) -> LLMError:
@@ -130,17 +139,9 @@ class OpenAICompatLLM:
             extra["stop"] = list(stop)
         if seed is not None:
             extra["seed"] = seed
-        try:
-            created = await self._client.chat.completions.create(
-                model=await self._model_name(),
-                messages=_messages(messages),  # type: ignore[arg-type]
-                max_tokens=max_tokens,
-                temperature=temperature,
-                stream=True,
-                **extra,
-            )
-        except _ERRORS as e:
-            raise self._translate(e) from e
+        created = await self._create(
+            messages=_messages(messages), max_tokens=max_tokens, temperature=temperature, stream=True, **extra
+        )
         stream = cast("openai.AsyncStream[ChatCompletionChunk]", created)
         # `async with` closes the response on GeneratorExit and CancelledError alike; vLLM sees the
         # disconnect and aborts generation. The exception itself propagates untouched.
@@ -156,10 +157,19 @@ class OpenAICompatLLM:
                 raise self._translate(e) from e
 
     async def _create(self, **kwargs: Any) -> Any:
-        try:
-            return await self._client.chat.completions.create(model=await self._model_name(), **kwargs)
-        except _ERRORS as e:
-            raise self._translate(e) from e
+        """One completion request; a connection that failed before any response is tried once more."""
+        model = await self._model_name()
+        for attempt in (1, 2):
+            try:
+                return await self._client.chat.completions.create(model=model, **kwargs)
+            except openai.APITimeoutError as e:  # the server may be working on it: not sent twice
+                raise self._translate(e) from e
+            except openai.APIConnectionError as e:
+                if attempt == 2:
+                    raise self._translate(e) from e
+            except _ERRORS as e:
+                raise self._translate(e) from e
+        raise AssertionError("unreachable")
 
     async def complete_json(
         self,

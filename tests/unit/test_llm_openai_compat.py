@@ -271,6 +271,44 @@ async def test_unreachable_server_is_unavailable_and_not_ready() -> None:
             await llm.running_requests()
 
 
+async def test_a_connection_dropped_before_any_response_is_tried_once_more() -> None:
+    attempts: list[int] = []
+
+    def drop_first(request: httpx.Request) -> httpx.Response:
+        attempts.append(1)
+        if len(attempts) == 1:  # a pooled keep-alive connection the server closed as the request went out
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+        return httpx.Response(200, stream=SSEBody(["again"]))
+
+    async with make_llm(drop_first) as llm:
+        assert [d async for d in llm.stream_chat(USER)] == ["again"]
+    assert len(attempts) == 2
+
+
+async def test_a_refused_connection_fails_after_two_tries_naming_the_cause_and_a_timeout_is_not_repeated() -> None:
+    calls: list[str] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        calls.append("refused")
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    async with make_llm(refuse) as llm:
+        cause = r"Connection error\. \(ConnectError: \[Errno 111\] Connection refused\)"
+        with pytest.raises(LLMUnavailable, match=cause):
+            async for _ in llm.stream_chat(USER):
+                pass
+    assert calls == ["refused", "refused"]
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        calls.append("timeout")
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    async with make_llm(slow) as llm:
+        with pytest.raises(LLMUnavailable, match="timed out"):
+            await llm.complete_json(USER, Intent)
+    assert calls.count("timeout") == 1
+
+
 async def test_ready_and_running_requests_read_health_and_metrics() -> None:
     server = FakeServer()
     server.metrics = (
