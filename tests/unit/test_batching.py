@@ -21,24 +21,40 @@ def test_a_lone_caller_runs_at_once_in_a_batch_of_one() -> None:
     assert (b.batches, b.items) == (1, 1)
 
 
-def test_callers_arriving_while_a_batch_runs_share_the_next_one() -> None:
-    b = MicroBatcher(slow_double, max_batch=16)
+def gated(waiting: int) -> MicroBatcher[int, int]:
+    """A batcher whose first batch runs until `waiting` more callers have queued behind it (not a timed guess)."""
+    b: MicroBatcher[int, int]
+
+    def double(items: list[int]) -> list[int]:
+        if b.batches == 0:
+            deadline = time.monotonic() + 10
+            while len(b._pending) < waiting and time.monotonic() < deadline:
+                time.sleep(0.001)
+        return [2 * i for i in items]
+
+    b = MicroBatcher(double, max_batch=16)
+    return b
+
+
+def run_eight(b: MicroBatcher[int, int]) -> list[int]:
     with ThreadPoolExecutor(max_workers=8) as pool:
         first = pool.submit(b, 0)
-        time.sleep(0.01)  # the first batch is running
+        while not b._running:  # the first batch is running
+            time.sleep(0.001)
         rest = [pool.submit(b, i) for i in range(1, 8)]
-        results = [first.result(), *(f.result() for f in rest)]
-    assert results == [2 * i for i in range(8)]
+        return [first.result(), *(f.result() for f in rest)]
+
+
+def test_callers_arriving_while_a_batch_runs_share_the_next_one() -> None:
+    b = gated(7)
+    assert run_eight(b) == [2 * i for i in range(8)]
     assert b.items == 8 and b.batches == 2  # [0], then the seven that queued meanwhile
 
 
 def test_max_batch_splits_a_long_queue() -> None:
-    b = MicroBatcher(slow_double, max_batch=3)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        first = pool.submit(b, 0)
-        time.sleep(0.01)
-        rest = [pool.submit(b, i) for i in range(1, 8)]
-        assert [first.result(), *(f.result() for f in rest)] == [2 * i for i in range(8)]
+    b = gated(7)
+    b.max_batch = 3
+    assert run_eight(b) == [2 * i for i in range(8)]
     assert b.items == 8 and b.batches == 4  # [0], then 7 queued in batches of at most 3
 
 
