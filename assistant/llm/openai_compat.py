@@ -159,17 +159,16 @@ class OpenAICompatLLM:
     async def _create(self, **kwargs: Any) -> Any:
         """One completion request; a connection that failed before any response is tried once more."""
         model = await self._model_name()
-        for attempt in (1, 2):
+        create = self._client.chat.completions.create
+        try:
             try:
-                return await self._client.chat.completions.create(model=model, **kwargs)
-            except openai.APITimeoutError as e:  # the server may be working on it: not sent twice
-                raise self._translate(e) from e
+                return await create(model=model, **kwargs)
             except openai.APIConnectionError as e:
-                if attempt == 2:
-                    raise self._translate(e) from e
-            except _ERRORS as e:
-                raise self._translate(e) from e
-        raise AssertionError("unreachable")
+                if isinstance(e, openai.APITimeoutError):  # the server may be working on it: not sent twice
+                    raise
+                return await create(model=model, **kwargs)
+        except _ERRORS as e:
+            raise self._translate(e) from e
 
     async def complete_json(
         self,

@@ -167,7 +167,8 @@ class ProductTools:
             profile = None
         # A size is only checked where the catalog records sizes, so fetch extra to filter afterwards.
         k = args.limit * 3 if args.size else args.limit
-        results = self.engine.search(args.query, filters=args.filters(), k=k, mode="full", profile=profile)
+        filters = args.filters()
+        results = self.engine.search(args.query, filters=filters, k=k, mode="full", profile=profile)
         notes: list[str] = []
         if args.size:
             results, note = _apply_size(results, args.size)
@@ -182,7 +183,7 @@ class ProductTools:
             cards.append(card)
         data: dict[str, Any] = {
             "query": args.query,
-            "filters": args.filters().model_dump(exclude_none=True),
+            "filters": filters.model_dump(exclude_none=True),
             "personalized": profile is not None,
             "count": len(cards),
             "products": cards,
