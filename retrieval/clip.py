@@ -42,7 +42,12 @@ class ClipEncoder:
 
     def __init__(self, path: str | Path, batch_size: int = 16) -> None:
         import torch
-        from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
+
+        from retrieval.hf import transformers_names
+
+        AutoTokenizer, CLIPImageProcessor, CLIPModel = transformers_names(  # noqa: N806
+            "AutoTokenizer", "CLIPImageProcessor", "CLIPModel"
+        )
 
         path = Path(path)
         if not (path / "config.json").is_file():

@@ -71,9 +71,9 @@ class SentenceTransformerEncoder:
                 import os
 
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                from sentence_transformers import SentenceTransformer
+                from retrieval.hf import sentence_transformer_class
 
-                model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+                model = sentence_transformer_class()(str(self.path), device="cpu", local_files_only=True)
                 model.max_seq_length = self.max_seq_length
                 self._model = model
         return self._model

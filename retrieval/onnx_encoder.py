@@ -20,6 +20,7 @@ import numpy as np
 
 from retrieval.batching import MicroBatcher
 from retrieval.encoders import ProgressFn, model_fingerprint
+from retrieval.hf import transformers_names
 
 QUERY_CACHE_SIZE = 256
 SUPPORTED_MODULES = (
@@ -55,8 +56,8 @@ def onnx_pooling(path: Path) -> tuple[str, bool] | None:
 def export_onnx(model_dir: Path, target: Path, pooling: str, normalise: bool) -> None:
     """Trace the transformer with its pooling into one ONNX graph (written atomically)."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
 
+    AutoModel, AutoTokenizer = transformers_names("AutoModel", "AutoTokenizer")  # noqa: N806
     print(f"converting {model_dir} to ONNX (once) -> {target}", file=sys.stderr)
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
@@ -149,7 +150,6 @@ class OnnxEncoder:
             if session is not None:
                 return session
             import onnxruntime as ort
-            from transformers import AutoTokenizer
 
             if not self.onnx_path.is_file():
                 export_onnx(self.path, self.onnx_path, *self._pooling)
@@ -158,7 +158,8 @@ class OnnxEncoder:
             if threads:
                 opts.intra_op_num_threads = threads
             if self._tokenizer is None:
-                self._tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
+                (auto_tokenizer,) = transformers_names("AutoTokenizer")
+                self._tokenizer = auto_tokenizer.from_pretrained(str(self.path), local_files_only=True)
             session = self._sessions[threads] = ort.InferenceSession(
                 str(self.onnx_path), opts, providers=["CPUExecutionProvider"]
             )

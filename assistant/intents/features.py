@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.encoders import ProgressFn, default_text_model_path
+from retrieval.hf import transformers_names
 from retrieval.onnx_encoder import trace_to_onnx
 
 DEFAULT_LAYERS = (1, 2, 3, 4, 5, 6)
@@ -62,8 +63,7 @@ def layer_pool_module(model: Any, layers: Sequence[int]) -> Any:
 
 def load_transformer(path: Path) -> tuple[Any, Any]:
     """(tokenizer, model) of a local BERT-family directory, never from the hub."""
-    from transformers import AutoModel, AutoTokenizer
-
+    AutoModel, AutoTokenizer = transformers_names("AutoModel", "AutoTokenizer")  # noqa: N806
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     model = AutoModel.from_pretrained(str(path), local_files_only=True, attn_implementation="eager")
     return tokenizer, model
@@ -153,9 +153,8 @@ class LayerPoolEncoder:
         """The model's tokenizer.json through `tokenizers` alone: importing transformers costs ~5 s per process."""
         tokenizer_file = self.path / "tokenizer.json"
         if not tokenizer_file.is_file():
-            from transformers import AutoTokenizer
-
-            return AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
+            (auto_tokenizer,) = transformers_names("AutoTokenizer")
+            return auto_tokenizer.from_pretrained(str(self.path), local_files_only=True)
         from tokenizers import Tokenizer
 
         tok = Tokenizer.from_file(str(tokenizer_file))

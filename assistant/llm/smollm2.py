@@ -114,8 +114,13 @@ def install_chat_template(model_dir: Path) -> bool:
 def _convert_into(source: Path, out: Path, progress: Progress) -> None:
     try:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
-    except ImportError as e:  # pragma: no cover - depends on the environment
+
+        from retrieval.hf import transformers_names
+
+        AutoModelForCausalLM, AutoTokenizer, GgufConfig = transformers_names(  # noqa: N806
+            "AutoModelForCausalLM", "AutoTokenizer", "GgufConfig"
+        )
+    except (ImportError, AttributeError) as e:  # pragma: no cover - depends on the environment
         raise ModelNotAvailable(f"converting the GGUF needs transformers and torch ({e}); {INSTALL_HINT}") from e
     for needed in ("gguf", "accelerate"):
         if importlib.util.find_spec(needed) is None:
