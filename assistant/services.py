@@ -194,6 +194,17 @@ def assemble(
     )
 
 
+def limit_numeric_threads(threads: int) -> list[dict[str, Any]]:
+    """Run the BLAS and OpenMP pools of the libraries loaded now (numpy's OpenBLAS, torch's) with `threads`
+    threads; returns what threadpoolctl reports afterwards. onnxruntime sessions set their own threads."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threadpool_limits(limits=threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    return list(threadpool_info())
+
+
 async def start_llm(settings: AssistantSettings) -> tuple[LLM, Any]:
     """The model client, and the embedded vLLM server when this process owns one."""
     if settings.llm_mode == "external":

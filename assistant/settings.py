@@ -66,6 +66,13 @@ class AssistantSettings(RetrievalSettings):
         "routing and search work runs first (products p95 at 8 shoppers: see README)",
     )
 
+    numeric_threads: int = Field(
+        default=1,
+        ge=1,
+        description="threads of the BLAS / OpenMP pools (numpy, torch) once the service runs: its vector math is "
+        "small, and beside a busy model server two spinning BLAS threads held searches for up to 1.5 s",
+    )
+
     # --- data
     catalog_path: Path = Field(default=SHARED_DATA / "retail-demo-store" / "products.yaml")
     catalog_format: str = Field(default="retail-demo-store", description="a mapping name known to retrieval.catalog")

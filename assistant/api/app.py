@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from assistant.api import catalog, chat, health, sessions
 from assistant.api.errors import install_error_handlers
 from assistant.api.limits import BodySizeLimit
-from assistant.services import Services, build_services
+from assistant.services import Services, build_services, limit_numeric_threads
 from assistant.settings import AssistantSettings
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ def create_app(settings: AssistantSettings | None = None, services: Services | N
             # (0.28 s each with ~560k objects on an idle machine, longer under load).
             gc.collect()
             gc.freeze()
+            limit_numeric_threads(settings.numeric_threads)
         try:
             yield
         finally:

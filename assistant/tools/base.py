@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.llm.base import ToolSpec
+from retrieval.validation import errors_text
 
 log = logging.getLogger(__name__)
 
@@ -85,18 +86,6 @@ class Tool:
         return ToolSpec(name=self.name, description=self.description, parameters=schema)
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """'price_min: Input should be greater than or equal to 0; limit: ...' — every problem, by field."""
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "arguments"
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown argument"
-        parts.append(f"{where}: {msg}")
-    return "; ".join(parts)
-
-
 class Toolbox:
     """The registered tools; `call` never raises for a tool's failure (only cancellation passes through)."""
 
@@ -140,7 +129,8 @@ class Toolbox:
         try:
             args = tool.args_model.model_validate(arguments)
         except ValidationError as exc:
-            return result(ok=False, error=f"invalid arguments for {name}: {describe_validation_error(exc)}")
+            problems = errors_text(exc, unknown="unknown argument", whole="arguments")
+            return result(ok=False, error=f"invalid arguments for {name}: {problems}")
         try:
             out = await asyncio.to_thread(tool.fn, args, ctx)
         except ToolError as exc:

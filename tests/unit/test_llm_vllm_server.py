@@ -119,6 +119,9 @@ def test_the_server_and_its_worker_run_at_the_niceness_asked(fake_vllm: Path, mo
         pids = _group_pids(server.pid)
         assert len(pids) == 2  # the worker was forked after the renice: it inherited it
         assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == {min(base + 7, 19)}
+        group = Path(f"/proc/{server.pid}/autogroup")
+        if group.is_file():  # autogroup scheduling: the server's own session gets the niceness too
+            assert group.read_text().split()[-2:] == ["nice", "7"], group.read_text()
 
 
 def test_restart_keeps_the_address(fake_vllm: Path, model_dir: Path) -> None:
