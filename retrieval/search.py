@@ -231,7 +231,8 @@ class SearchEngine:
             if len(rows) <= self.exact_scan_max:
                 if len(rows) <= k:
                     return rows.tolist()
-                sims = self._vectors(rows) @ vector
+                whole = self._matrix() if mask is None else None  # the whole catalog: no per-query row copy
+                sims = (whole if whole is not None else self._vectors(rows)) @ vector
                 return rows[np.argpartition(-sims, k - 1)[:k]].tolist()
         return self._positions(self.store.query_text(vector, k, filters))
 
