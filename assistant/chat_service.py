@@ -13,7 +13,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,7 @@ from assistant.sessions.models import InvalidEventId, Session, StoredEvent, Turn
 
 log = logging.getLogger(__name__)
 WORDS = re.compile(r"\S+\s*")
+Emit = Callable[[BaseModel], Awaitable["asyncio.Task[None]"]]
 
 
 @dataclass
@@ -58,6 +59,31 @@ class Live:
     def publish(self, event: StoredEvent) -> None:
         self.events.append(event)
         self.changed.set()
+
+
+class TurnLog:
+    """A turn's events, logged in order and each published once it is logged. `emit` returns as soon as the
+    previous event is logged and this one is on its way to the store, so the turn's next step (routing, a
+    search) runs while it commits; `flush` waits for the last one. A failed append raises at the next call."""
+
+    def __init__(self, sessions: SessionStore, session_id: str, turn_id: str, live: Live) -> None:
+        self.sessions, self.session_id, self.turn_id, self.live = sessions, session_id, turn_id, live
+        self._last: asyncio.Task[None] | None = None
+
+    async def emit(self, event: BaseModel) -> asyncio.Task[None]:
+        await self.flush()
+        data = event.model_dump(mode="json")
+        name = data.pop("event")
+        self._last = asyncio.create_task(self._append(name, data))
+        return self._last
+
+    async def _append(self, name: str, data: dict[str, Any]) -> None:
+        self.live.publish(await self.sessions.append_event(self.session_id, self.turn_id, name, data))
+
+    async def flush(self) -> None:
+        last, self._last = self._last, None
+        if last is not None:
+            await asyncio.shield(last)  # a cancelled turn still logs and publishes what it emitted
 
 
 class ChatService:
@@ -154,29 +180,24 @@ class ChatService:
         """Run the turn, logging every event before publishing it; store the outcome whatever happens."""
         started = time.perf_counter()
         self.metrics.turns_started.inc()
-
-        async def emit(event: BaseModel) -> StoredEvent:
-            data = event.model_dump(mode="json")
-            name = data.pop("event")
-            stored = await self.sessions.append_event(session.session_id, turn.turn_id, name, data)
-            live.publish(stored)
-            return stored
-
+        events = TurnLog(self.sessions, session.session_id, turn.turn_id, live)
         try:
-            await emit(SessionEvent(session_id=session.session_id, turn_id=turn.turn_id, shopper_id=session.shopper_id))
+            await events.emit(
+                SessionEvent(session_id=session.session_id, turn_id=turn.turn_id, shopper_id=session.shopper_id)
+            )
             async with asyncio.timeout(self.turn_timeout_s):
-                async for _ in self._run(principal, session, turn, message, emit, started):
-                    pass
+                await self._run(principal, session, turn, message, events.emit, started)
+            await events.flush()
         except asyncio.CancelledError:
             turn.status, turn.error = "cancelled", "client disconnected"
-            await asyncio.shield(self._close_turn(session, turn, live, emit, None))
+            await asyncio.shield(self._close_turn(session, turn, live, events, None))
             raise
         except Exception as e:  # a bug or a store failure: report it on the stream, never hang
             log.exception("turn %s failed", turn.turn_id)
             turn.status, turn.error = "failed", f"{type(e).__name__}: {e}"
             code = "timeout" if isinstance(e, TimeoutError) else "internal"
             msg = "the turn took too long" if code == "timeout" else "internal error; it was logged"
-            await self._close_turn(session, turn, live, emit, ErrorBody(code=code, message=msg))
+            await self._close_turn(session, turn, live, events, ErrorBody(code=code, message=msg))
             return
         await self._close_turn(session, turn, live, None, None)
         # The session as this process knows it, plus this turn: only re-read it when a summary may be due.
@@ -224,16 +245,21 @@ class ChatService:
         session: Session,
         turn: Turn,
         live: Live,
-        emit: Callable[[BaseModel], Any] | None,
+        events: TurnLog | None,
         error: ErrorBody | None,
     ) -> None:
         """Log the closing events an interrupted turn still owes, store the turn, release followers."""
         try:
-            if emit is not None:
+            if events is not None:
+                try:
+                    await events.flush()
+                except Exception:  # an earlier event was not logged: still try to close the turn's log
+                    log.exception("event of turn %s not logged", turn.turn_id)
                 if error is not None:
-                    await emit(ErrorEvent(error=error))
+                    await events.emit(ErrorEvent(error=error))
                 cancelled = turn.status == "cancelled"
-                await emit(DoneEvent(turn_id=turn.turn_id, status="cancelled" if cancelled else "failed"))
+                await events.emit(DoneEvent(turn_id=turn.turn_id, status="cancelled" if cancelled else "failed"))
+                await events.flush()
             await self.sessions.complete_turn(session.session_id, turn)
         except Exception:  # the store is failing too: followers must still be released
             log.exception("could not store turn %s", turn.turn_id)
@@ -249,9 +275,9 @@ class ChatService:
         session: Session,
         turn: Turn,
         message: str,
-        emit: Callable[[BaseModel], Any],
+        emit: Emit,
         started: float,
-    ) -> AsyncIterator[StoredEvent]:
+    ) -> None:
         inp = TurnInput(
             session=session,
             turn_id=turn.turn_id,
@@ -260,8 +286,7 @@ class ChatService:
         )
         plan = await self.planner.understand(inp)
         try:
-            async for event in self._act(inp, plan, turn, emit, started):
-                yield event
+            await self._act(inp, plan, turn, emit, started)
         finally:
             self.planner.cancel(plan)
 
@@ -270,15 +295,15 @@ class ChatService:
         inp: TurnInput,
         plan: Plan,
         turn: Turn,
-        emit: Callable[[BaseModel], Any],
+        emit: Emit,
         started: float,
-    ) -> AsyncIterator[StoredEvent]:
+    ) -> None:
         turn.intent, turn.slots = plan.intent.intent, plan.intent.slots
-        yield await emit(plan.intent)
+        await emit(plan.intent)  # logged while the tools run
         async for event in self.planner.act(inp, plan):
+            logged = await emit(event)
             if isinstance(event, ProductsEvent):
-                self.metrics.time_to_products.observe(time.perf_counter() - started)
-            yield await emit(event)
+                logged.add_done_callback(_observe(self.metrics.time_to_products, started))
         answer = plan.answer
         turn.product_ids = [p.id for p in answer.products]
         turn.tool_trace = plan.trace  # the list the tools and the model's slots keep appending to
@@ -289,24 +314,24 @@ class ChatService:
             if isinstance(piece, ErrorBody):
                 error = piece
                 break
-            if first:
-                self.metrics.time_to_first_token.observe(time.perf_counter() - started)
-                first = False
             text += piece
-            yield await emit(TokenEvent(text=piece))
+            logged = await emit(TokenEvent(text=piece))
+            if first:
+                logged.add_done_callback(_observe(self.metrics.time_to_first_token, started))
+                first = False
         withheld = answer.withheld
         turn.answer = text.strip()
         turn.citations = answer.citations
         turn.slots = await self.planner.finish_slots(plan)
         if error is not None:
             turn.status, turn.error = "failed", error.message
-            yield await emit(ErrorEvent(error=error))
-            yield await emit(DoneEvent(turn_id=turn.turn_id, status="failed", withheld=withheld))
+            await emit(ErrorEvent(error=error))
+            await emit(DoneEvent(turn_id=turn.turn_id, status="failed", withheld=withheld))
             return
         if answer.citations:
-            yield await emit(CitationEvent(ids=answer.citations))
+            await emit(CitationEvent(ids=answer.citations))
         turn.status = "completed"
-        yield await emit(DoneEvent(turn_id=turn.turn_id, status="completed", withheld=withheld))
+        await emit(DoneEvent(turn_id=turn.turn_id, status="completed", withheld=withheld))
 
     async def _answer(
         self, answer: AnswerPlan, session: Session, trace: list[dict[str, Any]]
@@ -329,16 +354,20 @@ class ChatService:
             if prompt.history
             else []
         )
+        # The reply's start (a partial assistant message the model continues) goes out with the model's first
+        # words, never before them: it steers the small model, and what follows it is a whole word sooner.
+        start = prompt.reply_start or ""
         messages = [
             ChatMessage(role=role, content=content)  # type: ignore[arg-type]
-            for role, content in [rendered[0], *history, *rendered[1:]]
+            for role, content in [rendered[0], *history, *rendered[1:], *([("assistant", start)] if start else [])]
         ]
         grounding = GroundingFilter(answer.facts or Facts())
         gate = QualityGate()
-        produced = ""
+        produced, model_text = "", ""
         call: dict[str, Any] = {
             "prompt": answer.prompt,
             "messages": [m.model_dump(exclude_none=True) for m in messages],
+            "reply_start": start or None,
             "max_tokens": max_tokens,
             "first_text_ms": None,
             "first_piece_ms": None,
@@ -351,6 +380,11 @@ class ChatService:
             async for delta in stream:
                 if call["first_text_ms"] is None and delta:
                     call["first_text_ms"] = _ms_since(sent)
+                model_text += delta
+                if start:  # held until the model has said a word (whitespace alone may be all it says)
+                    if not model_text.strip():
+                        continue
+                    delta, start = start + model_text, ""
                 piece = gate.feed(grounding.feed(delta))
                 if gate.rejected or gate.looping:
                     break
@@ -447,6 +481,11 @@ class ChatService:
                     out["status"], out["withheld"] = d["status"], d["withheld"]
         out["answer"] = "".join(parts).strip()
         return ChatResponse.model_validate(out)
+
+
+def _observe(histogram: Any, started: float) -> Callable[[object], None]:
+    """A done-callback that observes the seconds since `started` (when an event is logged and published)."""
+    return lambda _: histogram.observe(time.perf_counter() - started)
 
 
 def _ms_since(start: float) -> float:

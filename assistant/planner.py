@@ -115,7 +115,6 @@ class Planner:
         toolbox: Toolbox,
         get_products: Callable[[Sequence[str]], dict[str, Product]],
         catalog_titles: CatalogTitles,
-        relevance: Callable[[str, Sequence[Product]], float],
         min_relevance: float,
         search_results: int,
         llm: LLM | None = None,
@@ -138,7 +137,6 @@ class Planner:
         self.toolbox = toolbox
         self.get_products = get_products
         self.catalog_titles = catalog_titles
-        self.relevance = relevance
         self.min_relevance = min_relevance
         self.search_results = search_results
 
@@ -312,7 +310,7 @@ class Planner:
         if colour:
             # The query's words already favour titles naming the colour; put those first.
             products.sort(key=lambda p: colour.lower() not in p.title.lower())
-        if products and await asyncio.to_thread(self.relevance, inp.message, products) < self.min_relevance:
+        if products and result.data.get("best_match", 0.0) < self.min_relevance:
             plan.trace.append({"name": "relevance_check", "ok": True, "data": {"verdict": "not carried"}})
             products = []
         yield self._cards(plan, products, {c["id"]: c for c in items})

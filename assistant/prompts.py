@@ -43,6 +43,12 @@ class Prompt(BaseModel):
         description="put the session's recent turns before the prompt (within the context budget); false for "
         "prompts that must hold only the retrieved facts",
     )
+    reply_start: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the reply's first words, given to the model as a partial assistant message that it continues "
+        "(plain text: no placeholders, no surrounding spaces)",
+    )
 
     @model_validator(mode="after")
     def _check_variables(self) -> Prompt:
@@ -57,6 +63,9 @@ class Prompt(BaseModel):
             raise ValueError(f"placeholders not declared in variables: {sorted(used - declared)}")
         if declared - used:
             raise ValueError(f"declared variables never used: {sorted(declared - used)}")
+        start = self.reply_start
+        if start is not None and (start != start.strip() or "{" in start or "}" in start):
+            raise ValueError(f"reply_start {start!r} must be plain text without surrounding spaces or braces")
         return self
 
     def render(self, **values: object) -> tuple[str, str]:
@@ -67,7 +76,8 @@ class Prompt(BaseModel):
         return self.system.format(**values), self.user.format(**values)
 
     def messages(self, **values: object) -> list[tuple[str, str]]:
-        """[(role, content)]: system, user, then the extra turns, all rendered."""
+        """[(role, content)]: system, user, then the extra turns, all rendered (not the reply's start: the caller
+        appends it after any history it puts in)."""
         system, user = self.render(**values)
         return [("system", system), ("user", user), *((t.role, t.content.format(**values)) for t in self.turns)]
 

@@ -84,19 +84,6 @@ class Services:
             self.components.close()
 
 
-def make_relevance(engine: SearchEngine) -> Any:
-    """Best raw cosine between the query and the results: low means the store does not carry it."""
-
-    def relevance(query: str, products: Sequence[Product]) -> float:
-        vectors = engine.get_text_vectors([p.id for p in products])
-        if not vectors:
-            return 0.0
-        q = engine.encoder.embed_query(query)
-        return float(max(np.asarray(v, dtype=np.float32) @ q for v in vectors.values()))
-
-    return relevance
-
-
 SHARE_PROBES = ("a warm winter jacket for hiking", "where is my order?", "red running shoes under $60")
 
 
@@ -127,12 +114,12 @@ def share_query_vectors(router: Any, encoder: Any) -> bool:
     return True
 
 
-def make_probe(engine: SearchEngine, relevance: Any) -> Any:
+def make_probe(engine: SearchEngine) -> Any:
     """How well the catalog matches a message: best raw cosine of its top hybrid results."""
 
     def probe(message: str) -> float:
         results = engine.search(message, k=3, mode="hybrid")
-        return float(relevance(message, [r.product for r in results])) if results else 0.0
+        return engine.best_similarity(message, [r.product.id for r in results])
 
     return probe
 
@@ -151,7 +138,6 @@ def assemble(
     """Wire built parts into Services (tests call this with fakes and small catalogs)."""
     prompts = prompts or PromptRegistry.load(required=REQUIRED_PROMPTS)
     metrics = Metrics()
-    relevance = make_relevance(engine)
     planner = Planner(
         router=router,
         vocab=CatalogVocabulary.from_products(catalog),
@@ -159,8 +145,7 @@ def assemble(
         toolbox=toolbox,
         get_products=engine.get_products,
         catalog_titles=CatalogTitles(catalog),
-        relevance=relevance,
-        probe=make_probe(engine, relevance),
+        probe=make_probe(engine),
         rescue_relevance=settings.rescue_relevance,
         min_relevance=settings.min_relevance,
         search_results=settings.search_results,

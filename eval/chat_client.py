@@ -175,8 +175,19 @@ async def service_turn(client: httpx.AsyncClient, base_url: str, api_key: str, s
 async def direct_turn(
     client: httpx.AsyncClient, vllm_url: str, model: str, messages: list[dict[str, str]], max_tokens: int, r: TurnResult
 ) -> None:
-    """The same prompt straight to the OpenAI-compatible server, streamed; each content chunk is a piece."""
-    payload = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0, "stream": True}
+    """The same prompt straight to the OpenAI-compatible server, streamed; each content chunk is a piece. A final
+    assistant message is the reply's start, continued as the service has vLLM continue it (its text begins the
+    answer's text, as in the service's answer, but is no piece: the model said none of it)."""
+    payload: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "max_tokens": max_tokens,
+        "temperature": 0.0,
+        "stream": True,
+    }
+    if messages and messages[-1].get("role") == "assistant":
+        payload.update(continue_final_message=True, add_generation_prompt=False)
+        r.text = messages[-1].get("content") or ""
     t0 = time.perf_counter()
     try:
         async with client.stream("POST", f"{vllm_url}/chat/completions", json=payload) as resp:

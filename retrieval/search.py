@@ -101,6 +101,15 @@ class SearchEngine:
         matrix = self._vectors(positions)
         return {self.lexical.ids[p]: matrix[i] for i, p in enumerate(positions)}
 
+    def best_similarity(self, query: str, ids: Sequence[str]) -> float:
+        """The highest raw cosine between the query's text embedding and these products' text vectors (0.0 for
+        none): how well the best of them matches what was asked, before any fusion or reranking."""
+        vectors = self.get_text_vectors(ids)
+        if not vectors or not query.strip():
+            return 0.0
+        q = self.encoder.embed_query(query)
+        return float(np.max(np.stack([np.asarray(v, dtype=np.float32) for v in vectors.values()]) @ q))
+
     @property
     def image_enabled(self) -> bool:
         return self.image_encoder is not None and self.store.image_count() > 0

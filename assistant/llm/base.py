@@ -45,7 +45,8 @@ class LLM(Protocol):
     def stream_chat(
         self, messages: Sequence[ChatMessage], *, max_tokens: int = 256, temperature: float = 0.2
     ) -> AsyncIterator[str]:
-        """Yield text deltas; closing the iterator (or cancelling its task) aborts the upstream request."""
+        """Yield text deltas; closing the iterator (or cancelling its task) aborts the upstream request. A final
+        assistant message is the reply's start: the model continues it, and its text is not yielded again."""
         ...
 
     async def complete_json(self, messages: Sequence[ChatMessage], schema: type[T], *, max_tokens: int = 256) -> T:

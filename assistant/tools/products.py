@@ -186,6 +186,8 @@ class ProductTools:
             "filters": filters.model_dump(exclude_none=True),
             "personalized": profile is not None,
             "count": len(cards),
+            # Raw query-to-product cosine of the best result: low means the store does not carry what was asked.
+            "best_match": round(self.engine.best_similarity(args.query, [c["id"] for c in cards]), 4),
             "products": cards,
         }
         if notes:

@@ -28,7 +28,7 @@ from tests.unit.conftest import SMALL_CATALOG
 
 
 def test_a_search_turn_streams_the_typed_event_sequence(running: Running) -> None:
-    running.llm.streams = [["Here are ", "some running ", "shoes for you."]]
+    running.llm.streams = [[" running shoes ", "are here ", "for you."]]  # after the reply's start, "The"
     events = chat_events(running.base_url, {"message": "red running shoes"})
     seq = names(events)
     assert seq[:3] == ["session", "intent", "products"]
@@ -39,12 +39,28 @@ def test_a_search_turn_streams_the_typed_event_sequence(running: Running) -> Non
     cards = events[2]["data"]["products"]
     assert cards and cards[0]["title"] == "Red running shoes" and cards[0]["breakdown"]["final"] is not None
     assert events[-2]["data"]["ids"] == [f"product:{c['id']}" for c in cards]
-    assert answer(events) == "Here are some running shoes for you."
+    assert answer(events) == "The running shoes are here for you."
     assert events[-1]["data"]["status"] == "completed"
 
 
+def test_the_reply_start_goes_out_with_the_models_first_words_never_alone(running: Running) -> None:
+    running.llm.streams = [["", " Red", " running shoes ", "are light."], [" ", "\n"]]
+    events = chat_events(running.base_url, {"message": "red running shoes"})
+    sent = running.llm.calls[-1][1]
+    assert (sent[-1].role, sent[-1].content) == ("assistant", "The")  # continued by the model
+    tokens = [e["data"]["text"] for e in events if e["event"] == "token"]
+    assert tokens[0].startswith("The ") and answer(events) == "The Red running shoes are light."
+    session = events[0]["data"]["session_id"]
+    trace = httpx.get(f"{running.base_url}/v1/sessions/{session}", headers=WIDGET).json()["turns"][0]["tool_trace"]
+    call = next(c for c in trace if c["name"] == "answer_model")["data"]
+    assert call["reply_start"] == "The" and call["messages"][-1] == {"role": "assistant", "content": "The"}
+    # The model says nothing but spaces: the start never goes out; the catalog facts are said plainly instead.
+    events = chat_events(running.base_url, {"message": "red running shoes", "session_id": session})
+    assert answer(events).startswith("I found the Red running shoes"), answer(events)
+
+
 def test_no_price_in_the_answer_that_is_not_on_a_card(running: Running) -> None:
-    running.llm.streams = [["The Red running shoes ", "cost $19.99 and the ", "Blue running shoes are $5."]]
+    running.llm.streams = [[" Red running shoes ", "cost $19.99 and the ", "Blue running shoes are $5."]]
     events = chat_events(running.base_url, {"message": "running shoes"})
     cards = next(e for e in events if e["event"] == "products")["data"]["products"]
     card_prices = {round(c["price"], 2) for c in cards}
@@ -57,7 +73,7 @@ def test_no_price_in_the_answer_that_is_not_on_a_card(running: Running) -> None:
 
 def test_a_model_text_cut_or_refused_after_its_first_words_falls_back_to_the_facts(running: Running) -> None:
     running.llm.streams = [
-        ["Here are ", "some shoes."],
+        [" shoes are here."],
         ["The Leather hiking boots ", "are great."],  # a product this turn did not show: cut, nothing left
         ["Great! ", "I'm sorry, ", "I can't help."],  # "Great!" goes out at once; then a refusal
     ]
@@ -109,11 +125,11 @@ def test_a_reference_to_nothing_shown_asks_instead_of_searching(running: Running
 
 
 def test_the_json_variant_returns_the_same_content(running: Running) -> None:
-    running.llm.streams = [["Here you go."]]
+    running.llm.streams = [[" hiking boots are here."]]
     r = chat(running.base_url, {"message": "hiking boots"}, WIDGET, params={"stream": "false"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
     body = r.json()
-    assert body["status"] == "completed" and body["answer"] == "Here you go."
+    assert body["status"] == "completed" and body["answer"] == "The hiking boots are here."
     assert body["intent"]["intent"] == "search_products"
     assert body["products"] and body["citations"] == [f"product:{p['id']}" for p in body["products"]]
 
@@ -160,6 +176,7 @@ def test_model_down_gives_an_error_event_and_503_readiness(running: Running) -> 
     assert events[-2]["data"]["error"]["code"] == "llm_unavailable"
     assert events[-1]["data"]["status"] == "failed"
     assert "products" in names(events)  # the catalog part still arrived
+    assert "token" not in names(events)  # not even the answer's start: it waits for the model's first words
     r = httpx.get(f"{running.base_url}/readyz")
     assert r.status_code == 503 and r.json()["checks"]["llm"] is False
     running.llm.available = True
@@ -167,7 +184,7 @@ def test_model_down_gives_an_error_event_and_503_readiness(running: Running) -> 
 
 
 def test_resume_by_last_event_id_replays_the_rest_of_the_turn(running: Running) -> None:
-    running.llm.streams = [["One. ", "Two. ", "Three."]]
+    running.llm.streams = [[" first. ", "Two. ", "Three."]]
     events = chat_events(running.base_url, {"message": "running shoes"})
     session = events[0]["data"]["session_id"]
     cut = events[3]["id"]
@@ -185,8 +202,8 @@ def test_resume_by_last_event_id_replays_the_rest_of_the_turn(running: Running) 
 
 
 def words(n: int) -> list[str]:
-    """Digit-free words: grounding lets them through as they arrive."""
-    return [f"w{chr(97 + i % 26)}{chr(97 + i // 26)} " for i in range(n)]
+    """Digit-free words: grounding lets them through as they arrive (after the answer's start, "The")."""
+    return [f" w{chr(97 + i % 26)}{chr(97 + i // 26)}" for i in range(n)]
 
 
 def test_a_client_that_reconnects_within_the_grace_period_gets_the_rest_of_the_turn(running: Running) -> None:
@@ -211,7 +228,7 @@ def test_a_client_that_reconnects_within_the_grace_period_gets_the_rest_of_the_t
     assert rest[-1]["data"]["status"] == "completed"
     ids = [e["id"] for e in first + rest]
     assert len(set(ids)) == len(ids)
-    assert answer(first + rest) == "".join(words(30))
+    assert answer(first + rest) == "The" + "".join(words(30))
     assert running.llm.cancelled_streams == 0
 
 

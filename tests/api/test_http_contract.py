@@ -120,7 +120,7 @@ def test_health_metrics_and_cors(running: Running) -> None:
 
 
 def test_a_session_survives_a_restart(tmp_path: Path) -> None:
-    services, _ = build_services(tmp_path, FakeLLM(streams=[["Hello there."]]))
+    services, _ = build_services(tmp_path, FakeLLM(streams=[[" shoes are here."]]))
     try:
         with serve(services) as url:
             events = chat_events(url, {"message": "running shoes"})
@@ -131,7 +131,7 @@ def test_a_session_survives_a_restart(tmp_path: Path) -> None:
     try:
         with serve(services) as url:
             body = httpx.get(f"{url}/v1/sessions/{session}", headers=WIDGET).json()
-            assert body["turns"][0]["answer"] == "Hello there." and body["turns"][0]["status"] == "completed"
+            assert body["turns"][0]["answer"] == "The shoes are here." and body["turns"][0]["status"] == "completed"
             follow = chat_events(url, {"message": "tell me about the first one", "session_id": session})
             assert follow[1]["data"]["references"] == [events[2]["data"]["products"][0]["id"]]
     finally:

@@ -53,6 +53,20 @@ async def test_stream_chat_yields_text(vllm_server: VllmEndpoint) -> None:
     assert "".join(deltas).strip()
 
 
+async def test_a_final_assistant_message_is_continued(vllm_server: VllmEndpoint) -> None:
+    """The reply's start is continued, not answered: without vLLM's continue_final_message the model opens a new
+    reply after the prefilled one, which repeats its words ("The capital of France is Paris.")."""
+    start = "The capital of France is"
+    messages = [
+        ChatMessage(role="user", content="What is the capital of France? Answer in one sentence."),
+        ChatMessage(role="assistant", content=start),
+    ]
+    async with client(vllm_server) as llm:
+        text = "".join([d async for d in llm.stream_chat(messages, max_tokens=8, temperature=0.0)])
+    assert text.strip() and "capital of france" not in text.lower(), text
+    assert text[0].isspace() or text[0] in ",.", text  # a continuation: the next word after "is"
+
+
 async def test_with_no_model_named_the_served_model_is_found(vllm_server: VllmEndpoint) -> None:
     async with OpenAICompatLLM(vllm_server.base_url, None, timeout=60) as llm:
         out = [d async for d in llm.stream_chat([ChatMessage(role="user", content="Say hi.")], max_tokens=4)]

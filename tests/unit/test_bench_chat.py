@@ -91,6 +91,8 @@ class FakeBackends:
         name, facts = ("product", product_details(CATALOG[1])) if follow_up else ("answer", products_facts(CATALOG))
         prompt = PROMPTS.get(name)
         messages = [{"role": r, "content": c} for r, c in prompt.messages(facts=facts, message=message)]
+        if prompt.reply_start:  # the reply's start, continued by the model
+            messages.append({"role": "assistant", "content": prompt.reply_start})
         call = {"prompt": name, "messages": messages, "max_tokens": prompt.max_tokens, "first_text_ms": 40.0}
         call["first_piece_ms"] = 55.0
         trace = [{"name": "search_products", "ok": True, "data": {}}]
@@ -143,9 +145,12 @@ class FakeBackends:
             self.completions.append(payload)
         last = payload["messages"][-1]["content"]
         text = PRODUCT_ANSWER if "second one" in last else SEARCH_ANSWER
+        if payload.get("continue_final_message"):  # the model continues the reply's start (vLLM)
+            assert text.startswith(last) and payload["add_generation_prompt"] is False
+            text = text[len(last) :]
 
         async def chunks() -> AsyncIterator[bytes]:
-            for i, piece in enumerate(re.findall(r"\S+\s*", text)):
+            for i, piece in enumerate(re.findall(r"\s*\S+\s*", text)):
                 delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
                 yield f"data: {json.dumps({'choices': [{'index': 0, 'delta': delta}]})}\n\n".encode()
                 await asyncio.sleep(0.005)
@@ -246,7 +251,7 @@ def test_bench_against_fake_service_and_fake_vllm(
     search_messages = [
         {"role": r, "content": c}
         for r, c in prompts.get("answer").messages(facts=products_facts(CATALOG), message=bench_chat.SCRIPTS[0][0])
-    ]
+    ] + [{"role": "assistant", "content": "The"}]
     product_messages = [
         {"role": r, "content": c}
         for r, c in prompts.get("product").messages(facts=product_details(CATALOG[1]), message=bench_chat.SCRIPTS[0][1])
@@ -254,6 +259,7 @@ def test_bench_against_fake_service_and_fake_vllm(
     assert len(fakes.completions) == 2 + 3
     first, second = fakes.completions[:2]  # level 1: shopper 1's search, then its follow-up
     assert first["messages"] == search_messages and second["messages"] == product_messages
+    assert first["continue_final_message"] is True and "continue_final_message" not in second
     for payload in fakes.completions:
         assert payload["model"] == "fake-model" and payload["stream"] is True and payload["temperature"] == 0.0
         name = "product" if "second one" in payload["messages"][-1]["content"] else "answer"

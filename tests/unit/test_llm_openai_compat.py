@@ -118,6 +118,19 @@ async def test_stream_chat_yields_deltas() -> None:
     assert server.bodies[0]["messages"] == [{"role": "user", "content": "hi"}]
 
 
+async def test_a_final_assistant_message_is_continued_not_answered() -> None:
+    server = FakeServer(lambda body: httpx.Response(200, stream=SSEBody([" Arctic", " Parka"])))
+    start = [*USER, ChatMessage(role="assistant", content="The")]
+    async with make_llm(server) as llm:
+        out = [d async for d in llm.stream_chat(start)]
+        assert [d async for d in llm.stream_chat(USER)] == [" Arctic", " Parka"]
+    assert out == [" Arctic", " Parka"]
+    continued, plain = server.bodies
+    assert continued["messages"][-1] == {"role": "assistant", "content": "The"}
+    assert continued["continue_final_message"] is True and continued["add_generation_prompt"] is False
+    assert "continue_final_message" not in plain and "add_generation_prompt" not in plain
+
+
 async def test_with_no_model_named_the_first_served_model_is_used_and_asked_once() -> None:
     server = FakeServer(lambda body: httpx.Response(200, stream=SSEBody(["ok"])))
     async with OpenAICompatLLM(BASE, None, transport=httpx.MockTransport(server)) as llm:
@@ -293,11 +306,14 @@ async def test_a_refused_connection_fails_after_two_tries_naming_the_cause_and_a
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
     async with make_llm(refuse) as llm:
-        cause = r"Connection error\. \(ConnectError: \[Errno 111\] Connection refused\)"
+        cause = r"ConnectError: \[Errno 111\] Connection refused"
         with pytest.raises(LLMUnavailable, match=cause):
             async for _ in llm.stream_chat(USER):
                 pass
-    assert calls == ["refused", "refused"]
+        assert calls == ["refused", "refused"]
+        with pytest.raises(LLMUnavailable, match=r"Connection error\. \(" + cause):  # the openai client's words
+            await llm.complete_json(USER, Intent)
+    assert calls == ["refused"] * 4
 
     def slow(request: httpx.Request) -> httpx.Response:
         calls.append("timeout")
@@ -307,6 +323,51 @@ async def test_a_refused_connection_fails_after_two_tries_naming_the_cause_and_a
         with pytest.raises(LLMUnavailable, match="timed out"):
             await llm.complete_json(USER, Intent)
     assert calls.count("timeout") == 1
+
+
+async def test_a_stream_sends_the_key_and_reports_refusals_error_events_and_broken_chunks() -> None:
+    headers: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        headers.append(request.headers.get("authorization"))
+        body = json.loads(request.content)
+        if body["max_tokens"] == 1:
+            return httpx.Response(400, json={"object": "error", "message": "prompt is too long", "code": 400})
+        if body["max_tokens"] == 2:
+            events = b'data: {"choices": [{"index": 0, "delta": {"content": "Hi"}}]}\n\n'
+            events += b'data: {"error": {"message": "engine died", "code": 500}}\n\n'
+            return httpx.Response(200, content=events)
+        if body["max_tokens"] == 3:
+            return httpx.Response(200, content=b"data: {not json\n\n")
+        return httpx.Response(200, content=b": ping\n\nevent: x\ndata: [DONE]\n\n")
+
+    llm = OpenAICompatLLM(BASE, "m", api_key="sk-test", transport=httpx.MockTransport(answer))
+    async with llm:
+        with pytest.raises(LLMError, match=r"refused the request \(HTTP 400\): prompt is too long") as refused:
+            [d async for d in llm.stream_chat(USER, max_tokens=1)]
+        assert not isinstance(refused.value, LLMUnavailable)
+        got: list[str] = []
+        with pytest.raises(LLMUnavailable, match="failed mid-stream: engine died"):
+            async for d in llm.stream_chat(USER, max_tokens=2):
+                got.append(d)
+        assert got == ["Hi"]
+        with pytest.raises(LLMUnavailable, match="malformed stream chunk"):
+            [d async for d in llm.stream_chat(USER, max_tokens=3)]
+        assert [d async for d in llm.stream_chat(USER, max_tokens=4)] == []
+    assert headers == ["Bearer sk-test"] * 4
+
+
+async def test_a_stream_that_timed_out_is_not_sent_twice() -> None:
+    calls: list[int] = []
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    async with make_llm(slow) as llm:
+        with pytest.raises(LLMUnavailable, match="ReadTimeout: timed out"):
+            [d async for d in llm.stream_chat(USER)]
+    assert calls == [1]
 
 
 async def test_ready_and_running_requests_read_health_and_metrics() -> None:

@@ -35,3 +35,14 @@ def test_undeclared_placeholders_fail_at_load(tmp_path: Path) -> None:
 def test_a_missing_required_prompt_fails_at_load(tmp_path: Path) -> None:
     with pytest.raises(PromptError, match="answer.yaml"):
         PromptRegistry.load(tmp_path, required=("answer",))
+
+
+@pytest.mark.parametrize("start", ["' The'", "'The '", "'The {a}'", "''"])
+def test_a_reply_start_with_spaces_braces_or_nothing_fails_at_load(tmp_path: Path, start: str) -> None:
+    (tmp_path / "bad.yaml").write_text(f"name: bad\ndescription: d\nsystem: s\nuser: u\nreply_start: {start}\n")
+    with pytest.raises(PromptError, match="reply_start"):
+        PromptRegistry.load(tmp_path)
+
+
+def test_the_answer_prompt_starts_its_reply() -> None:
+    assert PromptRegistry.load().get("answer").reply_start == "The"

@@ -214,3 +214,14 @@ def test_empty_query_and_bad_mode_are_rejected(engine: SearchEngine) -> None:
     with pytest.raises(ValueError, match="unknown mode"):
         engine.search("shoes", mode="magic")  # type: ignore[arg-type]
     assert engine.search("zzzzqqq unknownword", mode="bm25") == []
+
+
+def test_best_similarity_is_the_highest_raw_cosine_of_the_given_products(engine: SearchEngine) -> None:
+    ids = ["p1", "p5", "unknown"]
+    q = engine.encoder.embed_query("running shoes")
+    vectors = engine.get_text_vectors(ids)
+    expected = max(float(np.asarray(v, dtype=np.float32) @ q) for v in vectors.values())
+    assert set(vectors) == {"p1", "p5"}
+    assert engine.best_similarity("running shoes", ids) == pytest.approx(expected, abs=1e-5)
+    assert engine.best_similarity("running shoes", ["p1"]) <= engine.best_similarity("running shoes", ids)
+    assert engine.best_similarity("running shoes", ["unknown"]) == 0.0

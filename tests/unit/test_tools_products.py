@@ -54,6 +54,11 @@ def test_search_cards_carry_catalog_facts_and_citations(toolbox: Toolbox) -> Non
         assert {"lexical", "dense", "relevance", "final"} <= set(card["breakdown"])
     assert res.citations == [f"product:{c['id']}" for c in cards]
     assert res.data["personalized"] is False
+    # How well the best card matches the query, before fusion: the planner's "does the store carry it" signal.
+    assert 0.0 < res.data["best_match"] <= 1.0
+    assert res.data["best_match"] > call(toolbox, "search_products", {"query": "zzqx vvbn", "limit": 3}).data.get(
+        "best_match", 0.0
+    )
 
 
 def test_search_filters_hold(toolbox: Toolbox) -> None:
