@@ -23,6 +23,7 @@ from assistant.api.auth import Principal
 from assistant.api.errors import ApiError
 from assistant.dialogue.context import approx_tokens, build_history, summarize_turns
 from assistant.grounding import Facts, GroundingFilter, QualityGate, ground
+from assistant.intents.router import RoutedIntent
 from assistant.llm.base import LLM, ChatMessage, LLMError, LLMUnavailable
 from assistant.metrics import Metrics
 from assistant.planner import AnswerPlan, Plan, Planner, TurnInput
@@ -59,6 +60,15 @@ class Live:
     def publish(self, event: StoredEvent) -> None:
         self.events.append(event)
         self.changed.set()
+
+
+@dataclass
+class OpenedTurn:
+    """A checked message and the session it goes to (`ChatService.open`); its routing is already under way."""
+
+    session: Session
+    message: str
+    routing: asyncio.Future[RoutedIntent]
 
 
 class TurnLog:
@@ -129,26 +139,39 @@ class ChatService:
             raise ApiError(404, "session_not_found", f"no session {session_id!r} for this key")
         return session
 
-    async def open(self, principal: Principal, message: str, session_id: str | None, shopper: str | None) -> Session:
-        """Check the message and find or create the session the turn belongs to."""
+    async def open(self, principal: Principal, message: str, session_id: str | None, shopper: str | None) -> OpenedTurn:
+        """Check the message and find or create the session the turn belongs to. The message's routing starts
+        first: it runs while the session is read and the turn stored (a few ms of a turn's time to products)."""
         if len(message) > self.max_message_chars:
             raise ApiError(
                 413, "message_too_long", f"message has {len(message)} characters; the limit is {self.max_message_chars}"
             )
         if not message.strip():
             raise ApiError(422, "invalid_request", "message is empty")
-        if session_id is not None:
-            return await self.session_for(principal, session_id)
-        return await self.sessions.create_session(principal.shopper_for(shopper))
+        routing = self.planner.route_soon(message)
+        try:
+            if session_id is not None:
+                session = await self.session_for(principal, session_id)
+            else:
+                session = await self.sessions.create_session(principal.shopper_for(shopper))
+        except BaseException:
+            routing.cancel()
+            raise
+        return OpenedTurn(session=session, message=message, routing=routing)
 
     # --- a turn
 
-    async def stream(self, principal: Principal, session: Session, message: str) -> AsyncIterator[StoredEvent]:
+    async def stream(self, principal: Principal, opened: OpenedTurn) -> AsyncIterator[StoredEvent]:
         """Start the turn and follow it. The turn runs in its own task: when its last follower leaves
         (the client disconnected) it is cancelled after `resume_grace_s`, unless someone resumes it."""
-        turn = await self.sessions.begin_turn(session.session_id, message)
+        session = opened.session
+        try:
+            turn = await self.sessions.begin_turn(session.session_id, opened.message)
+        except BaseException:
+            opened.routing.cancel()
+            raise
         live = self._live[turn.turn_id] = Live()
-        live.task = asyncio.create_task(self._drive(principal, session, turn, message, live))
+        live.task = asyncio.create_task(self._drive(principal, opened, turn, live))
         async for event in self._follow_live(live, -1):
             yield event
 
@@ -176,9 +199,10 @@ class ChatService:
                 else:
                     live.task.cancel()
 
-    async def _drive(self, principal: Principal, session: Session, turn: Turn, message: str, live: Live) -> None:
+    async def _drive(self, principal: Principal, opened: OpenedTurn, turn: Turn, live: Live) -> None:
         """Run the turn, logging every event before publishing it; store the outcome whatever happens."""
         started = time.perf_counter()
+        session = opened.session
         self.metrics.turns_started.inc()
         events = TurnLog(self.sessions, session.session_id, turn.turn_id, live)
         try:
@@ -186,7 +210,7 @@ class ChatService:
                 SessionEvent(session_id=session.session_id, turn_id=turn.turn_id, shopper_id=session.shopper_id)
             )
             async with asyncio.timeout(self.turn_timeout_s):
-                await self._run(principal, session, turn, message, events.emit, started)
+                await self._run(principal, opened, turn, events.emit, started)
             await events.flush()
         except asyncio.CancelledError:
             turn.status, turn.error = "cancelled", "client disconnected"
@@ -269,20 +293,13 @@ class ChatService:
             live.changed.set()
             self._live.pop(turn.turn_id, None)
 
-    async def _run(
-        self,
-        principal: Principal,
-        session: Session,
-        turn: Turn,
-        message: str,
-        emit: Emit,
-        started: float,
-    ) -> None:
+    async def _run(self, principal: Principal, opened: OpenedTurn, turn: Turn, emit: Emit, started: float) -> None:
         inp = TurnInput(
-            session=session,
+            session=opened.session,
             turn_id=turn.turn_id,
-            message=message,
+            message=opened.message,
             role="agent" if principal.role == "agent" else "shopper",
+            routing=opened.routing,
         )
         plan = await self.planner.understand(inp)
         try:
@@ -454,11 +471,12 @@ class ChatService:
             done = DoneEvent(turn_id=turn_id, status="failed").model_dump(mode="json", exclude={"event"})
             yield StoredEvent(id=f"{turn_id}:{seq}", event="done", data=done)
 
-    async def collect(self, principal: Principal, session: Session, message: str) -> ChatResponse:
+    async def collect(self, principal: Principal, opened: OpenedTurn) -> ChatResponse:
         """The non-streaming variant: run the same turn and gather its events."""
-        out: dict[str, Any] = {"session_id": session.session_id, "turn_id": "", "status": "failed", "actions": []}
+        session_id = opened.session.session_id
+        out: dict[str, Any] = {"session_id": session_id, "turn_id": "", "status": "failed", "actions": []}
         parts: list[str] = []
-        async for ev in self.stream(principal, session, message):
+        async for ev in self.stream(principal, opened):
             d = ev.data
             match ev.event:
                 case "session":

@@ -49,6 +49,7 @@ class TurnInput:
     turn_id: str
     message: str
     role: Literal["shopper", "agent"] = "shopper"
+    routing: asyncio.Future[RoutedIntent] | None = None  # `Planner.route_soon(message)`, started earlier
 
     def ctx(self, confirmed: bool = False) -> ToolContext:
         return ToolContext(
@@ -142,9 +143,16 @@ class Planner:
 
     # --- understanding
 
+    def route_soon(self, message: str) -> asyncio.Future[RoutedIntent]:
+        """Start routing a message now, in a worker thread (ONNX releases the GIL: other turns' tokens keep
+        flowing), so that it runs while the turn's session is read and its turn stored; `understand` awaits it.
+        An error surfaces there; a future nobody awaits (its turn never started) just ends."""
+        routing = asyncio.ensure_future(asyncio.to_thread(self.router.route, message))
+        routing.add_done_callback(_retrieve)
+        return routing
+
     async def understand(self, inp: TurnInput) -> Plan:
-        # The encoders run in a worker thread (ONNX releases the GIL): other turns' tokens keep flowing.
-        route = await asyncio.to_thread(self.router.route, inp.message)
+        route = await (inp.routing if inp.routing is not None else self.route_soon(inp.message))
         slots = extract_deterministic(inp.message, self.vocab)
         last, earlier = self._shown(inp.session)
         focus = self._focus(inp.session)
@@ -538,3 +546,9 @@ class Planner:
         plan.answer.fixed = answers.OUT_OF_SCOPE
         return
         yield
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a background future's error as seen (whoever awaits it gets it; nobody else should be warned)."""
+    if not future.cancelled():
+        future.exception()

@@ -37,7 +37,7 @@ async def chat(
         if body.session_id is None:
             raise ApiError(422, "invalid_request", "resuming needs the session_id of the turn")
         return EventSourceResponse(sse_events(await chat.resume(principal, body.session_id, last_event_id)), ping=ping)
-    session = await chat.open(principal, body.message, body.session_id, body.shopper_id)
+    opened = await chat.open(principal, body.message, body.session_id, body.shopper_id)
     if not stream:
-        return await chat.collect(principal, session, body.message)
-    return EventSourceResponse(sse_events(chat.stream(principal, session, body.message)), ping=ping)
+        return await chat.collect(principal, opened)
+    return EventSourceResponse(sse_events(chat.stream(principal, opened)), ping=ping)

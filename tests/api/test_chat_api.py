@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -272,6 +273,34 @@ def test_turns_of_different_sessions_run_concurrently(running: Running) -> None:
     for t in threads:
         t.join(30)
     assert len(results) == 4 and all(r[-1] == "done" for r in results)
+
+
+def test_routing_runs_while_the_session_is_read_and_the_turn_stored(running: Running) -> None:
+    """The message's routing starts before the turn is stored (begin_turn waits up to 5 s to see it start),
+    runs once per turn, and a request refused before its turn starts still answers at once."""
+    chat_service = running.services.chat
+    router, sessions = chat_service.planner.router, chat_service.sessions
+    routed = threading.Event()
+    seen: list[tuple[str, bool]] = []
+    real_route, real_begin = router.route, sessions.begin_turn
+
+    def route(text: str) -> Any:
+        seen.append(("route", routed.is_set()))
+        routed.set()
+        return real_route(text)
+
+    async def begin_turn(session_id: str, message: str) -> Any:
+        started = await asyncio.to_thread(routed.wait, 5.0)
+        seen.append(("begin_turn", started))
+        return await real_begin(session_id, message)
+
+    router.route = route  # type: ignore[method-assign]
+    sessions.begin_turn = begin_turn  # type: ignore[method-assign]
+    events = chat_events(running.base_url, {"message": "red running shoes"})
+    assert names(events)[-1] == "done" and events[1]["data"]["intent"] == "search_products"
+    assert seen == [("route", False), ("begin_turn", True)]
+    refused = chat(running.base_url, {"message": "shoes", "session_id": "s_unknown0000"}, WIDGET)
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "session_not_found"
 
 
 def test_an_agent_key_acts_for_a_named_shopper(running: Running) -> None:
