@@ -303,6 +303,16 @@ def test_routing_runs_while_the_session_is_read_and_the_turn_stored(running: Run
     assert refused.status_code == 404 and refused.json()["error"]["code"] == "session_not_found"
 
 
+def test_a_routing_failure_ends_the_turn_with_an_error_event(running: Running) -> None:
+    def route(text: str) -> Any:
+        raise RuntimeError("encoder crashed")
+
+    running.services.chat.planner.router.route = route  # type: ignore[method-assign]
+    events = chat_events(running.base_url, {"message": "red running shoes"})
+    assert names(events) == ["session", "error", "done"]
+    assert events[1]["data"]["error"]["code"] == "internal" and events[2]["data"]["status"] == "failed"
+
+
 def test_an_agent_key_acts_for_a_named_shopper(running: Running) -> None:
     events = chat_events(running.base_url, {"message": "where is my order", "shopper_id": "2"}, AGENT)
     assert events[0]["data"]["shopper_id"] == "2"
