@@ -3,7 +3,8 @@
 Encoding eight short texts in one ONNX run costs about what three single runs cost. When several chat turns
 embed or route their messages at the same moment, the first caller runs at once; the callers that arrive
 while it runs queue up, and one of them runs the whole queue as one batch and hands each its own result.
-A lone caller pays nothing (unless `max_wait_s` asks it to wait for company).
+A lone caller pays nothing (unless `max_wait_s` asks it to wait for company). With `parallel` > 1 that many
+batches may run at once (each ONNX run on its own thread and core).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ R = TypeVar("R")
 
 
 class _Slot(Generic[T, R]):
-    __slots__ = ("item", "finished", "result", "error")
+    __slots__ = ("item", "taken", "finished", "result", "error")
 
     def __init__(self, item: T) -> None:
         self.item = item
+        self.taken = False  # in a batch that a caller runs
         self.finished = False
         self.result: R | None = None
         self.error: BaseException | None = None
@@ -30,20 +32,31 @@ class _Slot(Generic[T, R]):
 class MicroBatcher(Generic[T, R]):
     """`batcher(item)` returns `fn([item, …])[i]` for its own item, sharing `fn` calls with concurrent callers.
 
-    `fn` must return one result per item, in order; one batch runs at a time. An exception from `fn` is raised
-    in every caller of that batch. A lone caller runs at once; callers that arrive meanwhile form the next
-    batch, which one of them runs; `max_wait_s` > 0 makes that caller wait so long for others to join.
+    `fn` must return one result per item, in order; at most `parallel` batches run at a time. An exception from
+    `fn` is raised in every caller of that batch. A lone caller runs at once; callers that arrive while
+    `parallel` batches run form the next batch, which one of them runs; `max_wait_s` > 0 makes that caller
+    wait so long for others to join.
     """
 
-    def __init__(self, fn: Callable[[list[T]], Sequence[R]], *, max_batch: int = 16, max_wait_s: float = 0.0):
+    def __init__(
+        self,
+        fn: Callable[[list[T]], Sequence[R]],
+        *,
+        max_batch: int = 16,
+        max_wait_s: float = 0.0,
+        parallel: int = 1,
+    ):
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
+        if parallel < 1:
+            raise ValueError("parallel must be at least 1")
         self.fn = fn
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
+        self.parallel = parallel
         self._cond = threading.Condition()
         self._pending: list[_Slot[T, R]] = []
-        self._running = False
+        self._running = 0  # batches running now
         self.batches = 0  # how many times fn ran
         self.items = 0  # over how many items
 
@@ -53,16 +66,18 @@ class MicroBatcher(Generic[T, R]):
             self._pending.append(slot)
         while True:
             with self._cond:
-                while self._running and not slot.finished:
+                while (slot.taken or self._running >= self.parallel) and not slot.finished:
                     self._cond.wait()
                 if slot.finished:
                     break
-                self._running = True  # this caller runs the next batch
+                self._running += 1  # this caller runs the next batch
             if self.max_wait_s > 0:
                 time.sleep(self.max_wait_s)
             with self._cond:
                 batch = self._pending[: self.max_batch]
                 del self._pending[: self.max_batch]
+                for s in batch:
+                    s.taken = True
             self._run(batch)
         if slot.error is not None:
             raise slot.error
@@ -70,6 +85,8 @@ class MicroBatcher(Generic[T, R]):
 
     def _run(self, batch: list[_Slot[T, R]]) -> None:
         try:
+            if not batch:  # another runner took every waiting item meanwhile
+                return
             results = list(self.fn([s.item for s in batch]))
             if len(results) != len(batch):
                 raise RuntimeError(f"batch function returned {len(results)} results for {len(batch)} items")
@@ -80,9 +97,9 @@ class MicroBatcher(Generic[T, R]):
                 s.error = e
         finally:
             with self._cond:
-                self.batches += 1
+                self.batches += 1 if batch else 0
                 self.items += len(batch)
                 for s in batch:
                     s.finished = True
-                self._running = False
+                self._running -= 1
                 self._cond.notify_all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -74,3 +75,40 @@ def test_a_wrong_number_of_results_is_an_error() -> None:
     b: MicroBatcher[int, int] = MicroBatcher(lambda items: [])
     with pytest.raises(RuntimeError, match="0 results for 1 items"):
         b(1)
+
+
+def test_with_parallel_two_a_second_batch_runs_beside_the_first() -> None:
+    """Both batches wait at a barrier for two parties: they finish only if they run at the same time."""
+    barrier = threading.Barrier(2, timeout=5)
+
+    def meet(items: list[int]) -> list[int]:
+        barrier.wait()
+        return [2 * i for i in items]
+
+    b = MicroBatcher(meet, parallel=2)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(b, 1)
+        while not b._running:
+            time.sleep(0.001)
+        second = pool.submit(b, 2)
+        assert (first.result(), second.result()) == (2, 4)
+    assert (b.batches, b.items) == (2, 2)
+    with pytest.raises(ValueError, match="parallel must be at least 1"):
+        MicroBatcher(meet, parallel=0)
+
+
+def test_with_parallel_two_each_item_runs_once_and_gets_its_own_result() -> None:
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def record(items: list[int]) -> list[int]:
+        time.sleep(0.002)
+        with lock:
+            seen.extend(items)
+        return [2 * i for i in items]
+
+    b = MicroBatcher(record, max_batch=3, parallel=2)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(b, range(64)))
+    assert results == [2 * i for i in range(64)]
+    assert sorted(seen) == list(range(64)) and b.items == 64
