@@ -22,9 +22,9 @@ from pydantic import BaseModel
 from assistant.api.auth import Principal
 from assistant.api.errors import ApiError
 from assistant.dialogue.context import approx_tokens, build_history, summarize_turns
-from assistant.grounding import Facts, GroundingFilter, QualityGate, ground
+from assistant.grounding import Facts, GroundingFilter, LimitGuard, QualityGate, ground
 from assistant.intents.router import RoutedIntent
-from assistant.llm.base import LLM, ChatMessage, LLMError, LLMUnavailable
+from assistant.llm.base import LLM, ChatMessage, LLMError, LLMUnavailable, StreamInfo
 from assistant.metrics import Metrics
 from assistant.planner import AnswerPlan, Plan, Planner, TurnInput
 from assistant.prompts import PromptRegistry
@@ -380,7 +380,9 @@ class ChatService:
         ]
         grounding = GroundingFilter(answer.facts or Facts())
         gate = QualityGate()
-        produced, model_text = "", ""
+        limit = LimitGuard(max_tokens)
+        info = StreamInfo()
+        produced, model_text, tokens = "", "", 0
         call: dict[str, Any] = {
             "prompt": answer.prompt,
             "messages": [m.model_dump(exclude_none=True) for m in messages],
@@ -388,21 +390,23 @@ class ChatService:
             "max_tokens": max_tokens,
             "first_text_ms": None,
             "first_piece_ms": None,
+            "finish_reason": None,
         }
         entry: dict[str, Any] = {"name": "answer_model", "ok": True, "data": call}
         trace.append(entry)
         sent = time.perf_counter()
-        stream = self.llm.stream_chat(messages, max_tokens=max_tokens, temperature=0.0)
+        stream = self.llm.stream_chat(messages, max_tokens=max_tokens, temperature=0.0, info=info)
         try:
             async for delta in stream:
                 if call["first_text_ms"] is None and delta:
                     call["first_text_ms"] = _ms_since(sent)
                 model_text += delta
+                tokens += 1  # vLLM streams a chunk per token (or fewer)
                 if start:  # held until the model has said a word (whitespace alone may be all it says)
                     if not model_text.strip():
                         continue
                     delta, start = start + model_text, ""
-                piece = gate.feed(grounding.feed(delta))
+                piece = limit.feed(gate.feed(grounding.feed(delta)), tokens)
                 if gate.rejected or gate.looping:
                     break
                 if piece:
@@ -410,8 +414,11 @@ class ChatService:
                     produced += piece
                     yield piece
             else:
+                call["finish_reason"] = info.finish_reason
                 piece = gate.finish(grounding.finish())
-                if piece and not gate.rejected:
+                cut = info.finish_reason == "length"
+                piece = "" if gate.rejected else limit.feed(piece, tokens) + limit.finish(cut)
+                if piece:
                     call["first_piece_ms"] = call["first_piece_ms"] or _ms_since(sent)
                     produced += piece
                     yield piece
@@ -428,6 +435,8 @@ class ChatService:
         finally:
             await _aclose(stream)
         answer.withheld.extend(grounding.withheld)
+        if limit.dropped.strip():
+            answer.withheld.append(f"cut at the {max_tokens}-token limit: {limit.dropped.strip()!r}")
         if gate.rejected:
             answer.withheld.append(f"model text rejected: {gate.rejected}")
         unusable = not produced.strip() or gate.rejected or (grounding.cut and not grounding.kept)

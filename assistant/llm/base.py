@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -35,6 +36,14 @@ class LLMUnavailable(LLMError):
     """The model server cannot be reached or failed; callers turn this into an `error` event / 503."""
 
 
+@dataclass
+class StreamInfo:
+    """Filled in by `stream_chat` as the stream ends: why the model stopped, as the server said ("stop": it
+    finished; "length": `max_tokens` cut it short), or None when the server did not say."""
+
+    finish_reason: str | None = None
+
+
 @runtime_checkable
 class LLM(Protocol):
     """Stream chat deltas, complete against a JSON schema, call a named tool."""
@@ -43,10 +52,16 @@ class LLM(Protocol):
     def model(self) -> str: ...
 
     def stream_chat(
-        self, messages: Sequence[ChatMessage], *, max_tokens: int = 256, temperature: float = 0.2
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.2,
+        info: StreamInfo | None = None,
     ) -> AsyncIterator[str]:
         """Yield text deltas; closing the iterator (or cancelling its task) aborts the upstream request. A final
-        assistant message is the reply's start: the model continues it, and its text is not yielded again."""
+        assistant message is the reply's start: the model continues it, and its text is not yielded again.
+        `info`, when given, gets the finish reason."""
         ...
 
     async def complete_json(self, messages: Sequence[ChatMessage], schema: type[T], *, max_tokens: int = 256) -> T:

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from assistant.llm.base import ChatMessage, LLMError, LLMUnavailable, T, ToolSpec
+from assistant.llm.base import ChatMessage, LLMError, LLMUnavailable, StreamInfo, T, ToolSpec
 
 
 class FakeLLM:
@@ -46,19 +46,28 @@ class FakeLLM:
             raise LLMUnavailable("fake LLM is down")
 
     async def stream_chat(
-        self, messages: Sequence[ChatMessage], *, max_tokens: int = 256, temperature: float = 0.2
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.2,
+        info: StreamInfo | None = None,
     ) -> AsyncIterator[str]:
+        """The next scripted stream, one chunk per model token: at most `max_tokens` of them, and a script that
+        reaches the limit finishes as vLLM's would, with reason "length"."""
         self._check()
         self.calls.append(("stream_chat", list(messages)))
         chunks = self.streams.pop(0) if self.streams else list(self.default_stream)
         try:
-            for chunk in chunks:
+            for chunk in chunks[:max_tokens]:
                 if self.chunk_delay:
                     await asyncio.sleep(self.chunk_delay)
                 yield chunk
         except (asyncio.CancelledError, GeneratorExit):
             self.cancelled_streams += 1
             raise
+        if info is not None:
+            info.finish_reason = "length" if len(chunks) >= max_tokens else "stop"
 
     async def complete_json(self, messages: Sequence[ChatMessage], schema: type[T], *, max_tokens: int = 256) -> T:
         self._check()

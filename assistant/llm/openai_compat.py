@@ -12,7 +12,7 @@ import httpx
 import openai
 from pydantic import ValidationError
 
-from assistant.llm.base import ChatMessage, LLMError, LLMUnavailable, T, ToolSpec
+from assistant.llm.base import ChatMessage, LLMError, LLMUnavailable, StreamInfo, T, ToolSpec
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=3.0)
 HEALTH_TIMEOUT = 2.0
@@ -160,6 +160,7 @@ class OpenAICompatLLM:
         temperature: float = 0.2,
         stop: Sequence[str] | None = None,
         seed: int | None = None,
+        info: StreamInfo | None = None,
     ) -> AsyncIterator[str]:
         """Yield non-empty text deltas; on close/cancel the HTTP stream is closed so the server aborts. A final
         assistant message is continued (vLLM's `continue_final_message`).
@@ -195,6 +196,8 @@ class OpenAICompatLLM:
                         raise LLMUnavailable(f"LLM server {self.base_url} failed mid-stream: {_message(chunk)}")
                     choices = chunk.get("choices") or []
                     delta = (choices[0].get("delta") or {}).get("content") if choices else None
+                    if info is not None and choices and choices[0].get("finish_reason"):
+                        info.finish_reason = choices[0]["finish_reason"]
                     if delta:
                         yield delta
             except httpx.HTTPError as e:

@@ -114,6 +114,22 @@ def test_references_resolve_against_products_shown_earlier(running: Running) -> 
     assert cards[ref[0]] == min(cards.values())
 
 
+def test_an_answer_cut_by_the_token_limit_ends_at_a_whole_sentence(running: Running) -> None:
+    """The product prompt allows 48 tokens: a scripted model that uses them all (one chunk per token) and stops
+    mid-word has its unfinished sentence left out; one that stops by itself is said whole."""
+    whole = [f"w{i} " for i in range(33)] + ["end. "]
+    running.llm.streams = [[" shoes ", "here."], [*whole, *["more "] * 13, "p"], [" shoes ", "here."], whole]
+    session = chat_events(running.base_url, {"message": "running shoes"})[0]["data"]["session_id"]
+    events = chat_events(running.base_url, {"message": "tell me about the second one", "session_id": session})
+    assert answer(events).strip() == "".join(whole).strip()
+    assert any("cut at the 48-token limit" in w and "more more" in w for w in events[-1]["data"]["withheld"])
+    trace = httpx.get(f"{running.base_url}/v1/sessions/{session}", headers=WIDGET).json()["turns"][1]["tool_trace"]
+    assert next(c for c in trace if c["name"] == "answer_model")["data"]["finish_reason"] == "length"
+    chat_events(running.base_url, {"message": "running shoes", "session_id": session})
+    events = chat_events(running.base_url, {"message": "tell me about the second one", "session_id": session})
+    assert answer(events).strip() == "".join(whole).strip() and events[-1]["data"]["withheld"] == []
+
+
 def test_a_reference_to_nothing_shown_asks_instead_of_searching(running: Running) -> None:
     events = chat_events(running.base_url, {"message": "tell me about the second one"})
     assert "products" not in [e["event"] for e in events] and running.llm.calls == []

@@ -11,6 +11,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from assistant.llm import ChatMessage, LLMUnavailable, ToolSpec
+from assistant.llm.base import StreamInfo
 from assistant.llm.openai_compat import OpenAICompatLLM
 from assistant.llm.vllm_server import free_port
 from tests.integration.conftest import VllmEndpoint
@@ -68,10 +69,13 @@ async def test_a_final_assistant_message_is_continued(vllm_server: VllmEndpoint)
 
 
 async def test_with_no_model_named_the_served_model_is_found(vllm_server: VllmEndpoint) -> None:
+    info = StreamInfo()
     async with OpenAICompatLLM(vllm_server.base_url, None, timeout=60) as llm:
-        out = [d async for d in llm.stream_chat([ChatMessage(role="user", content="Say hi.")], max_tokens=4)]
+        story = [ChatMessage(role="user", content="Tell me a long story about a dragon.")]
+        out = [d async for d in llm.stream_chat(story, max_tokens=4, info=info)]
         assert llm.model == vllm_server.model
     assert "".join(out).strip()
+    assert info.finish_reason == "length" and len(out) <= 4  # cut by max_tokens, one chunk per token at most
 
 
 async def test_complete_json_returns_a_valid_object(vllm_server: VllmEndpoint) -> None:

@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from assistant.llm import LLM, ChatMessage, LLMError, LLMUnavailable, ToolSpec
+from assistant.llm.base import StreamInfo
 from assistant.llm.openai_compat import OpenAICompatLLM, parse_gauge
 
 pytestmark = pytest.mark.anyio
@@ -38,9 +39,10 @@ class Intent(BaseModel):
 class SSEBody(httpx.AsyncByteStream):
     """An SSE body that yields chunks and then waits forever, recording when the client closes it."""
 
-    def __init__(self, deltas: list[str], *, endless: bool = False) -> None:
+    def __init__(self, deltas: list[str], *, endless: bool = False, finish: str | None = None) -> None:
         self.deltas = deltas
         self.endless = endless
+        self.finish = finish  # the last chunk's finish_reason (vLLM sends it with an empty delta)
         self.sent = 0
         self.closed = asyncio.Event()
 
@@ -57,6 +59,9 @@ class SSEBody(httpx.AsyncByteStream):
             yield f"data: {json.dumps(chunk)}\n\n".encode()
         if self.endless:
             await asyncio.Event().wait()
+        if self.finish:
+            last = {"id": "c1", "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": self.finish}]}
+            yield f"data: {json.dumps(last)}\n\n".encode()
         yield b"data: [DONE]\n\n"
 
     async def aclose(self) -> None:
@@ -116,6 +121,18 @@ async def test_stream_chat_yields_deltas() -> None:
     assert server.bodies[0]["stream"] is True
     assert server.bodies[0]["max_tokens"] == 7
     assert server.bodies[0]["messages"] == [{"role": "user", "content": "hi"}]
+
+
+async def test_the_finish_reason_reaches_stream_info() -> None:
+    server = FakeServer(lambda body: httpx.Response(200, stream=SSEBody(["a", " b"], finish="length")))
+    async with make_llm(server) as llm:
+        info = StreamInfo()
+        assert [d async for d in llm.stream_chat(USER, max_tokens=2, info=info)] == ["a", " b"]
+        assert info.finish_reason == "length"
+        untold = StreamInfo()
+        server.handler = lambda body: httpx.Response(200, stream=SSEBody(["ok"]))
+        assert [d async for d in llm.stream_chat(USER, info=untold)] == ["ok"]
+        assert untold.finish_reason is None
 
 
 async def test_a_final_assistant_message_is_continued_not_answered() -> None:
