@@ -78,6 +78,10 @@ class MicroBatcher(Generic[T, R]):
                 del self._pending[: self.max_batch]
                 for s in batch:
                     s.taken = True
+                if not batch:  # another runner took every waiting item meanwhile, this caller's included
+                    self._running -= 1
+                    self._cond.notify_all()
+                    continue
             self._run(batch)
         if slot.error is not None:
             raise slot.error
@@ -85,8 +89,6 @@ class MicroBatcher(Generic[T, R]):
 
     def _run(self, batch: list[_Slot[T, R]]) -> None:
         try:
-            if not batch:  # another runner took every waiting item meanwhile
-                return
             results = list(self.fn([s.item for s in batch]))
             if len(results) != len(batch):
                 raise RuntimeError(f"batch function returned {len(results)} results for {len(batch)} items")
@@ -97,7 +99,7 @@ class MicroBatcher(Generic[T, R]):
                 s.error = e
         finally:
             with self._cond:
-                self.batches += 1 if batch else 0
+                self.batches += 1
                 self.items += len(batch)
                 for s in batch:
                     s.finished = True
