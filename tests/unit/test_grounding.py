@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.grounding import CatalogTitles, Facts, GroundingFilter, LimitGuard, QualityGate, ground
+from assistant.grounding import CatalogTitles, Facts, GroundingFilter, QualityGate, ground
 from retrieval.product import Product
 
 LOAFERS = Product(id="1", title="Sleek Brown Leather Loafers", price=59.99, stock=3, brand="Acme", color="brown")
@@ -127,57 +127,6 @@ def test_character_by_character_streaming_is_checked_like_the_whole_text() -> No
     assert "Also see the … Enjoy!" in streamed
 
 
-def gate_run(chunks: list[str]) -> tuple[str, QualityGate]:
-    gate = QualityGate()
-    out = ""
-    for c in chunks:
-        out += gate.feed(c)
-        if gate.rejected or gate.looping:
-            return out, gate
-    return out + gate.finish(), gate
-
-
-def test_the_quality_gate_rejects_a_refusal_before_anything_is_shown() -> None:
-    out, gate = gate_run(["I'm sorry ", "for your loss, ", "but I can't help. ", "Bye."])
-    assert out == "" and gate.rejected
-
-
-def test_the_quality_gate_holds_only_words_that_may_begin_a_refusal() -> None:
-    gate = QualityGate()
-    assert gate.feed("The") == "The"  # no junk begins with "the": out at once, even before the word is whole
-    assert gate.feed(" Arctic ") == " Arctic "
-    gate = QualityGate()
-    assert gate.feed("Your ") == ""  # "your loss" is junk
-    assert gate.feed("Arctic ") == "Your Arctic "  # "your arctic" is not
-    gate = QualityGate()
-    assert gate.feed("I") == "" and gate.feed("'m ") == "" and gate.feed("sorry") == ""
-    assert gate.feed(", ") == "" and gate.rejected == "im sorry"
-    # A refusal after safe words is still caught (the caller replaces the answer with the facts).
-    out, gate = gate_run(["Yes! ", "I am sorry ", "to hear it."])
-    assert out == "Yes! " and gate.rejected == "i am sorry"
-    # Past the first words nothing is judged any more.
-    out, gate = gate_run(["The Arctic Parka is warm; ", "I'm sorry it is sold out."])
-    assert out == "The Arctic Parka is warm; I'm sorry it is sold out." and not gate.rejected
-
-
-def test_the_quality_gate_strips_a_list_number_and_passes_good_text() -> None:
-    out, gate = gate_run(["1. ", "Classic Blue Jacket, ", "$59.99. ", "Great for spring."])
-    assert out == "Classic Blue Jacket, $59.99. Great for spring." and not gate.rejected
-    out, gate = gate_run(["1", ". ", "Classic ", "Blue Jacket."])  # the list mark arrives in pieces
-    assert out == "Classic Blue Jacket." and not gate.rejected
-
-
-def test_the_quality_gate_stops_a_repeating_model() -> None:
-    chunks = ["Nice pick. ", "It is warm. ", "It is ", "warm. ", "It is warm. "]
-    out, gate = gate_run(chunks)
-    assert out == "Nice pick. It is warm. " and gate.looping
-
-
-def test_the_quality_gate_releases_a_short_answer_without_a_full_stop() -> None:
-    out, gate = gate_run(["Happy ", "to help"])
-    assert out == "Happy to help" and not gate.rejected
-
-
 def test_correct_prices_and_stock_levels_stream_word_by_word() -> None:
     f = GroundingFilter(facts(LOAFERS))
     words = "Sleek Brown Leather Loafers, $59.99, 3 in stock, a great pick for the office".split()
@@ -198,37 +147,3 @@ def test_a_wrong_stock_count_still_holds_and_is_repaired() -> None:
     f = GroundingFilter(facts(LOAFERS))
     streamed = "".join(f.feed(w + " ") for w in "Sleek Brown Leather Loafers, 9 left today.".split()) + f.finish()
     assert "3 in stock" in streamed and "9 left" not in streamed
-
-
-def guarded(pieces: list[str], first_token: int, cut: bool, max_tokens: int = 48) -> tuple[str, str]:
-    """What a LimitGuard lets out of pieces arriving one token apart from `first_token` on, and what it dropped."""
-    guard = LimitGuard(max_tokens)
-    out = "".join(guard.feed(p, first_token + i) for i, p in enumerate(pieces))
-    return out + guard.finish(cut), guard.dropped
-
-
-RECORD = ["Cozy ", "Quilted ", "Parka, ", "$129.99, ", "10 ", "in ", "stock\n", "Stay ", "warm ", "with ", "our "]
-RECORD += ["Cozy ", "Quilted ", "Parka. ", "This ", "sleek ", "brown ", "p"]
-
-
-def test_an_answer_cut_by_the_token_limit_ends_at_its_last_whole_sentence() -> None:
-    out, dropped = guarded(RECORD, 30, cut=True)
-    assert out == "Cozy Quilted Parka, $129.99, 10 in stock\nStay warm with our Cozy Quilted Parka. "
-    assert dropped == "This sleek brown p"
-
-
-def test_an_answer_that_finished_by_itself_is_said_whole() -> None:
-    assert guarded(RECORD, 30, cut=False) == ("".join(RECORD), "")
-    assert guarded(["The ", "parka ", "is ", "warm."], 44, cut=True)[0] == "The parka is warm."  # ended at the limit
-
-
-def test_a_cut_sentence_already_partly_out_ends_before_its_last_word_with_an_ellipsis() -> None:
-    pieces = ["The ", "parka ", "is ", "warm ", "and ", "cozy ", "for ", "winter ", "days ", "in ", "the ", "mount"]
-    out, dropped = guarded(pieces, 25, cut=True)  # "The parka is warm and" went out before the last 16 tokens
-    assert out == "The parka is warm and cozy for winter days in the …" and dropped == "mount"
-
-
-def test_far_from_the_limit_nothing_is_held() -> None:
-    guard = LimitGuard(48)
-    assert [guard.feed(p, i) for i, p in enumerate(["The ", "parka ", "is"])] == ["The ", "parka ", "is"]
-    assert guard.finish(cut=False) == ""

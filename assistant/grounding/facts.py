@@ -1,0 +1,114 @@
+"""What an answer may state (`Facts`, `CatalogTitles`) and how prices and stock are written."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from assistant.grounding.patterns import CAPITALISED_RUN, COMMON, MONEY, WORD, amount_of
+from retrieval.product import Product
+
+
+def amounts_in(text: str) -> list[float]:
+    """Every money amount `text` states, in order."""
+    return [amount_of(m) for m in MONEY.finditer(text)]
+
+
+def format_price(price: float, currency: str = "USD") -> str:
+    symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get(currency)
+    return f"{symbol}{price:,.2f}" if symbol else f"{price:,.2f} {currency}"
+
+
+def stock_text(p: Product) -> str:
+    """A product's stock as fact lines and repairs state it: the catalog's count, "out of stock", or
+    "availability unknown"."""
+    if p.stock is None:
+        return "availability unknown"
+    return f"{p.stock} in stock" if p.in_stock else "out of stock"
+
+
+class CatalogTitles:
+    """The whole catalog's titles (lower case, longer than 8 characters), to spot products an answer names
+    that the turn did not retrieve. Indexed by first word: a sentence is checked against the titles that
+    start with one of its words, not against every title (this runs on the event loop for each sentence)."""
+
+    def __init__(self, products: Iterable[Product]) -> None:
+        self.ids: dict[str, str] = {}
+        self._by_first_word: dict[str, list[str]] = {}
+        for p in products:
+            title = p.title.lower()
+            first = WORD.search(title)
+            if len(title) > 8 and first is not None and title not in self.ids:
+                self.ids[title] = p.id
+                self._by_first_word.setdefault(first.group(0), []).append(title)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def named_in(self, text: str) -> list[tuple[str, str]]:
+        """(title, id) of each catalog title `text` contains, in the order they appear."""
+        low = text.lower()
+        found = {
+            title: low.find(title)
+            for word in set(WORD.findall(low))
+            for title in self._by_first_word.get(word, ())
+            if title in low
+        }
+        return [(title, self.ids[title]) for title in sorted(found, key=found.__getitem__)]
+
+
+@dataclass
+class Facts:
+    """What the answer may state: the turn's products, money amounts from tools or the shopper, known names."""
+
+    products: dict[str, Product] = field(default_factory=dict)
+    amounts: set[float] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)
+    catalog_titles: CatalogTitles = field(default_factory=lambda: CatalogTitles(()))
+
+    def __post_init__(self) -> None:
+        self.amounts = {round(a, 2) for a in self.amounts} | {
+            round(p.price, 2) for p in self.products.values() if p.price is not None
+        }
+        self.vocab = set(WORD.findall(" ".join(self.names).lower()))
+        for p in self.products.values():
+            fields = filter(None, [p.title, p.brand, p.color, *p.category_path])
+            self.vocab.update(WORD.findall(" ".join(fields).lower()))
+
+    def mentioned(self, text: str) -> list[Product]:
+        """Products of the facts that `text` names (by full title, or by most of its title words)."""
+        return [p for _, p in self.mentions(text)]
+
+    def mentions(self, text: str) -> list[tuple[int, Product]]:
+        """(where the mention ends, product) for each product `text` names, in text order."""
+        low = text.lower()
+        words = set(WORD.findall(low))
+        found = []
+        for p in self.products.values():
+            title = p.title.lower()
+            at = low.find(title)
+            if at >= 0:
+                found.append((at + len(title), p))
+                continue
+            title_words = [w for w in WORD.findall(title) if len(w) > 2]
+            if len(title_words) >= 2 and sum(w in words for w in title_words) >= max(2, 0.6 * len(title_words)):
+                ends = [m.end() for w in title_words for m in re.finditer(rf"\b{re.escape(w)}\b", low)]
+                found.append((max(ends), p))
+        return sorted(found, key=lambda x: x[0])
+
+    def foreign_titles(self, text: str) -> list[str]:
+        """Catalog titles named in `text` that are not among the turn's products."""
+        return [t for t, pid in self.catalog_titles.named_in(text) if pid not in self.products]
+
+    def unknown_names(self, text: str) -> list[str]:
+        """Capitalised multi-word names whose words the facts never use (likely invented products)."""
+        out = []
+        for m in CAPITALISED_RUN.finditer(text):
+            words = WORD.findall(m.group(0).lower())
+            if not text[: m.start()].strip():
+                words = words[1:]  # a sentence's first word is capitalised anyway
+            words = [w for w in words if w not in COMMON]
+            if len(words) >= 2 and sum(w not in self.vocab for w in words) > len(words) / 2:
+                out.append(m.group(0).strip())
+        return out
