@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.llm.vllm_server import VllmServer, VllmStartError, _group_pids
+from assistant.llm.vllm_server import VllmServer, VllmStartError, group_pids
 
 FAKE_API_SERVER = textwrap.dedent(
     """
@@ -102,12 +102,12 @@ def test_start_serves_then_stop_leaves_nothing_behind(fake_vllm: Path, model_dir
         assert httpx.get(f"{server.root_url}/health").status_code == 200
         pgid = server.pid
         assert pgid is not None and os.getpgid(pgid) == pgid != os.getpgid(0)
-        assert len(_group_pids(pgid)) == 2  # the server and its worker
+        assert len(group_pids(pgid)) == 2  # the server and its worker
         tmpdir = server._tmpdir
         assert tmpdir is not None and (tmpdir / "vllm_dist_fake").exists()
         shm = Path(f"/dev/shm/fake-vllm-{pgid}")
         assert shm.exists()
-    assert _group_pids(pgid) == []
+    assert group_pids(pgid) == []
     assert not tmpdir.exists() and not shm.exists()
     assert "fake vllm starting ok kv 2" in (model_dir.parent / "vllm.log").read_text()
 
@@ -116,7 +116,7 @@ def test_the_server_and_its_worker_run_at_the_niceness_asked(fake_vllm: Path, mo
     base = os.getpriority(os.PRIO_PROCESS, 0)
     with make_server(fake_vllm, model_dir, nice=7) as server:
         assert server.pid is not None
-        pids = _group_pids(server.pid)
+        pids = group_pids(server.pid)
         assert len(pids) == 2  # the worker was forked after the renice: it inherited it
         assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == {min(base + 7, 19)}
         group = Path(f"/proc/{server.pid}/autogroup")
@@ -157,7 +157,7 @@ def test_sigterm_ignored_escalates_to_sigkill(fake_vllm: Path, model_dir: Path) 
     pgid = server.pid
     assert pgid is not None
     server.stop()
-    assert _group_pids(pgid) == []
+    assert group_pids(pgid) == []
 
 
 @pytest.mark.anyio
@@ -198,7 +198,7 @@ async def test_cancelled_start_stops_the_process(fake_vllm: Path, model_dir: Pat
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert _group_pids(pgid) == [] and not server.running()
+    assert group_pids(pgid) == [] and not server.running()
 
 
 def test_the_dtype_follows_the_cpu() -> None:

@@ -1,8 +1,8 @@
-"""Run vLLM's OpenAI-compatible server as a child process group: start, wait for /health, restart, stop, clean up."""
+"""`VllmServer`: vLLM's OpenAI-compatible server as a child process group: start, wait for /health, restart,
+stop, clean up."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import atexit
 import contextlib
@@ -10,7 +10,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,80 +22,22 @@ from types import TracebackType
 import httpx
 
 from assistant.llm.smollm2 import SERVED_NAME
+from assistant.llm.vllm_server.dtype import best_cpu_dtype
+from assistant.llm.vllm_server.processes import (
+    free_port,
+    group_pids,
+    log_tail,
+    set_parent_death_signal,
+    shm_segments,
+)
 
 logger = logging.getLogger(__name__)
 
 _LIVE: set[VllmServer] = set()
 
 
-def best_cpu_dtype(cpuinfo: str | None = None) -> str:
-    """bfloat16 where the CPU computes it natively (AVX-512 BF16 or AMX), else float32: on AVX2-only
-    cores bfloat16 is emulated and prefill ran 4x slower (TTFT 0.8 s vs 0.2 s for a 30-token prompt)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return "bfloat16"
-    flags = set(cpuinfo.split())
-    return "bfloat16" if {"avx512_bf16", "amx_bf16"} & flags else "float32"
-
-
 class VllmStartError(RuntimeError):
     """The server process died or did not become healthy in time; the message carries its log tail."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def _set_parent_death_signal() -> None:
-    """Runs in the child before exec: SIGTERM it when the parent dies, so a killed test run leaves no server."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _group_pids(pgid: int) -> list[int]:
-    """PIDs whose process group is `pgid` (Linux /proc)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # Fields after the parenthesised command: state ppid pgrp ...
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            pids.append(int(entry))
-    return pids
-
-
-def _shm_segments(pids: Sequence[int]) -> set[str]:
-    """Files under /dev/shm that these processes have mapped."""
-    found: set[str] = set()
-    for pid in pids:
-        try:
-            maps = Path(f"/proc/{pid}/maps").read_text()
-        except OSError:
-            continue
-        for line in maps.splitlines():
-            path = line.split(maxsplit=5)[-1] if line.count(" ") >= 5 else ""
-            if path.startswith("/dev/shm/"):
-                found.add(path.removesuffix(" (deleted)"))
-    return found
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:])
 
 
 class VllmServer:
@@ -199,7 +140,7 @@ class VllmServer:
             "DO_NOT_TRACK": "1",
             **self.env,
         }
-        preexec = _set_parent_death_signal if threading.current_thread() is threading.main_thread() else None
+        preexec = set_parent_death_signal if threading.current_thread() is threading.main_thread() else None
         with self.log_path.open("ab") as log:
             log.write(f"$ {' '.join(self.command())}\n".encode())
             log.flush()
@@ -222,7 +163,7 @@ class VllmServer:
         the assistant's short routing and search work then runs first. With the kernel's autogroup scheduling
         (sched_autogroup_enabled, common on desktops and VMs) niceness only ranks processes within one session,
         and the server runs in its own: its session's group gets the niceness too, or the two groups share the
-        cores equally (README, chat benchmark: what moved the figures)."""
+        cores equally."""
         try:
             os.setpriority(os.PRIO_PROCESS, pid, self.nice)
         except OSError as e:
@@ -241,7 +182,7 @@ class VllmServer:
             self._cleanup_files()
             _LIVE.discard(self)
             raise VllmStartError(
-                f"vLLM exited with code {code} before becoming healthy; log {self.log_path}:\n{_tail(self._log())}"
+                f"vLLM exited with code {code} before becoming healthy; log {self.log_path}:\n{log_tail(self._log())}"
             )
 
     def _log(self) -> Path:
@@ -249,7 +190,7 @@ class VllmServer:
         return self.log_path
 
     def _timed_out(self) -> None:
-        tail = _tail(self._log())
+        tail = log_tail(self._log())
         self.stop()
         raise VllmStartError(
             f"vLLM was not healthy after {self.startup_timeout:.0f}s on {self.root_url}; log {self.log_path}:\n{tail}"
@@ -305,7 +246,7 @@ class VllmServer:
 
     def _remember_shm(self) -> None:
         if self.proc is not None:
-            self._shm |= _shm_segments(_group_pids(self.proc.pid))
+            self._shm |= shm_segments(group_pids(self.proc.pid))
 
     def stop(self) -> None:
         """SIGTERM the process group, SIGKILL after `stop_grace` s, then delete its temp files and shm segments."""
@@ -325,13 +266,13 @@ class VllmServer:
                 proc.wait(timeout=10)
         # Engine workers may outlive the API process for a moment; they are still in our group.
         deadline = time.monotonic() + self.stop_grace
-        while _group_pids(pgid) and time.monotonic() < deadline:
+        while group_pids(pgid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _group_pids(pgid):
+        if group_pids(pgid):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
             deadline = time.monotonic() + 5
-            while _group_pids(pgid) and time.monotonic() < deadline:
+            while group_pids(pgid) and time.monotonic() < deadline:
                 time.sleep(0.05)
         self.proc = None
         _LIVE.discard(self)
@@ -385,60 +326,3 @@ def _stop_all() -> None:
     for server in list(_LIVE):
         with contextlib.suppress(Exception):
             server.stop()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m assistant.llm.vllm_server [--convert-only | --serve]`: convert SmolLM2 and/or serve it."""
-    from assistant.llm.smollm2 import ModelNotAvailable, ensure_converted
-
-    parser = argparse.ArgumentParser(prog="python -m assistant.llm.vllm_server", description=main.__doc__)
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--convert-only", action="store_true", help="convert the GGUF to bf16 safetensors and exit")
-    mode.add_argument("--serve", action="store_true", help="convert if needed, then serve until Ctrl-C (default)")
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("SHOP_DATA_DIR", ".cache/shop")))
-    parser.add_argument("--force", action="store_true", help="convert again even if a conversion is cached")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--max-model-len", type=int, default=2048)
-    parser.add_argument("--kv-cache-gib", type=int, default=1)
-    parser.add_argument("--log", type=Path, default=None, help="server log file (default: a temp file)")
-    args, extra = parser.parse_known_args(argv)
-
-    try:
-        model_dir = ensure_converted(data_dir=args.data_dir, force=args.force)
-    except ModelNotAvailable as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"model ready in {model_dir}", file=sys.stderr)
-    if args.convert_only:
-        return 0
-
-    server = VllmServer(
-        model_dir,
-        host=args.host,
-        port=args.port,
-        max_model_len=args.max_model_len,
-        kv_cache_gib=args.kv_cache_gib,
-        extra_args=extra,
-        log_path=args.log,
-    )
-    print(f"starting vLLM (log: {server.log_path or 'temp file'}) ...", file=sys.stderr)
-    try:
-        with server:
-            print(
-                f"ready in {server.ready_seconds:.1f}s: {server.base_url} model={server.model} log={server.log_path}",
-                file=sys.stderr,
-            )
-            # Blocked only now: the child must not inherit a mask that hides SIGTERM from it.
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
-    except VllmStartError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        pass
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
