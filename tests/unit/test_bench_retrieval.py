@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from eval import bench_retrieval
+from eval.bench_retrieval import main
+from eval.bench_retrieval.queries import build_query_list
+from eval.bench_retrieval.synthetic import make_synthetic
 
 NUMBER = r"(?:-?\d+(?:\.\d+)?|nan)"
 SUMMARY = re.compile(
@@ -58,7 +60,7 @@ def test_bench_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeyp
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the benchmark's data dirs go
     out_json, out_png = tmp_path / "out" / "bench.json", tmp_path / "out" / "bench.png"
 
-    rc = bench_retrieval.main(
+    rc = main(
         [
             "--products",
             str(products),
@@ -119,8 +121,8 @@ def test_synthetic_products_are_deterministic_and_distinct() -> None:
     from retrieval.product import Product
 
     base = [Product(id=f"p{i}", title=f"red cotton shirt number {i}", price=20.0) for i in range(5)]
-    first, bases = bench_retrieval.make_synthetic(base, 12, seed=1)
-    second, _ = bench_retrieval.make_synthetic(base, 12, seed=1)
+    first, bases = make_synthetic(base, 12, seed=1)
+    second, _ = make_synthetic(base, 12, seed=1)
     assert [p.model_dump() for p in first] == [p.model_dump() for p in second]
     assert len({p.id for p in first}) == 12 and all(
         p.id.startswith(f"p{b}-s") for p, b in zip(first, bases, strict=True)
@@ -129,6 +131,6 @@ def test_synthetic_products_are_deterministic_and_distinct() -> None:
 
 
 def test_query_list_prefers_distinct_real_queries() -> None:
-    queries, distinct = bench_retrieval.build_query_list(["a", "b", "b", "c"], 7)
+    queries, distinct = build_query_list(["a", "b", "b", "c"], 7)
     assert queries[:3] == ["a", "b", "c"] and distinct == 3
     assert len(set(queries)) == 7

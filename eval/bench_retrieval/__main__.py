@@ -1,0 +1,5 @@
+"""`python -m eval.bench_retrieval`."""
+
+from eval.bench_retrieval.cli import main
+
+raise SystemExit(main())
