@@ -1,4 +1,4 @@
-"""The benchmarks' HTTP side: SSE parsing, one streamed turn against the service or straight against an
+"""The benchmark's HTTP side: SSE parsing, one streamed turn against the service or straight against an
 OpenAI-compatible model server, and the answer-model calls a session's trace recorded."""
 
 from __future__ import annotations

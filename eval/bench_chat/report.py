@@ -1,4 +1,4 @@
-"""bench_chat's report: the judged figures, the table, the summary line and the plot."""
+"""The report: the judged figures, the table, the summary line and the plot."""
 
 from __future__ import annotations
 
