@@ -32,8 +32,8 @@ sentence); the direct stream's are streamed chunks (about one model token each).
 counted after the first piece: pieces/s = (pieces - 1) / (last - first piece time) and, comparable across
 both sides, words/s = words after the first piece over the same span (none for a one-piece answer).
 
-Targets: products p95 <= 150 ms and overhead <= 1.15x at every level; first token p95 <= 1.0 s at 1 shopper
-and <= 2.5 s at 8. `--vllm-url auto` (the default without $SHOP_LLM_BASE_URL) takes the newest address in
+Targets (`report.TARGETS`, judged in the report): products p95 and overhead at every level, first-token p95
+at 1 and at 8 shoppers. `--vllm-url auto` (the default without $SHOP_LLM_BASE_URL) takes the newest address in
 the embedded server's log, <data dir>/vllm.log; the direct run is skipped when no model server answers.
 
 - `cli`: the options, and the report assembled from the run (environment, targets, files, summary line);
