@@ -1,6 +1,6 @@
 """Micro-batching: calls that arrive together from several threads run as one batch.
 
-Encoding eight short texts in one ONNX run costs about what three single runs cost. When several chat turns
+Encoding several short texts in one ONNX run costs much less than encoding them one by one. When several chat turns
 embed or route their messages at the same moment, the first caller runs at once; the callers that arrive
 while it runs queue up, and one of them runs the whole queue as one batch and hands each its own result.
 A lone caller pays nothing (unless `max_wait_s` asks it to wait for company). With `parallel` > 1 that many

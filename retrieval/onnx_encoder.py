@@ -1,8 +1,8 @@
 """A sentence-transformers model converted once to ONNX and run with onnxruntime.
 
-Same vectors as the torch path (max difference ~1e-6), a third of the latency for one query on
-2 CPU cores, and somewhat higher batch throughput. Models whose pooling is not mean or CLS fall
-back to sentence-transformers.
+Same vectors as the torch path (to float rounding), much faster for one query on a CPU, and
+somewhat higher batch throughput. Models whose pooling is not mean or CLS fall back to
+sentence-transformers.
 """
 
 from __future__ import annotations
@@ -128,8 +128,8 @@ class OnnxEncoder:
         self.max_seq_length = max_seq_length
         self.batch_size = batch_size
         # onnxruntime intra-op threads (0: one per core) for batches (indexing), and for queries. Queries take
-        # one: beside a busy vLLM on 2 cores a two-thread run waits for its descheduled half (p50 7-9 ms, p90
-        # 16 ms, against 1.7 ms idle); a one-thread run hardly slows (p50 5 ms, p90 6 ms; 3 ms idle).
+        # one: on cores shared with a busy model server a two-thread run waits for its descheduled half, while a
+        # one-thread run hardly slows.
         self.threads = threads
         self.query_threads = query_threads
         self.model_id = f"st-{self.fingerprint}:{max_seq_length}"

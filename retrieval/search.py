@@ -83,9 +83,9 @@ class SearchEngine:
         self.reranker = Reranker(rerank or RerankWeights())
         self.pool = pool
         # A catalog, or what its filters leave of it, of at most this many products: the nearest ones come from
-        # an exact scan of the local vectors, not from Chroma. Chroma filters through its metadata first (5 ms for
-        # a price filter over 2,465 products) and, beside a busy model server, an unfiltered query took 100-220 ms
-        # now and then; the scan takes 0.1-2 ms and is exact where HNSW is approximate.
+        # an exact scan of the local vectors, not from Chroma. Chroma filters through its metadata first (slow for
+        # a price filter) and, beside a busy model server, an unfiltered query stalls now and then; the scan is
+        # cheap at this size and exact where HNSW is approximate.
         self.exact_scan_max = exact_scan_max
         self._f32: tuple[LexicalIndex, np.ndarray] | None = None
 
@@ -262,8 +262,8 @@ class SearchEngine:
 
     def _matrix(self) -> np.ndarray | None:
         """The local float16 vectors as one float32 array in memory, for a catalog of at most `exact_scan_max`
-        products (30 MB at 20,000): converting rows at each query cost 3 ms at 2,465 products, a scan of this
-        one 0.1 ms. None for larger catalogs, whose rows are read from the memory map as needed."""
+        products (30 MB at 20,000): converting the float16 rows at each query would cost far more than the scan
+        itself. None for larger catalogs, whose rows are read from the memory map as needed."""
         lex = self.lexical
         if lex.vectors is None or len(lex) > self.exact_scan_max:
             return None

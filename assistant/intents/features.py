@@ -1,7 +1,7 @@
 """Intent features: the mean-pooled token states of several MiniLM layers, each L2-normalised, concatenated.
 
-The lower layers keep the surface wording the last layer abstracts away; a linear head over layers 1-6 beats
-one over the sentence embedding alone by ~1.4 pt in-scope accuracy on CLINC150 (val split), at the same cost
+The lower layers keep the surface wording the last layer abstracts away; a linear head over layers 1-6 routes
+more accurately than one over the sentence embedding alone (CLINC150, docs/performance.md), at the same cost
 per query: one forward pass. Run with onnxruntime (converted once into a cache dir) or with torch.
 """
 
@@ -105,8 +105,8 @@ class LayerPoolEncoder:
         self.cache_dir = Path(cache_dir)
         self.backend = backend
         self.batch_size = batch_size
-        # onnxruntime intra-op threads (0: one per core). One, because on a shared 2-core box it halves
-        # single-query p50 and cuts p99 (interleaved runs: p50 5.4 vs 9.3 ms, p99 18.8 vs 27.7 ms).
+        # onnxruntime intra-op threads (0: one per core). One, because on cores shared with the model server a
+        # multi-thread run waits for its descheduled threads: one thread is faster per query and steadier.
         self.threads = threads
         self.fingerprint = content_fingerprint(self.path)
         self.model_id = f"layers{'-'.join(map(str, self.layers))}-{self.fingerprint}:{max_seq_length}"
@@ -150,7 +150,7 @@ class LayerPoolEncoder:
         return run
 
     def _fast_tokenizer(self) -> Any:
-        """The model's tokenizer.json through `tokenizers` alone: importing transformers costs ~5 s per process."""
+        """The model's tokenizer.json through `tokenizers` alone: importing transformers takes seconds per process."""
         tokenizer_file = self.path / "tokenizer.json"
         if not tokenizer_file.is_file():
             (auto_tokenizer,) = transformers_names("AutoTokenizer")

@@ -98,8 +98,7 @@ class IntentRouter:
         self.on_features: Callable[[list[str], np.ndarray], None] | None = None
         # Messages of turns routed at the same moment (from worker threads) share one classifier run. Two runs
         # may go at once (one per core here): when eight turns arrive together, the first one's run no longer
-        # holds up the batch of the others (8 shoppers: turn-1 products p50 71 -> 64 ms, p95 over all turns
-        # 87 -> 75 ms; README, "Chat benchmark").
+        # holds up the batch of the others.
         self._batcher: MicroBatcher[str, RoutedIntent] = MicroBatcher(self.route_many, parallel=2)
 
     def _rule(self, text: str) -> RoutedIntent | None:

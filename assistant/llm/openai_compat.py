@@ -17,8 +17,8 @@ from assistant.llm.base import ChatMessage, LLMError, LLMUnavailable, StreamInfo
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=3.0)
 HEALTH_TIMEOUT = 2.0
 # vLLM's HTTP server closes a keep-alive connection after 5 idle seconds; a request sent on a pooled connection
-# as the server closes it fails before any response (seen: 1 turn in 120 at 8 shoppers). Idle connections are
-# dropped sooner here, and a request that failed to connect is sent once more.
+# as the server closes it fails before any response (seen under load). Idle connections are dropped sooner here,
+# and a request that failed to connect is sent once more.
 KEEPALIVE_S = 2.0
 # vLLM's Prometheus gauges of requests in the engine (running: being decoded; waiting: queued).
 RUNNING_METRIC = "vllm:num_requests_running"
@@ -165,9 +165,9 @@ class OpenAICompatLLM:
         """Yield non-empty text deltas; on close/cancel the HTTP stream is closed so the server aborts. A final
         assistant message is continued (vLLM's `continue_final_message`).
 
-        Streamed with httpx and read as server-sent events here, not through the openai client: that costs
-        about 2 ms of the event loop per request and 0.3 ms per chunk (measured), which every answer of every
-        shopper pays on the service's one loop; this reading costs a tenth of it."""
+        Streamed with httpx and read as server-sent events here, not through the openai client: the client's own
+        work per request and per chunk runs on the service's one event loop, where every answer of every shopper
+        pays it, and costs many times what this reading does."""
         payload: dict[str, Any] = {
             "model": await self._model_name(),
             "messages": _messages(messages),
