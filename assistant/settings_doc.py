@@ -84,18 +84,22 @@ def table(settings_cls: type[BaseSettings] = AssistantSettings) -> str:
     return "\n".join(lines) + "\n"
 
 
-def current_table(text: str) -> str:
-    """The table between the markers of `text`; ValueError when they are missing."""
+def _between_markers(text: str) -> tuple[int, int]:
+    """Where the table between the markers of `text` starts and ends; ValueError when they are missing."""
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
         raise ValueError(f"no settings table markers: put {BEGIN!r} and {END!r} on lines of their own")
-    return text[start + len(BEGIN) : end].strip("\n") + "\n"
+    return start + len(BEGIN), end
+
+
+def current_table(text: str) -> str:
+    start, end = _between_markers(text)
+    return text[start:end].strip("\n") + "\n"
 
 
 def with_table(text: str, new_table: str) -> str:
     """`text` with the table between the markers replaced by `new_table`."""
-    current_table(text)  # the markers must be there
-    start, end = text.find(BEGIN) + len(BEGIN), text.find(END)
+    start, end = _between_markers(text)
     return f"{text[:start]}\n{new_table}{text[end:]}"
 
 
