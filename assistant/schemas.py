@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from retrieval.product import Product
-from retrieval.search import ScoreBreakdown, SearchResult
+from retrieval.cards import ProductCard  # the one card shape; used here and re-exported to the service
+from retrieval.filters import FilterParams
 
 
 class ChatRequest(BaseModel):
@@ -21,42 +21,6 @@ class ChatRequest(BaseModel):
     shopper_id: str | None = Field(
         default=None, min_length=1, max_length=64, description="agent keys only: the shopper a new session is for"
     )
-
-
-class ProductCard(BaseModel):
-    """A product as the widget shows it; every field comes from the catalog."""
-
-    id: str
-    title: str
-    price: float | None
-    currency: str
-    stock: int | None
-    in_stock: bool
-    brand: str | None = None
-    color: str | None = None
-    category: str | None = None
-    rating: float | None = None
-    image: str | None = None
-    score: float | None = None
-    breakdown: ScoreBreakdown | None = None
-
-    @classmethod
-    def of(cls, product: Product, result: SearchResult | None = None) -> ProductCard:
-        return cls(
-            id=product.id,
-            title=product.title,
-            price=product.price,
-            currency=product.currency,
-            stock=product.stock,
-            in_stock=product.in_stock,
-            brand=product.brand,
-            color=product.color,
-            category=product.category,
-            rating=product.rating,
-            image=product.image,
-            score=result.score if result else None,
-            breakdown=result.breakdown if result else None,
-        )
 
 
 # --- SSE events: `event:` is the class's `event` literal, `data:` its JSON, `id:` "<turn_id>:<seq>".
@@ -166,6 +130,14 @@ class EventsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     events: list[EventIn] = Field(min_length=1, max_length=500)
+
+
+class SearchQuery(FilterParams):
+    """GET /v1/search query parameters; unknown ones are ignored."""
+
+    q: str = Field(min_length=1, max_length=500, description="what the shopper is looking for")
+    k: int = Field(default=10, ge=1, le=50, description="how many products to return")
+    shopper_id: str | None = Field(default=None, description="agent keys only: the shopper to personalise for")
 
 
 class SearchResponse(BaseModel):

@@ -13,10 +13,11 @@ from typing import Any, NoReturn
 import typer
 from pydantic import ValidationError
 
+from retrieval.cards import ProductCard
 from retrieval.catalog import CatalogError, load_catalog
 from retrieval.clip import ImagePathDisabled
 from retrieval.factory import Components, build_components
-from retrieval.filters import FilterError, Filters
+from retrieval.filters import FilterError, FilterParams
 from retrieval.personalization import Event, refresh_profile
 from retrieval.personas import load_users, synthesize_events
 from retrieval.search import SearchEngine, SearchResult
@@ -127,11 +128,11 @@ def index(
         typer.echo(f"note: {note}", err=True)
 
 
+ROW_FIELDS = {"id", "title", "price", "currency", "category_path", "in_stock", "score", "breakdown"}
+
+
 def _result_row(rank: int, r: SearchResult) -> dict[str, Any]:
-    p = r.product
-    row: dict[str, Any] = {"rank": rank, "id": p.id, "title": p.title, "price": p.price, "currency": p.currency}
-    row.update(category_path=list(p.category_path), in_stock=p.in_stock, score=r.score)
-    return row | {"breakdown": r.breakdown.model_dump()}
+    return {"rank": rank} | ProductCard.of(r.product, r).model_dump(include=ROW_FIELDS)
 
 
 def _short(text: str, width: int) -> str:
@@ -188,6 +189,7 @@ def search(
     query: str = typer.Argument("", help="what to look for (may be empty with --image)"),
     k: int = typer.Option(10, "--k", "-k", min=1, max=200, help="number of results"),
     mode: ModeName = typer.Option(ModeName.full, help="ranking pipeline"),
+    # The FilterParams fields, one option each (a test checks the names match).
     min_price: float | None = typer.Option(None, help="lowest price"),
     max_price: float | None = typer.Option(None, help="highest price"),
     brand: list[str] | None = typer.Option(None, help="brand (repeatable)"),
@@ -201,15 +203,18 @@ def search(
 ) -> None:
     """Rank products for QUERY with filters and an optional shopper profile."""
     try:
-        filters = Filters.build(
+        params = FilterParams(
             min_price=min_price,
             max_price=max_price,
             brand=brand or None,
             color=color or None,
             category=category or None,
-            in_stock=True if in_stock else None,
+            in_stock=True if in_stock else None,  # --in-stock or no stock filter; never "only out of stock"
             min_rating=min_rating,
         )
+        filters = params.filters()
+    except ValidationError as exc:
+        _fail(f"invalid filters: {errors_text(exc)}")
     except FilterError as exc:
         _fail(f"invalid filters: {exc}")
     if image is not None and not image.is_file():

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from retrieval.product import Product
 from retrieval.validation import errors_text
@@ -94,6 +94,32 @@ class Filters(BaseModel):
         if self.in_stock is not None and bool(meta.get("in_stock")) != self.in_stock:
             return False
         return not (self.min_rating is not None and (rating is None or rating < self.min_rating))
+
+
+def _one_or_many(v: object) -> object:
+    """A single string is a list of one."""
+    return [v] if isinstance(v, str) else v
+
+
+OneOrMany = Annotated[list[str] | None, BeforeValidator(_one_or_many)]
+
+
+class FilterParams(BaseModel):
+    """The filter parameters every adapter takes: HTTP query, LangChain tool, assistant tool, CLI."""
+
+    min_price: float | None = Field(default=None, ge=0, description="lowest acceptable price")
+    max_price: float | None = Field(default=None, ge=0, description="highest acceptable price")
+    brand: OneOrMany = Field(default=None, description="acceptable brands (any of)")
+    color: OneOrMany = Field(default=None, description="acceptable colors (any of)")
+    category: OneOrMany = Field(default=None, description="acceptable categories, any level (any of)")
+    in_stock: bool | None = Field(default=None, description="true: only products known to be in stock")
+    min_rating: float | None = Field(default=None, ge=0, le=5, description="lowest average rating, 0-5")
+
+    def filters(self) -> Filters:
+        """These parameters as Filters, checked together (min_price above max_price); FilterError when invalid."""
+        # Validation checks each field alone; a contradiction is found here, so every adapter words it the same.
+        # Only FilterParams' own fields: subclasses (an endpoint's query, a tool's arguments) add others.
+        return Filters.build(**self.model_dump(include=set(FilterParams.model_fields)))
 
 
 def product_metadata(product: Product) -> dict[str, Any]:

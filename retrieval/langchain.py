@@ -8,26 +8,16 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from retrieval.filters import FilterError, Filters
+from retrieval.cards import ProductCard
+from retrieval.filters import FilterError, FilterParams, Filters
 from retrieval.personalization import Profile
-from retrieval.search import Mode, SearchEngine, SearchResult
+from retrieval.search import Mode, SearchEngine
 
-
-def result_metadata(result: SearchResult) -> dict[str, Any]:
-    """JSON-serialisable facts about one ranked product (None where the catalog has no value)."""
-    p = result.product
-    return {
-        "id": p.id,
-        "title": p.title,
-        "price": p.price,
-        "currency": p.currency,
-        "score": result.score,
-        "breakdown": result.breakdown.model_dump(),
-        "category_path": list(p.category_path),
-        "in_stock": p.in_stock,
-    }
+# The card fields each adapter returns (JSON-serialisable; None where the catalog has no value).
+DOCUMENT_FIELDS = {"id", "title", "price", "currency", "score", "breakdown", "category_path", "in_stock"}
+TOOL_FIELDS = {"id", "title", "price", "currency", "in_stock", "score", "breakdown"}
 
 
 class ProductRetriever(BaseRetriever):
@@ -42,22 +32,19 @@ class ProductRetriever(BaseRetriever):
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         results = self.engine.search(query, filters=self.filters, k=self.k, mode=self.mode, profile=self.profile)
         return [
-            Document(page_content=r.product.embedding_text(), metadata=result_metadata(r), id=r.product.id)
+            Document(
+                page_content=r.product.embedding_text(),
+                metadata=ProductCard.of(r.product, r).model_dump(include=DOCUMENT_FIELDS),
+                id=r.product.id,
+            )
             for r in results
         ]
 
 
-class SearchProductsInput(BaseModel):
-    """Arguments of the `search_products` tool."""
+class SearchProductsInput(FilterParams):
+    """Arguments of the `search_products` tool: a query, the filter parameters, how many."""
 
     query: str = Field(min_length=1, description="what the shopper is looking for, in their own words")
-    min_price: float | None = Field(default=None, ge=0, description="lowest acceptable price")
-    max_price: float | None = Field(default=None, ge=0, description="highest acceptable price")
-    brand: list[str] | None = Field(default=None, description="acceptable brands (any of)")
-    color: list[str] | None = Field(default=None, description="acceptable colors (any of)")
-    category: list[str] | None = Field(default=None, description="acceptable categories, any level (any of)")
-    in_stock: bool | None = Field(default=None, description="true: only products known to be in stock")
-    min_rating: float | None = Field(default=None, ge=0, le=5, description="lowest average rating, 0-5")
     k: int = Field(default=5, ge=1, le=50, description="how many products to return")
 
 
@@ -68,32 +55,14 @@ def make_search_tool(engine: SearchEngine, profile: Profile | None = None) -> Ba
     contradict each other (min_price above max_price) come back to the agent as an error text.
     """
 
-    def search_products(
-        query: str,
-        min_price: float | None = None,
-        max_price: float | None = None,
-        brand: list[str] | None = None,
-        color: list[str] | None = None,
-        category: list[str] | None = None,
-        in_stock: bool | None = None,
-        min_rating: float | None = None,
-        k: int = 5,
-    ) -> list[dict[str, Any]]:
+    def search_products(query: str, k: int = 5, **filter_params: Any) -> list[dict[str, Any]]:
+        # LangChain has validated the arguments against SearchProductsInput and passes those that were given.
         try:
-            filters = Filters.build(
-                min_price=min_price,
-                max_price=max_price,
-                brand=brand,
-                color=color,
-                category=category,
-                in_stock=in_stock,
-                min_rating=min_rating,
-            )
+            filters = FilterParams(**filter_params).filters()
         except FilterError as exc:
             raise ToolException(f"invalid filters: {exc}") from None
         results = engine.search(query, filters=filters, k=k, mode="full", profile=profile)
-        keys = ("id", "title", "price", "currency", "in_stock", "score", "breakdown")
-        return [{key: result_metadata(r)[key] for key in keys} for r in results]
+        return [ProductCard.of(r.product, r).model_dump(include=TOOL_FIELDS) for r in results]
 
     return StructuredTool.from_function(
         func=search_products,

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query
 
 from assistant.api.deps import PrincipalDep, ServicesDep
 from assistant.api.errors import ApiError
-from assistant.schemas import EventsIn, ProductCard, SearchResponse
-from retrieval.filters import FilterError, Filters
+from assistant.schemas import EventsIn, ProductCard, SearchQuery, SearchResponse
+from retrieval.filters import FilterError
 from retrieval.personalization import Event, refresh_profile
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
@@ -19,37 +19,18 @@ router = APIRouter(prefix="/v1", tags=["catalog"])
 
 @router.get("/search")
 async def search(
-    services: ServicesDep,
-    principal: PrincipalDep,
-    q: Annotated[str, Query(min_length=1, max_length=500)],
-    k: Annotated[int, Query(ge=1, le=50)] = 10,
-    min_price: Annotated[float | None, Query(ge=0)] = None,
-    max_price: Annotated[float | None, Query(ge=0)] = None,
-    brand: Annotated[list[str] | None, Query()] = None,
-    color: Annotated[list[str] | None, Query()] = None,
-    category: Annotated[list[str] | None, Query()] = None,
-    in_stock: bool | None = None,
-    min_rating: Annotated[float | None, Query(ge=0, le=5)] = None,
-    shopper_id: str | None = None,
+    services: ServicesDep, principal: PrincipalDep, query: Annotated[SearchQuery, Query()]
 ) -> SearchResponse:
     """Hybrid search with filters, personalized for the key's shopper (or the agent's named one)."""
     try:
-        filters = Filters.build(
-            min_price=min_price,
-            max_price=max_price,
-            brand=brand,
-            color=color,
-            category=category,
-            in_stock=in_stock,
-            min_rating=min_rating,
-        )
+        filters = query.filters()
     except FilterError as e:
         raise ApiError(422, "invalid_request", f"invalid filters: {e}") from None
-    shopper = principal.shopper_id if principal.role == "widget" else shopper_id
+    shopper = principal.shopper_id if principal.role == "widget" else query.shopper_id
     profiles = services.components.profiles if services.components else None
     profile = profiles.get(shopper) if profiles is not None and shopper else None
-    results = await asyncio.to_thread(services.engine.search, q, filters, k, "full", profile)
-    return SearchResponse(query=q, products=[ProductCard.of(r.product, r) for r in results])
+    results = await asyncio.to_thread(services.engine.search, query.q, filters, query.k, "full", profile)
+    return SearchResponse(query=query.q, products=[ProductCard.of(r.product, r) for r in results])
 
 
 @router.post("/events", status_code=202)

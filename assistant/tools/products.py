@@ -7,7 +7,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from assistant.tools.base import Tool, ToolContext, ToolError, ToolOutput
-from retrieval.filters import Filters
+from retrieval.cards import SEARCH_FIELDS, ProductCard
+from retrieval.filters import FilterParams
 from retrieval.personalization import ProfileStore
 from retrieval.product import Product
 from retrieval.search import SearchEngine, SearchResult
@@ -15,7 +16,6 @@ from retrieval.search import SearchEngine, SearchResult
 # Catalog bookkeeping, not something a shopper compares on.
 HIDDEN_ATTRIBUTES = frozenset({"where_visible", "promoted"})
 SIZE_KEYS = ("size", "sizes")
-StrOrList = str | list[str] | None
 
 
 def product_ref(product_id: str) -> str:
@@ -27,28 +27,9 @@ def _normalise_id(pid: str) -> str:
     return pid.removeprefix("product:").strip()
 
 
-def product_card(p: Product) -> dict[str, Any]:
-    """The facts a reply may state about a product, straight from its catalog record."""
-    return {
-        "id": p.id,
-        "title": p.title,
-        "price": p.price,
-        "currency": p.currency,
-        "stock": p.stock,
-        "in_stock": p.in_stock,
-        "brand": p.brand,
-        "color": p.color,
-        "category": p.category,
-        "category_path": list(p.category_path),
-        "rating": p.rating,
-        "rating_count": p.rating_count,
-        "image": p.image,
-    }
-
-
 def product_detail(p: Product) -> dict[str, Any]:
-    """The card plus description, bullet points and attributes."""
-    card = product_card(p)
+    """The card's catalog facts plus description, bullet points and attributes."""
+    card = ProductCard.of(p).model_dump(exclude=SEARCH_FIELDS)
     card["description"] = p.description
     card["bullet_points"] = list(p.bullet_points)
     card["attributes"] = {k: v for k, v in p.attributes.items() if k not in HIDDEN_ATTRIBUTES}
@@ -63,21 +44,29 @@ def _sizes_of(p: Product) -> set[str] | None:
     return None
 
 
-class SearchProductsArgs(BaseModel):
-    """Arguments of search_products."""
+# Old names of min_price/max_price (the intent slots' names), accepted until the planner sends the new ones.
+OLD_PRICE_NAMES = {"price_min": "min_price", "price_max": "max_price"}
+
+
+class SearchProductsArgs(FilterParams):
+    """Arguments of search_products: a query, the filter parameters, a size and how many."""
 
     model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1, max_length=500, description="what the shopper wants, in their words")
-    category: StrOrList = Field(default=None, description="category or categories (any of), e.g. 'footwear'")
-    brand: StrOrList = Field(default=None, description="acceptable brand(s), any of")
-    color: StrOrList = Field(default=None, description="acceptable color(s), any of")
     size: str | None = Field(default=None, max_length=40, description="wanted size, e.g. 'M' or '42'")
-    price_min: float | None = Field(default=None, ge=0, description="lowest acceptable price")
-    price_max: float | None = Field(default=None, ge=0, description="highest acceptable price")
-    in_stock: bool | None = Field(default=None, description="true: only products in stock now")
-    min_rating: float | None = Field(default=None, ge=0, le=5, description="lowest average rating (0-5)")
     limit: int = Field(default=5, ge=1, le=20, description="how many products to return")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_price_names(cls, data: Any) -> Any:
+        # Temporary: remove once the planner sends min_price/max_price. Both names at once: the old one is unknown.
+        if isinstance(data, dict) and OLD_PRICE_NAMES.keys() & data.keys():
+            data = dict(data)
+            for old, new in OLD_PRICE_NAMES.items():
+                if old in data and new not in data:
+                    data[new] = data.pop(old)
+        return data
 
     @field_validator("query")
     @classmethod
@@ -87,21 +76,9 @@ class SearchProductsArgs(BaseModel):
         return v.strip()
 
     @model_validator(mode="after")
-    def _range(self) -> SearchProductsArgs:
-        if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
-            raise ValueError(f"price_min {self.price_min} is above price_max {self.price_max}")
+    def _consistent(self) -> SearchProductsArgs:
+        self.filters()  # contradicting filters are bad arguments (FilterError is a ValueError)
         return self
-
-    def filters(self) -> Filters:
-        return Filters.build(  # Filters listifies a single string
-            min_price=self.price_min,
-            max_price=self.price_max,
-            brand=self.brand,
-            color=self.color,
-            category=self.category,
-            in_stock=self.in_stock,
-            min_rating=self.min_rating,
-        )
 
 
 class GetProductArgs(BaseModel):
@@ -175,12 +152,7 @@ class ProductTools:
             if note:
                 notes.append(note)
         results = results[: args.limit]
-        cards = []
-        for r in results:
-            card = product_card(r.product)
-            card["score"] = r.score
-            card["breakdown"] = r.breakdown.model_dump()
-            cards.append(card)
+        cards = [ProductCard.of(r.product, r).model_dump() for r in results]
         data: dict[str, Any] = {
             "query": args.query,
             "filters": filters.model_dump(exclude_none=True),
@@ -234,16 +206,16 @@ def _apply_size(results: list[SearchResult], size: str) -> tuple[list[SearchResu
 
 def compare_table(products: list[Product]) -> dict[str, Any]:
     """Rows of catalog fields across products; `differs` flags rows whose values are not all equal."""
-    cards = [product_card(p) for p in products]
+    cards = [ProductCard.of(p) for p in products]
     fields = ["price", "currency", "rating", "rating_count", "stock", "in_stock", "brand", "color", "category"]
     attr_keys = sorted({k for p in products for k in p.attributes if k not in HIDDEN_ATTRIBUTES})
     rows: list[dict[str, Any]] = []
     for f in fields:
-        rows.append(_row(f, [c[f] for c in cards], [p.id for p in products]))
+        rows.append(_row(f, [getattr(c, f) for c in cards], [p.id for p in products]))
     for key in attr_keys:
         rows.append(_row(f"attributes.{key}", [p.attributes.get(key) for p in products], [p.id for p in products]))
     return {
-        "products": [{"id": c["id"], "title": c["title"], "image": c["image"]} for c in cards],
+        "products": [c.model_dump(include={"id", "title", "image"}) for c in cards],
         "rows": rows,
         "differences": [r["field"] for r in rows if r["differs"]],
     }

@@ -95,6 +95,24 @@ def test_search_applies_filters(running: Running) -> None:
     assert products and all(p["price"] <= 60 for p in products)
 
 
+def test_search_query_parameters(running: Running) -> None:
+    url = f"{running.base_url}/v1/search"
+    documented = httpx.get(f"{running.base_url}/openapi.json").json()["paths"]["/v1/search"]["get"]["parameters"]
+    filters = {"min_price", "max_price", "brand", "color", "category", "in_stock", "min_rating"}
+    assert {p["name"] for p in documented if p["in"] == "query"} == {"q", "k", "shopper_id"} | filters
+    # One brand or several (repeated), any of them; an unknown parameter is ignored, as before.
+    one = httpx.get(url, params={"q": "shoes", "brand": "Trail", "colour": "red"}, headers=WIDGET)
+    assert one.status_code == 200 and {p["brand"] for p in one.json()["products"]} == {"Trail"}
+    two = httpx.get(url, params=[("q", "shoes"), ("brand", "Trail"), ("brand", "Swift")], headers=WIDGET)
+    assert two.status_code == 200 and {p["brand"] for p in two.json()["products"]} == {"Trail", "Swift"}
+    card = two.json()["products"][0]  # the card gained the catalog's category path and rating count
+    assert {"category", "category_path", "rating", "rating_count", "score", "breakdown"} <= set(card)
+    # A value out of range is a field error in the one shape.
+    bad = httpx.get(url, params={"q": "shoes", "min_rating": 7}, headers=WIDGET)
+    is_error(bad, 422, "invalid_request")
+    assert [d["field"] for d in bad.json()["error"]["details"]] == ["query.min_rating"]
+
+
 def test_events_feed_personalization_and_reject_unknown_products(running: Running) -> None:
     body = {"events": [{"product_id": "p3", "kind": "purchase"}, {"product_id": "p4", "kind": "view"}]}
     r = httpx.post(f"{running.base_url}/v1/events", json=body, headers=WIDGET)

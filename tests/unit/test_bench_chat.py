@@ -27,6 +27,7 @@ from assistant.prompts import PromptRegistry
 from eval import bench_chat
 from eval.bench_chat.client import SSEParser, TurnResult
 from eval.bench_chat.stats import side_stats
+from retrieval.cards import ProductCard
 from retrieval.product import Product
 
 CATALOG = [
@@ -44,18 +45,7 @@ SUMMARY = re.compile(
 
 
 def card(p: Product) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "title": p.title,
-        "price": p.price,
-        "currency": p.currency,
-        "stock": p.stock,
-        "in_stock": p.in_stock,
-        "brand": p.brand,
-        "color": p.color,
-        "category": p.category,
-        "rating": p.rating,
-    }
+    return ProductCard.of(p).model_dump(mode="json")  # as the service's products event carries it
 
 
 class FakeBackends:

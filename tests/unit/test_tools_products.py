@@ -16,6 +16,8 @@ from retrieval.search import SearchEngine
 from tests.unit.conftest import SMALL_CATALOG
 
 CATALOG = {p.id: p for p in SMALL_CATALOG}
+CARD_KEYS = {"id", "title", "price", "currency", "stock", "in_stock", "brand", "color", "category", "category_path"}
+CARD_KEYS |= {"rating", "rating_count", "image"}
 CTX = ToolContext(shopper_id="s1", session_id="sess", turn_id="t1")
 
 
@@ -51,6 +53,7 @@ def test_search_cards_carry_catalog_facts_and_citations(toolbox: Toolbox) -> Non
             p.rating,
         )
         assert card["category"] == p.category and card["currency"] == "USD"
+        assert set(card) == CARD_KEYS | {"score", "breakdown"}
         assert {"lexical", "dense", "relevance", "final"} <= set(card["breakdown"])
     assert res.citations == [f"product:{c['id']}" for c in cards]
     assert res.data["personalized"] is False
@@ -65,10 +68,11 @@ def test_search_filters_hold(toolbox: Toolbox) -> None:
     res = call(
         toolbox,
         "search_products",
-        {"query": "shoes boots", "category": "footwear", "price_max": 100, "in_stock": True, "limit": 10},
+        {"query": "shoes boots", "category": "footwear", "max_price": 100, "in_stock": True, "limit": 10},
     )
     assert res.ok
     assert [c["id"] for c in res.data["products"]] == ["p1"]  # p2 is out of stock, p3/p8 cost more
+    assert res.data["filters"] == {"max_price": 100, "category": ["footwear"], "in_stock": True}
     res = call(toolbox, "search_products", {"query": "shoes", "brand": ["trail"], "min_rating": 4.7, "limit": 10})
     assert [c["id"] for c in res.data["products"]] == ["p3"]
 
@@ -92,12 +96,12 @@ def test_size_is_not_claimed_when_the_catalog_has_none(toolbox: Toolbox) -> None
 @pytest.mark.parametrize(
     ("args", "field"),
     [
-        ({"query": "shoes", "price_min": -1}, "price_min"),
-        ({"query": "shoes", "price_min": 90, "price_max": 10}, "price_min"),
+        ({"query": "shoes", "min_price": -1}, "min_price"),
+        ({"query": "shoes", "min_price": 90, "max_price": 10}, "min_price 90.0 is above max_price 10.0"),
         ({"query": "shoes", "limit": 0}, "limit"),
         ({"query": "shoes", "min_rating": 9}, "min_rating"),
         ({"query": "   "}, "query"),
-        ({"price_max": 10}, "query"),
+        ({"max_price": 10}, "query"),
         ({"query": "shoes", "colour": "red"}, "colour"),
     ],
 )
@@ -108,10 +112,19 @@ def test_bad_search_arguments_name_the_field(toolbox: Toolbox, args: dict[str, A
     assert res.arguments == args  # the trace keeps what the model sent
 
 
+def test_search_takes_the_old_price_names_until_the_planner_sends_the_new_ones(toolbox: Toolbox) -> None:
+    old = call(toolbox, "search_products", {"query": "shoes boots", "price_min": 80, "price_max": 100, "limit": 10})
+    assert old.ok and old.data["filters"] == {"min_price": 80, "max_price": 100}
+    assert {c["id"] for c in old.data["products"]} == {"p2"}
+    both = call(toolbox, "search_products", {"query": "shoes", "max_price": 100, "price_max": 50})
+    assert not both.ok and "price_max: unknown argument" in (both.error or "")
+
+
 def test_get_product_and_not_found(toolbox: Toolbox) -> None:
     res = call(toolbox, "get_product", {"product_id": "product:p3"})
     assert res.ok and res.citations == ["product:p3"]
     assert res.data["product"]["title"] == "Leather hiking boots" and res.data["product"]["price"] == 149.0
+    assert set(res.data["product"]) == CARD_KEYS | {"description", "bullet_points", "attributes"}
     missing = call(toolbox, "get_product", {"product_id": "nope"})
     assert not missing.ok and "'nope' is not in the catalog" in (missing.error or "")
 
@@ -127,6 +140,7 @@ def test_compare_flags_differences_and_best_values(toolbox: Toolbox) -> None:
     assert set(res.data["differences"]) == {"price", "rating", "rating_count", "stock", "in_stock", "color"}
     three = call(toolbox, "compare_products", {"product_ids": ["p1", "p3", "p5"]})
     assert [p["id"] for p in three.data["products"]] == ["p1", "p3", "p5"]
+    assert set(three.data["products"][0]) == {"id", "title", "image"}
     assert {r["field"]: r["differs"] for r in three.data["rows"]}["category"] is True
 
 

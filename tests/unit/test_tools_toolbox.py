@@ -120,7 +120,7 @@ def test_builder_wires_all_tools_with_valid_specs(engine: SearchEngine, tmp_path
         assert spec.parameters["properties"] and "title" not in spec.parameters
     search = next(s for s in specs if s.name == "search_products")
     assert search.parameters["required"] == ["query"]
-    assert {"category", "brand", "color", "size", "price_min", "price_max", "in_stock", "min_rating", "limit"} <= set(
+    assert {"category", "brand", "color", "size", "min_price", "max_price", "in_stock", "min_rating", "limit"} <= set(
         search.parameters["properties"]
     )
     assert {p.id for p in catalog_products(engine)} == {p.id for p in SMALL_CATALOG}
