@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from retrieval import sqlite
 
 ProgressFn = Callable[[int], None]
 
@@ -141,10 +142,7 @@ class EmbeddingCache:
     """SQLite cache of vectors keyed by (model id, content hash): unchanged text is never re-encoded."""
 
     def __init__(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = sqlite.connect(path)
         self._db.execute("CREATE TABLE IF NOT EXISTS emb (model TEXT, key TEXT, vec BLOB, PRIMARY KEY (model, key))")
         self._lock = threading.Lock()
 

@@ -14,6 +14,7 @@ from typing import Any
 import bm25s
 import numpy as np
 
+from retrieval import sqlite
 from retrieval.filters import MAX_CATEGORY_DEPTH, Filters, product_metadata
 from retrieval.product import Product
 
@@ -103,7 +104,7 @@ class LexicalIndex:
             self._bm25.save(str(directory / "bm25"), show_progress=False)
         db_tmp = directory / "products.sqlite.tmp"
         db_tmp.unlink(missing_ok=True)
-        with sqlite3.connect(str(db_tmp)) as db:
+        with sqlite.connect(db_tmp, wal=False) as db:
             db.execute("CREATE TABLE products (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
             db.executemany(
                 "INSERT INTO products VALUES (?, ?)",
@@ -156,7 +157,7 @@ class LexicalIndex:
                     out[pid] = hit
             missing = [pid for pid in dict.fromkeys(ids) if pid not in out]
             if missing and self._db is None:
-                self._db = sqlite3.connect(f"file:{self._docstore_path}?mode=ro", uri=True, check_same_thread=False)
+                self._db = sqlite.connect(self._docstore_path, readonly=True)
             for start in range(0, len(missing), 500):
                 chunk = missing[start : start + 500]
                 rows += self._db.execute(  # type: ignore[union-attr]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -13,6 +12,7 @@ from typing import Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
+from retrieval import sqlite
 from retrieval.product import Product
 
 EventKind = Literal["view", "click", "add_to_cart", "purchase"]
@@ -125,10 +125,7 @@ class ProfileStore:
     """Events and built profiles in SQLite; a completed write survives a crash."""
 
     def __init__(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = sqlite.connect(path)
         self._db.executescript(
             """
             CREATE TABLE IF NOT EXISTS events (

@@ -34,6 +34,7 @@ from assistant.sessions.base import (
     unknown_turn_event,
 )
 from assistant.sessions.models import Session, StoredEvent, Turn, make_event_id, utc_now
+from retrieval import sqlite
 
 T = TypeVar("T")
 
@@ -93,13 +94,9 @@ class SqliteSessionStore(StoreLifecycle):
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn = sqlite.connect(self.path, autocommit=True, timeout=30.0)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
             conn.executescript(SCHEMA)
             self._conn = conn
         return self._conn
