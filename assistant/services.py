@@ -27,16 +27,11 @@ from assistant.prompts import REQUIRED_PROMPTS, PromptRegistry
 from assistant.sessions.base import SessionStore
 from assistant.sessions.factory import open_session_store
 from assistant.settings import AssistantSettings
+from assistant.stores import open_stores
 from assistant.tools.base import Toolbox
-from assistant.tools.builder import build_toolbox, handoffs_path, orders_path, policy_cache_dir
-from assistant.tools.cart import CartStore, CartTools
-from assistant.tools.demo_orders import seed_demo_orders
-from assistant.tools.handoff import HandoffStore
-from assistant.tools.orders import OrderStore
-from assistant.tools.policies import PolicyIndex
+from assistant.tools.builder import load_tool_deps, make_toolbox
 from retrieval.catalog import load_catalog
 from retrieval.factory import Components, build_components
-from retrieval.personalization import Event, refresh_profile
 from retrieval.product import Product
 from retrieval.search import SearchEngine
 
@@ -217,30 +212,6 @@ async def start_llm(settings: AssistantSettings) -> tuple[LLM, Any]:
     return llm, server
 
 
-def make_toolbox(
-    settings: AssistantSettings, components: Components, engine: SearchEngine, catalog: Sequence[Product]
-) -> tuple[Toolbox, list[Any]]:
-    """The tools over the demo order store (seeded once, idempotently), the policy index and handoffs."""
-    orders = OrderStore(orders_path(settings.data_dir))
-    added = seed_demo_orders(orders, catalog, settings.users_path)
-    say(f"orders: {orders.count()} demo orders ({added} generated now)")
-    policies = PolicyIndex.load_or_build(
-        settings.policies_dir, policy_cache_dir(settings.data_dir), components.text_encoder
-    )
-    handoffs = HandoffStore(handoffs_path(settings.data_dir))
-    toolbox = build_toolbox(components, orders, policies, handoffs, engine=engine)
-    cart = CartStore(settings.data_dir / "cart.sqlite")
-
-    def on_add(shopper_id: str, product_id: str) -> None:
-        # A cart add is a strong signal: it joins the shopper's events and reshapes their profile.
-        components.profiles.add_events([Event(shopper_id=shopper_id, product_id=product_id, kind="add_to_cart")])
-        refresh_profile(components.profiles, engine, shopper_id)
-
-    for tool in CartTools(cart, engine.get_products, on_add).tools():
-        toolbox.register(tool)
-    return toolbox, [orders.close, handoffs.close, cart.close]
-
-
 async def build_services(settings: AssistantSettings) -> Services:
     """Index the catalog if needed, start or reach the model, train or load the router, open the stores."""
     prompts = PromptRegistry.load(required=REQUIRED_PROMPTS)  # fail fast, before anything slow
@@ -270,7 +241,11 @@ async def build_services(settings: AssistantSettings) -> Services:
         if await asyncio.to_thread(share_query_vectors, router, engine.encoder):
             say("routing and search share one encoder pass per message")
         sessions = await open_session_store(settings.resolved_session_store_url)
-        toolbox, closers = await asyncio.to_thread(make_toolbox, settings, components, engine, catalog.products)
+        # Orders, carts and handoffs live behind the sessions' URL, so every replica sees them.
+        stores = await asyncio.to_thread(open_stores, settings.resolved_session_store_url, legacy_dir=settings.data_dir)
+        closers: list[Any] = [stores.close]
+        deps = await asyncio.to_thread(load_tool_deps, settings, components, engine, catalog.products, stores, say)
+        toolbox = make_toolbox(deps)
         llm, server = await llm_task
     except BaseException:
         llm_task.cancel()

@@ -1,4 +1,4 @@
-"""Tool plumbing: the call context, the traced result, and the Toolbox that validates, times and isolates calls."""
+"""Tool plumbing: the call context, what tools work over, the traced result, and the Toolbox that runs calls."""
 
 from __future__ import annotations
 
@@ -7,12 +7,19 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.llm.base import ToolSpec
 from retrieval.validation import errors_text
+
+if TYPE_CHECKING:
+    from assistant.stores import CartStore, HandoffStore, OrderStore
+    from retrieval.personalization import ProfileStore
+    from retrieval.policies import PolicyIndex
+    from retrieval.search import SearchEngine
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +74,23 @@ class ToolOutput:
 
 
 ToolFn = Callable[[Any, ToolContext], ToolOutput]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ToolDeps:
+    """What the tool groups work over; a group whose dependency is None contributes no tools."""
+
+    engine: SearchEngine | None = None
+    profiles: ProfileStore | None = None
+    orders: OrderStore | None = None
+    carts: CartStore | None = None
+    handoffs: HandoffStore | None = None
+    policies: PolicyIndex | None = None
+    clock: Callable[[], datetime] = utc_now  # injectable so tests can move time
 
 
 @dataclass(frozen=True)

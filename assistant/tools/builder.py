@@ -1,39 +1,36 @@
-"""Wires the assistant's tools from the long-lived stores the service builds at start-up."""
+"""The one place tools are registered: every tool group's `tools(deps)`, in the order the model sees them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from assistant.tools.base import Toolbox
-from assistant.tools.handoff import HandoffStore, HandoffTools
-from assistant.tools.order_tools import OrderTools
-from assistant.tools.orders import OrderStore
-from assistant.tools.policies import PolicyIndex, PolicyTools
-from assistant.tools.products import ProductTools
+from assistant.settings import AssistantSettings
+from assistant.stores import Stores, seed_demo_orders
+from assistant.tools import cart, handoff, orders, policies, products
+from assistant.tools.base import Tool, Toolbox, ToolDeps
 from retrieval.factory import Components
+from retrieval.policies import PolicyIndex
 from retrieval.product import Product
 from retrieval.search import SearchEngine
 
-TOOL_NAMES = (
-    "search_products",
-    "get_product",
-    "compare_products",
-    "order_status",
-    "cancel_order",
-    "start_return",
-    "policy_answer",
-    "handoff_to_human",
+# A new tool group is a module in assistant/tools/ with a `tools(deps) -> list[Tool]`, added here.
+TOOL_GROUPS: tuple[Callable[[ToolDeps], list[Tool]], ...] = (
+    products.tools,
+    orders.tools,
+    policies.tools,
+    handoff.tools,
+    cart.tools,
 )
 
 
-def orders_path(data_dir: str | Path) -> Path:
-    return Path(data_dir) / "orders.sqlite"
-
-
-def handoffs_path(data_dir: str | Path) -> Path:
-    return Path(data_dir) / "handoffs.sqlite"
+def make_toolbox(deps: ToolDeps) -> Toolbox:
+    """Every tool whose dependencies `deps` holds (a group whose dependency is None is left out)."""
+    toolbox = Toolbox()
+    for group in TOOL_GROUPS:
+        for tool in group(deps):
+            toolbox.register(tool)
+    return toolbox
 
 
 def policy_cache_dir(data_dir: str | Path) -> Path:
@@ -47,30 +44,25 @@ def catalog_products(engine: SearchEngine) -> list[Product]:
     return [found[pid] for pid in ids if pid in found]
 
 
-def build_toolbox(
-    components: Components | None,
-    order_store: OrderStore,
-    policy_index: PolicyIndex | None,
-    handoff_store: HandoffStore,
-    *,
-    engine: SearchEngine | None = None,
-    clock: Callable[[], datetime] | None = None,
-) -> Toolbox:
-    """All eight tools; pass `engine` to reuse one already loaded (else `components.engine()` loads one).
-
-    Without a policy index, policy_answer is left out.
-    """
-    if engine is None:
-        if components is None:
-            raise ValueError("build_toolbox needs components or an engine")
-        engine = components.engine()
-    profiles = components.profiles if components is not None else None
-    toolbox = Toolbox()
-    for tool in ProductTools(engine, profiles).tools() + OrderTools(order_store, clock).tools():
-        toolbox.register(tool)
-    if policy_index is not None:
-        for tool in PolicyTools(policy_index).tools():
-            toolbox.register(tool)
-    for tool in HandoffTools(handoff_store).tools():
-        toolbox.register(tool)
-    return toolbox
+def load_tool_deps(
+    settings: AssistantSettings,
+    components: Components,
+    engine: SearchEngine,
+    catalog: Sequence[Product],
+    stores: Stores,
+    progress: Callable[[str], None] | None = None,
+) -> ToolDeps:
+    """The service's tool dependencies: demo orders seeded once (idempotent), the policy index loaded or built."""
+    added = seed_demo_orders(stores.orders, catalog, settings.users_path)
+    if progress is not None:
+        progress(f"orders: {stores.orders.count()} demo orders ({added} generated now)")
+    cache = policy_cache_dir(settings.data_dir)
+    index = PolicyIndex.load_or_build(settings.policies_dir, cache, components.text_encoder)
+    return ToolDeps(
+        engine=engine,
+        profiles=components.profiles,
+        orders=stores.orders,
+        carts=stores.carts,
+        handoffs=stores.handoffs,
+        policies=index,
+    )

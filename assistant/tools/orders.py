@@ -1,290 +1,258 @@
-"""Orders in SQLite and the changes a shopper may make to them (cancel, return), each applied at most once."""
+"""order_status, cancel_order, start_return: scoped to the shopper, and changes only after confirmation."""
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Literal
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-OrderStatus = Literal["placed", "shipped", "delivered", "cancelled", "returned"]
+from assistant.stores.orders import (
+    RETURN_WINDOW_DAYS,
+    NotAllowed,
+    Order,
+    OrderStore,
+    ReturnInfo,
+    check_cancel,
+    existing_return,
+    plan_return,
+    refund_amount,
+    return_id_for,
+)
+from assistant.tools.base import Tool, ToolContext, ToolDeps, ToolError, ToolOutput
+from assistant.tools.products import product_ref
 
-# ABCD's guidelines (Product Defect > Return Due to ...: "Membership Privileges") give Guest members
-# 30 days, Bronze 90, Silver 6 months, Gold unlimited. The demo shoppers carry no membership level,
-# so the guest window, the strictest one, applies to everyone; counted from delivery.
-RETURN_WINDOW_DAYS = 30
-RETURN_POLICY_REF = "policy:abcd:product_defect.return_stain:3"  # that passage, as policies.load_passages numbers it
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class OrderItem(BaseModel):
-    """One line of an order; title and unit price are the catalog's at the time of the order."""
-
-    product_id: str
-    title: str
-    unit_price: float = Field(ge=0)
-    quantity: int = Field(ge=1)
-
-    @property
-    def subtotal(self) -> float:
-        return round(self.unit_price * self.quantity, 2)
+_ORDER_ID = re.compile(r"^(?:ORD[-\s]?)?([A-Z0-9]{6})$")
 
 
-class ReturnInfo(BaseModel):
-    """A return the shopper started: which items, why, and how much comes back."""
-
-    return_id: str
-    product_ids: list[str]
-    reason: str
-    status: Literal["requested", "received", "refunded"] = "requested"
-    refund_amount: float
-    created_at: datetime
+def _order_id(v: str) -> str:
+    m = _ORDER_ID.match(v.strip().upper())
+    if m is None:
+        raise ValueError("expected an order number like ORD-7K2M9P")
+    return f"ORD-{m.group(1)}"
 
 
-class Order(BaseModel):
-    """An order and its lifecycle timestamps."""
-
-    order_id: str = Field(pattern=r"^ORD-[A-Z0-9]{6}$")
-    shopper_id: str
-    status: OrderStatus
-    currency: str = "USD"
-    items: list[OrderItem] = Field(min_length=1)
-    created_at: datetime
-    shipped_at: datetime | None = None
-    delivered_at: datetime | None = None
-    cancelled_at: datetime | None = None
-    tracking: str | None = None
-    returns: list[ReturnInfo] = Field(default_factory=list)
-
-    @property
-    def total(self) -> float:
-        return round(sum(i.subtotal for i in self.items), 2)
-
-    def returned_product_ids(self) -> set[str]:
-        return {pid for r in self.returns for pid in r.product_ids}
-
-    def return_deadline(self) -> datetime | None:
-        return self.delivered_at + timedelta(days=RETURN_WINDOW_DAYS) if self.delivered_at else None
+OrderId = Annotated[str, AfterValidator(_order_id)]
+Clock = Callable[[], datetime]
 
 
-class NotAllowed(Exception):
-    """The change is not allowed in the order's current state; the message says why and what to do instead."""
-
-    def __init__(self, message: str, suggestion: str | None = None, policy: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.suggestion = suggestion
-        self.policy = policy
+def order_ref(order_id: str) -> str:
+    return f"order:{order_id}"
 
 
-def check_cancel(order: Order) -> None:
-    """Raise NotAllowed unless the order can be cancelled now (only before it ships)."""
-    if order.status == "placed":
-        return
-    if order.status == "shipped":
-        raise NotAllowed(
-            f"order {order.order_id} has already shipped and can no longer be cancelled; "
-            "once it is delivered it can be returned",
-            suggestion="start_return",
-        )
-    if order.status == "delivered":
-        raise NotAllowed(
-            f"order {order.order_id} was delivered and can no longer be cancelled; it can be returned instead",
-            suggestion="start_return",
-        )
-    if order.status == "returned":
-        raise NotAllowed(f"order {order.order_id} was returned; there is nothing to cancel")
-    # cancelled: handled by the caller as an idempotent repeat
+class OrderStatusArgs(BaseModel):
+    """Arguments of order_status."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: OrderId | None = Field(default=None, description="order number (ORD-XXXXXX); omit to list recent orders")
+
+    @field_validator("order_id", mode="before")
+    @classmethod
+    def _blank_is_none(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
 
 
-def plan_return(order: Order, product_ids: Sequence[str] | None, now: datetime) -> list[str]:
-    """The product ids a return would cover; NotAllowed when the order or items cannot be returned."""
-    if order.status in ("placed",):
-        raise NotAllowed(
-            f"order {order.order_id} has not shipped yet: it can be cancelled instead of returned",
-            suggestion="cancel_order",
-        )
-    if order.status == "shipped":
-        raise NotAllowed(f"order {order.order_id} is on its way; a return can start once it is delivered")
-    if order.status == "cancelled":
-        raise NotAllowed(f"order {order.order_id} was cancelled; there is nothing to return")
-    in_order = [i.product_id for i in order.items]
-    wanted = list(dict.fromkeys(product_ids)) if product_ids else in_order
-    unknown = [pid for pid in wanted if pid not in in_order]
-    if unknown:
-        raise NotAllowed(f"order {order.order_id} does not contain {', '.join(unknown)}")
+class CancelOrderArgs(BaseModel):
+    """Arguments of cancel_order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: OrderId = Field(description="order number (ORD-XXXXXX)")
+
+
+class StartReturnArgs(BaseModel):
+    """Arguments of start_return."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: OrderId = Field(description="order number (ORD-XXXXXX)")
+    product_ids: list[str] | None = Field(
+        default=None, max_length=50, description="items to return (product ids); omit to return the whole order"
+    )
+    reason: str = Field(min_length=1, max_length=500, description="why the shopper returns it, in their words")
+
+    @field_validator("product_ids")
+    @classmethod
+    def _ids(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return None
+        ids = [p.strip().removeprefix("product:") for p in v if p.strip()]
+        return list(dict.fromkeys(ids)) or None
+
+
+def order_summary(order: Order, now: datetime | None = None) -> dict[str, Any]:
+    """What the shopper may be told about an order, with what can be done to it now."""
+    now = now or datetime.now(UTC)
+    try:
+        check_cancel(order)
+        can_cancel = order.status == "placed"
+    except NotAllowed:
+        can_cancel = False
+    try:
+        plan_return(order, None, now)
+        can_return = not order.returned_product_ids() >= {i.product_id for i in order.items}
+    except NotAllowed:
+        can_return = False
     deadline = order.return_deadline()
-    if deadline is not None and now > deadline:
-        raise NotAllowed(
-            f"order {order.order_id} was delivered on {order.delivered_at:%Y-%m-%d}; the {RETURN_WINDOW_DAYS}-day "
-            f"return window closed on {deadline:%Y-%m-%d}",
-            suggestion="handoff_to_human",
-            policy=RETURN_POLICY_REF,
+    return {
+        "order_id": order.order_id,
+        "status": order.status,
+        "created_at": order.created_at.isoformat(),
+        "shipped_at": order.shipped_at.isoformat() if order.shipped_at else None,
+        "delivered_at": order.delivered_at.isoformat() if order.delivered_at else None,
+        "cancelled_at": order.cancelled_at.isoformat() if order.cancelled_at else None,
+        "tracking": order.tracking,
+        "currency": order.currency,
+        "total": order.total,
+        "items": [
+            {"product_id": i.product_id, "title": i.title, "unit_price": i.unit_price, "quantity": i.quantity}
+            for i in order.items
+        ],
+        "returns": [r.model_dump(mode="json") for r in order.returns],
+        "return_deadline": deadline.isoformat() if deadline else None,
+        "can_cancel": can_cancel,
+        "can_return": can_return,
+    }
+
+
+def _order(store: OrderStore, order_id: str, ctx: ToolContext) -> Order:
+    order = store.get(order_id)
+    # Another shopper's order reads exactly like a missing one: nothing about it leaks.
+    if order is None or (ctx.role != "agent" and order.shopper_id != ctx.shopper_id):
+        raise ToolError(f"no order {order_id} found for this account", {"order_id": order_id})
+    return order
+
+
+def order_status(store: OrderStore, clock: Clock, args: OrderStatusArgs, ctx: ToolContext) -> ToolOutput:
+    """One of the shopper's orders, or their recent ones."""
+    now = clock()
+    if args.order_id is None:
+        orders = store.for_shopper(ctx.shopper_id, limit=5)
+        return ToolOutput(
+            data={"orders": [order_summary(o, now) for o in orders], "count": len(orders)},
+            citations=[order_ref(o.order_id) for o in orders],
         )
-    return wanted
+    order = _order(store, args.order_id, ctx)
+    return ToolOutput(data={"order": order_summary(order, now)}, citations=[order_ref(order.order_id)])
 
 
-def return_id_for(order_id: str, product_ids: Sequence[str]) -> str:
-    """Deterministic: the same items of the same order always get the same return id."""
-    digest = hashlib.sha256(f"{order_id}|{'|'.join(sorted(product_ids))}".encode()).hexdigest()
-    return f"RET-{digest[:8].upper()}"
-
-
-def refund_amount(order: Order, product_ids: Sequence[str]) -> float:
-    return round(sum(i.subtotal for i in order.items if i.product_id in set(product_ids)), 2)
-
-
-class OrderStore:
-    """Orders as JSON rows keyed by order id; every change runs in one write transaction."""
-
-    def __init__(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS orders (
-                order_id TEXT PRIMARY KEY, shopper_id TEXT NOT NULL, status TEXT NOT NULL,
-                created_at TEXT NOT NULL, seed_key TEXT UNIQUE, body TEXT NOT NULL);
-            CREATE INDEX IF NOT EXISTS orders_shopper ON orders (shopper_id, created_at);
-            """
+def cancel_order(store: OrderStore, clock: Clock, args: CancelOrderArgs, ctx: ToolContext) -> ToolOutput:
+    """Describe the cancellation, or, confirmed, cancel (once)."""
+    order = _order(store, args.order_id, ctx)
+    cites = [order_ref(order.order_id)]
+    if order.status == "cancelled":
+        return ToolOutput(
+            data={"outcome": "already_cancelled", "order": order_summary(order, clock())}, citations=cites
         )
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock up front, so a read-check-write cannot interleave with another writer.
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def add(self, orders: Sequence[Order], seed_keys: Sequence[str | None] | None = None) -> int:
-        """Insert orders not yet stored (by order id or seed key); returns how many were new."""
-        keys = list(seed_keys) if seed_keys is not None else [None] * len(orders)
-        with self._write() as db:
-            before = db.total_changes
-            db.executemany(
-                "INSERT OR IGNORE INTO orders VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (o.order_id, o.shopper_id, o.status, o.created_at.isoformat(), k, o.model_dump_json())
-                    for o, k in zip(orders, keys, strict=True)
-                ],
-            )
-            return db.total_changes - before
-
-    def has_seed_keys(self, keys: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        with self._lock:
-            for start in range(0, len(keys), 500):
-                chunk = list(keys[start : start + 500])
-                rows = self._db.execute(
-                    f"SELECT seed_key FROM orders WHERE seed_key IN ({','.join('?' * len(chunk))})", chunk
-                ).fetchall()
-                found.update(r[0] for r in rows)
-        return found
-
-    def order_ids(self) -> set[str]:
-        with self._lock:
-            return {r[0] for r in self._db.execute("SELECT order_id FROM orders")}
-
-    def get(self, order_id: str) -> Order | None:
-        with self._lock:
-            row = self._db.execute("SELECT body FROM orders WHERE order_id = ?", (order_id,)).fetchone()
-        return Order.model_validate_json(row[0]) if row else None
-
-    def for_shopper(self, shopper_id: str, limit: int = 10) -> list[Order]:
-        """The shopper's orders, newest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT body FROM orders WHERE shopper_id = ? ORDER BY created_at DESC LIMIT ?", (shopper_id, limit)
-            ).fetchall()
-        return [Order.model_validate_json(r[0]) for r in rows]
-
-    def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM orders").fetchone()[0])
-
-    def _save(self, db: sqlite3.Connection, order: Order) -> None:
-        db.execute(
-            "UPDATE orders SET status = ?, body = ? WHERE order_id = ?",
-            (order.status, order.model_dump_json(), order.order_id),
+    try:
+        check_cancel(order)
+    except NotAllowed as exc:
+        raise _refusal(exc, order) from None
+    if not ctx.confirmed:
+        return ToolOutput(
+            data={"outcome": "confirmation_required", "order": order_summary(order, clock())},
+            citations=cites,
+            needs_confirmation=True,
+            confirmation={
+                "tool": "cancel_order",
+                "arguments": args.model_dump(),
+                "summary": f"Cancel order {order.order_id} ({_items_text(order)}, "
+                f"{order.total:.2f} {order.currency}); the full amount is refunded.",
+            },
         )
-
-    def _load(self, db: sqlite3.Connection, order_id: str) -> Order:
-        row = db.execute("SELECT body FROM orders WHERE order_id = ?", (order_id,)).fetchone()
-        if row is None:
-            raise KeyError(order_id)
-        return Order.model_validate_json(row[0])
-
-    def cancel(self, order_id: str, now: datetime | None = None) -> tuple[Order, bool]:
-        """Cancel a placed order; (order, changed). An already-cancelled order comes back unchanged."""
-        with self._write() as db:
-            order = self._load(db, order_id)
-            if order.status == "cancelled":
-                return order, False
-            check_cancel(order)
-            order = order.model_copy(update={"status": "cancelled", "cancelled_at": now or _now()})
-            self._save(db, order)
-            return order, True
-
-    def start_return(
-        self, order_id: str, product_ids: Sequence[str] | None, reason: str, now: datetime | None = None
-    ) -> tuple[Order, ReturnInfo, bool]:
-        """Start a return of some or all items; (order, return, changed).
-
-        Items already in a return are not returned twice: asking again for the same items gives back
-        the return that covers them.
-        """
-        now = now or _now()
-        with self._write() as db:
-            order = self._load(db, order_id)
-            existing = existing_return(order, product_ids)
-            if existing is not None:
-                return order, existing, False
-            wanted = plan_return(order, product_ids, now)
-            already = order.returned_product_ids()
-            fresh = [pid for pid in wanted if pid not in already]
-            info = ReturnInfo(
-                return_id=return_id_for(order.order_id, fresh),
-                product_ids=fresh,
-                reason=reason,
-                refund_amount=refund_amount(order, fresh),
-                created_at=now,
-            )
-            returns = [*order.returns, info]
-            all_back = {i.product_id for i in order.items} <= {pid for r in returns for pid in r.product_ids}
-            order = order.model_copy(update={"returns": returns, "status": "returned" if all_back else order.status})
-            self._save(db, order)
-            return order, info, True
-
-    def close(self) -> None:
-        self._db.close()
+    try:
+        order, changed = store.cancel(order.order_id, clock())
+    except NotAllowed as exc:  # the order moved on between the check and the write
+        raise _refusal(exc, order) from None
+    outcome = "cancelled" if changed else "already_cancelled"
+    return ToolOutput(data={"outcome": outcome, "order": order_summary(order, clock())}, citations=cites)
 
 
-def existing_return(order: Order, product_ids: Sequence[str] | None) -> ReturnInfo | None:
-    """The return that already covers every requested item (all items when none are named), if one does."""
-    if not order.returns:
-        return None
-    wanted = set(product_ids) if product_ids else {i.product_id for i in order.items}
-    for r in order.returns:
-        if wanted <= set(r.product_ids):
-            return r
-    if wanted <= order.returned_product_ids():
-        return order.returns[-1]
-    return None
+def start_return(store: OrderStore, clock: Clock, args: StartReturnArgs, ctx: ToolContext) -> ToolOutput:
+    """Describe the return, or, confirmed, start it (once)."""
+    order = _order(store, args.order_id, ctx)
+    now = clock()
+    cites = [order_ref(order.order_id)]
+    done = existing_return(order, args.product_ids)
+    if done is not None:
+        return ToolOutput(data=_return_data("already_started", order, done, now), citations=cites)
+    try:
+        wanted = plan_return(order, args.product_ids, now)
+    except NotAllowed as exc:
+        raise _refusal(exc, order) from None
+    fresh = [pid for pid in wanted if pid not in order.returned_product_ids()]
+    if not ctx.confirmed:
+        titles = {i.product_id: i.title for i in order.items}
+        amount = refund_amount(order, fresh)
+        return ToolOutput(
+            data={"outcome": "confirmation_required", "order": order_summary(order, now)},
+            citations=[*cites, *(product_ref(pid) for pid in fresh)],
+            needs_confirmation=True,
+            confirmation={
+                "tool": "start_return",
+                "arguments": args.model_dump(),
+                "return_id": return_id_for(order.order_id, fresh),
+                "summary": f"Return {', '.join(titles[p] for p in fresh)} from order {order.order_id} "
+                f"(reason: {args.reason}); {amount:.2f} {order.currency} is refunded once the items arrive.",
+            },
+        )
+    try:
+        order, info, changed = store.start_return(order.order_id, args.product_ids, args.reason, now)
+    except NotAllowed as exc:
+        raise _refusal(exc, order) from None
+    return ToolOutput(
+        data=_return_data("return_started" if changed else "already_started", order, info, now), citations=cites
+    )
+
+
+def _refusal(exc: NotAllowed, order: Order) -> ToolError:
+    """Why the change cannot happen, what to do instead, and the policy behind it when there is one."""
+    data: dict[str, Any] = {"order_id": order.order_id, "status": order.status, "suggest": exc.suggestion}
+    if exc.policy:
+        data["policy"] = exc.policy
+    return ToolError(exc.message, data)
+
+
+def _return_data(outcome: str, order: Order, info: ReturnInfo, now: datetime) -> dict[str, Any]:
+    return {"outcome": outcome, "return": info.model_dump(mode="json"), "order": order_summary(order, now)}
+
+
+def _items_text(order: Order) -> str:
+    n = sum(i.quantity for i in order.items)
+    return f"{n} item{'s' if n != 1 else ''}"
+
+
+def tools(deps: ToolDeps) -> list[Tool]:
+    """order_status, cancel_order, start_return over deps.orders (none without it)."""
+    if deps.orders is None:
+        return []
+    store, clock = deps.orders, deps.clock
+    return [
+        Tool(
+            "order_status",
+            "Status of one of the shopper's orders (items, dates, tracking, returns, whether it can still be "
+            "cancelled or returned), or their recent orders when no order number is given.",
+            OrderStatusArgs,
+            partial(order_status, store, clock),
+        ),
+        Tool(
+            "cancel_order",
+            "Cancel an order that has not shipped yet. The first call only describes the change and asks the "
+            "shopper to confirm; nothing changes until they do.",
+            CancelOrderArgs,
+            partial(cancel_order, store, clock),
+            changes_state=True,
+        ),
+        Tool(
+            "start_return",
+            f"Start a return of a delivered order (all items or some), within {RETURN_WINDOW_DAYS} days of "
+            "delivery. The first call only describes the return and asks the shopper to confirm.",
+            StartReturnArgs,
+            partial(start_return, store, clock),
+            changes_state=True,
+        ),
+    ]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from assistant.tools.base import Tool, ToolContext, ToolError, ToolOutput
+from assistant.tools.base import Tool, ToolContext, ToolDeps, ToolError, ToolOutput
 from retrieval.cards import SEARCH_FIELDS, ProductCard
 from retrieval.filters import FilterParams
 from retrieval.personalization import ProfileStore
@@ -107,83 +108,85 @@ class CompareProductsArgs(BaseModel):
         return ids
 
 
-class ProductTools:
-    """The catalog tools over one SearchEngine; shopper profiles (when given) personalise search."""
+def search_products(
+    engine: SearchEngine, profiles: ProfileStore | None, args: SearchProductsArgs, ctx: ToolContext
+) -> ToolOutput:
+    """Catalog search with the filters, personalised when the shopper has a profile."""
+    profile = profiles.get(ctx.shopper_id) if profiles is not None else None
+    if profile is not None and profile.is_empty():
+        profile = None
+    # A size is only checked where the catalog records sizes, so fetch extra to filter afterwards.
+    k = args.limit * 3 if args.size else args.limit
+    filters = args.filters()
+    results = engine.search(args.query, filters=filters, k=k, mode="full", profile=profile)
+    notes: list[str] = []
+    if args.size:
+        results, note = _apply_size(results, args.size)
+        if note:
+            notes.append(note)
+    results = results[: args.limit]
+    cards = [ProductCard.of(r.product, r).model_dump() for r in results]
+    data: dict[str, Any] = {
+        "query": args.query,
+        "filters": filters.model_dump(exclude_none=True),
+        "personalized": profile is not None,
+        "count": len(cards),
+        # Raw query-to-product cosine of the best result: low means the store does not carry what was asked.
+        "best_match": round(engine.best_similarity(args.query, [c["id"] for c in cards]), 4),
+        "products": cards,
+    }
+    if notes:
+        data["notes"] = notes
+    return ToolOutput(data=data, citations=[product_ref(c["id"]) for c in cards])
 
-    def __init__(self, engine: SearchEngine, profiles: ProfileStore | None = None) -> None:
-        self.engine = engine
-        self.profiles = profiles
 
-    def tools(self) -> list[Tool]:
-        return [
-            Tool(
-                "search_products",
-                "Search the store catalog. Returns product cards (id, title, price, currency, stock, brand, color, "
-                "category, rating, image) ranked for this shopper. Put hard constraints in the filters.",
-                SearchProductsArgs,
-                self.search_products,
-            ),
-            Tool(
-                "get_product",
-                "Full catalog record of one product by id: price, stock, description, attributes.",
-                GetProductArgs,
-                self.get_product,
-            ),
-            Tool(
-                "compare_products",
-                "Side-by-side table of 2-4 products (price, rating, stock, brand, color, category, attributes) "
-                "with the differing fields flagged.",
-                CompareProductsArgs,
-                self.compare_products,
-            ),
-        ]
+def get_product(engine: SearchEngine, args: GetProductArgs, ctx: ToolContext) -> ToolOutput:
+    """One product's full catalog record."""
+    pid = _normalise_id(args.product_id)
+    product = engine.get_products([pid]).get(pid)
+    if product is None:
+        raise ToolError(f"product {pid!r} is not in the catalog", {"product_id": pid})
+    return ToolOutput(data={"product": product_detail(product)}, citations=[product_ref(pid)])
 
-    def search_products(self, args: SearchProductsArgs, ctx: ToolContext) -> ToolOutput:
-        profile = self.profiles.get(ctx.shopper_id) if self.profiles is not None else None
-        if profile is not None and profile.is_empty():
-            profile = None
-        # A size is only checked where the catalog records sizes, so fetch extra to filter afterwards.
-        k = args.limit * 3 if args.size else args.limit
-        filters = args.filters()
-        results = self.engine.search(args.query, filters=filters, k=k, mode="full", profile=profile)
-        notes: list[str] = []
-        if args.size:
-            results, note = _apply_size(results, args.size)
-            if note:
-                notes.append(note)
-        results = results[: args.limit]
-        cards = [ProductCard.of(r.product, r).model_dump() for r in results]
-        data: dict[str, Any] = {
-            "query": args.query,
-            "filters": filters.model_dump(exclude_none=True),
-            "personalized": profile is not None,
-            "count": len(cards),
-            # Raw query-to-product cosine of the best result: low means the store does not carry what was asked.
-            "best_match": round(self.engine.best_similarity(args.query, [c["id"] for c in cards]), 4),
-            "products": cards,
-        }
-        if notes:
-            data["notes"] = notes
-        return ToolOutput(data=data, citations=[product_ref(c["id"]) for c in cards])
 
-    def _get(self, ids: list[str]) -> dict[str, Product]:
-        return self.engine.get_products(ids)
+def compare_products(engine: SearchEngine, args: CompareProductsArgs, ctx: ToolContext) -> ToolOutput:
+    """A side-by-side table of 2-4 catalog products."""
+    found = engine.get_products(args.product_ids)
+    missing = [pid for pid in args.product_ids if pid not in found]
+    if missing:
+        raise ToolError(f"not in the catalog: {', '.join(missing)}", {"missing": missing})
+    products = [found[pid] for pid in args.product_ids]
+    table = compare_table(products)
+    return ToolOutput(data=table, citations=[product_ref(p.id) for p in products])
 
-    def get_product(self, args: GetProductArgs, ctx: ToolContext) -> ToolOutput:
-        pid = _normalise_id(args.product_id)
-        product = self._get([pid]).get(pid)
-        if product is None:
-            raise ToolError(f"product {pid!r} is not in the catalog", {"product_id": pid})
-        return ToolOutput(data={"product": product_detail(product)}, citations=[product_ref(pid)])
 
-    def compare_products(self, args: CompareProductsArgs, ctx: ToolContext) -> ToolOutput:
-        found = self._get(args.product_ids)
-        missing = [pid for pid in args.product_ids if pid not in found]
-        if missing:
-            raise ToolError(f"not in the catalog: {', '.join(missing)}", {"missing": missing})
-        products = [found[pid] for pid in args.product_ids]
-        table = compare_table(products)
-        return ToolOutput(data=table, citations=[product_ref(p.id) for p in products])
+def tools(deps: ToolDeps) -> list[Tool]:
+    """The catalog tools over deps.engine (none without one); deps.profiles personalise search."""
+    if deps.engine is None:
+        return []
+    engine = deps.engine
+    return [
+        Tool(
+            "search_products",
+            "Search the store catalog. Returns product cards (id, title, price, currency, stock, brand, color, "
+            "category, rating, image) ranked for this shopper. Put hard constraints in the filters.",
+            SearchProductsArgs,
+            partial(search_products, engine, deps.profiles),
+        ),
+        Tool(
+            "get_product",
+            "Full catalog record of one product by id: price, stock, description, attributes.",
+            GetProductArgs,
+            partial(get_product, engine),
+        ),
+        Tool(
+            "compare_products",
+            "Side-by-side table of 2-4 products (price, rating, stock, brand, color, category, attributes) "
+            "with the differing fields flagged.",
+            CompareProductsArgs,
+            partial(compare_products, engine),
+        ),
+    ]
 
 
 def _apply_size(results: list[SearchResult], size: str) -> tuple[list[SearchResult], str | None]:

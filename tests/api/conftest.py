@@ -29,14 +29,12 @@ from assistant.llm.fake import FakeLLM
 from assistant.services import Services, assemble
 from assistant.sessions.sqlite_store import SqliteSessionStore
 from assistant.settings import AssistantSettings
-from assistant.tools.builder import build_toolbox
-from assistant.tools.cart import CartStore, CartTools
-from assistant.tools.handoff import HandoffStore
-from assistant.tools.orders import Order, OrderItem, OrderStore
-from assistant.tools.policies import PolicyIndex
+from assistant.stores import Order, OrderItem, OrderStore, open_stores
+from assistant.tools import ToolDeps, make_toolbox
 from retrieval.encoders import HashingEncoder
 from retrieval.indexer import Indexer
 from retrieval.lexical import LexicalIndex
+from retrieval.policies import PolicyIndex
 from retrieval.product import Product
 from retrieval.search import SearchEngine
 from retrieval.store import VectorStore, make_chroma_client
@@ -114,7 +112,9 @@ def build_services(
     encoder = HashingEncoder()
     Indexer(store, encoder, data_dir / "lexical", show_progress=False).index(catalog)
     engine = SearchEngine(store, LexicalIndex.load(data_dir / "lexical"), encoder)
-    orders = OrderStore(data_dir / "orders.sqlite")
+    # Orders, carts and handoffs behind the sessions' URL, as the service opens them.
+    stores = open_stores(settings.resolved_session_store_url)
+    orders = stores.orders
     orders.add(
         [
             demo_order("ORD-AAAAAA", "1", "placed"),
@@ -123,11 +123,9 @@ def build_services(
         ]
     )
     policies = PolicyIndex.load_or_build(SHARED_DATA / "policies" / "abcd", data_dir / "policies")
-    handoffs = HandoffStore(data_dir / "handoffs.sqlite")
-    toolbox = build_toolbox(None, orders, policies, handoffs, engine=engine)
-    cart = CartStore(data_dir / "cart.sqlite")
-    for tool in CartTools(cart, engine.get_products).tools():
-        toolbox.register(tool)
+    toolbox = make_toolbox(
+        ToolDeps(engine=engine, orders=orders, carts=stores.carts, handoffs=stores.handoffs, policies=policies)
+    )
     sessions = SqliteSessionStore(data_dir / "sessions.sqlite")
     services = assemble(
         settings,
@@ -138,7 +136,7 @@ def build_services(
         router=KeywordRouter(),  # type: ignore[arg-type]
         catalog=catalog,
     )
-    services.closers = [orders.close, handoffs.close, cart.close]
+    services.closers = [stores.close]
     return services, orders
 
 

@@ -18,9 +18,11 @@ from assistant.grounding import amounts_in
 from assistant.intents.classifier import default_encoder
 from assistant.intents.router import build_router
 from assistant.llm.openai_compat import OpenAICompatLLM
-from assistant.services import Services, assemble, make_toolbox
+from assistant.services import Services, assemble
 from assistant.sessions.sqlite_store import SqliteSessionStore
 from assistant.settings import AssistantSettings
+from assistant.stores import open_stores
+from assistant.tools import load_tool_deps, make_toolbox
 from retrieval.catalog import load_catalog
 from retrieval.factory import build_components
 from tests.api.conftest import WIDGET, answer, chat, names, parse_sse, serve
@@ -52,7 +54,8 @@ def assistant_url(vllm_server: VllmEndpoint, tmp_path_factory: pytest.TempPathFa
     engine = components.engine()
     engine.warm_up()
     router = build_router(default_encoder(data_dir), data_dir / "router", settings.bitext_path, 30)
-    toolbox, closers = make_toolbox(settings, components, engine, products)  # orders over the whole catalog
+    stores = open_stores(settings.resolved_session_store_url)
+    toolbox = make_toolbox(load_tool_deps(settings, components, engine, products, stores))  # orders: whole catalog
     llm = OpenAICompatLLM(vllm_server.base_url, vllm_server.model, timeout=60)
     services: Services = assemble(
         settings,
@@ -63,7 +66,7 @@ def assistant_url(vllm_server: VllmEndpoint, tmp_path_factory: pytest.TempPathFa
         router=router,
         catalog=subset,
     )
-    services.components, services.closers = components, closers
+    services.components, services.closers = components, [stores.close]
     try:
         with serve(services) as url:
             yield url

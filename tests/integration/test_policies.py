@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from assistant.tools.base import Toolbox, ToolContext
-from assistant.tools.orders import RETURN_POLICY_REF
-from assistant.tools.policies import PolicyIndex, PolicyTools
+from assistant.stores.orders import RETURN_POLICY_REF
+from assistant.tools import policies
+from assistant.tools.base import Toolbox, ToolContext, ToolDeps
 from retrieval.encoders import TextEncoder
 from retrieval.factory import make_text_encoder
+from retrieval.policies import PolicyIndex
 from retrieval.settings import RetrievalSettings
 from tests.conftest import SHARED_DATA
 
@@ -39,7 +40,7 @@ def index(encoder: TextEncoder, cache: Path) -> PolicyIndex:
 
 @pytest.fixture(scope="module")
 def toolbox(index: PolicyIndex) -> Toolbox:
-    return Toolbox(PolicyTools(index).tools())
+    return Toolbox(policies.tools(ToolDeps(policies=index)))
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from assistant.tools.base import Toolbox, ToolContext, ToolResult
-from assistant.tools.order_tools import OrderTools
-from assistant.tools.orders import RETURN_POLICY_REF, RETURN_WINDOW_DAYS, Order, OrderItem, OrderStore
+from assistant.stores.orders import RETURN_POLICY_REF, RETURN_WINDOW_DAYS, Order, OrderItem, OrderStore
+from assistant.stores.sqlite_records import SqliteRecordStore
+from assistant.tools.base import Toolbox, ToolContext, ToolDeps, ToolResult
+from assistant.tools.builder import make_toolbox
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 ALICE = ToolContext(shopper_id="alice", session_id="s-a", turn_id="t1")
@@ -74,15 +75,17 @@ def _orders() -> list[Order]:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[OrderStore]:
-    s = OrderStore(tmp_path / "orders.sqlite")
+    s = OrderStore(SqliteRecordStore(tmp_path / "sessions.sqlite"))
     s.add(_orders())
     yield s
-    s.close()
+    s.records.close()
 
 
 @pytest.fixture
 def toolbox(store: OrderStore) -> Toolbox:
-    return Toolbox(OrderTools(store, clock=lambda: NOW).tools())
+    box = make_toolbox(ToolDeps(orders=store, clock=lambda: NOW))
+    assert box.names == ["order_status", "cancel_order", "start_return"]
+    return box
 
 
 def call(toolbox: Toolbox, name: str, args: dict[str, Any], ctx: ToolContext = ALICE) -> ToolResult:

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant.tools.base import Toolbox, ToolContext
-from assistant.tools.orders import RETURN_POLICY_REF, RETURN_WINDOW_DAYS
-from assistant.tools.policies import PolicyIndex, PolicyTools, load_passages
+from assistant.stores.orders import RETURN_POLICY_REF, RETURN_WINDOW_DAYS
+from assistant.tools import policies
+from assistant.tools.base import Toolbox, ToolContext, ToolDeps
 from retrieval.encoders import HashingEncoder
+from retrieval.policies import PolicyIndex, load_passages
 from tests.conftest import SHARED_DATA
 
 ABCD = SHARED_DATA / "policies" / "abcd"
@@ -107,7 +108,7 @@ def test_missing_source_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_policy_answer_returns_cited_passages(mini: Path, tmp_path: Path) -> None:
-    toolbox = Toolbox(PolicyTools(PolicyIndex.load_or_build(mini, tmp_path / "cache")).tools())
+    toolbox = Toolbox(policies.tools(ToolDeps(policies=PolicyIndex.load_or_build(mini, tmp_path / "cache"))))
     res = asyncio.run(toolbox.call("policy_answer", {"question": "how much is standard shipping?"}, CTX))
     assert res.ok
     top = res.data["passages"][0]

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from assistant.tools.base import Toolbox, ToolContext, ToolResult
-from assistant.tools.products import ProductTools
+from assistant.tools import products
+from assistant.tools.base import Toolbox, ToolContext, ToolDeps, ToolResult
 from retrieval.personalization import ProfileStore, profile_from_interests
 from retrieval.search import SearchEngine
 from tests.unit.conftest import SMALL_CATALOG
@@ -30,7 +30,7 @@ def profiles(tmp_path: Path) -> Iterator[ProfileStore]:
 
 @pytest.fixture
 def toolbox(engine: SearchEngine, profiles: ProfileStore) -> Toolbox:
-    return Toolbox(ProductTools(engine, profiles).tools())
+    return Toolbox(products.tools(ToolDeps(engine=engine, profiles=profiles)))
 
 
 def call(toolbox: Toolbox, name: str, args: dict[str, Any], ctx: ToolContext = CTX) -> ToolResult:

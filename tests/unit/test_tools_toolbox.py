@@ -5,18 +5,23 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from pydantic import BaseModel, ConfigDict
 
 from assistant.llm import ToolSpec
-from assistant.tools import TOOL_NAMES, build_toolbox, catalog_products
-from assistant.tools.base import Tool, Toolbox, ToolContext, ToolOutput, ToolResult
-from assistant.tools.handoff import HandoffStore, HandoffTools
-from assistant.tools.orders import OrderStore
-from assistant.tools.policies import Passage, PolicyIndex, load_passages
+from assistant.settings import AssistantSettings
+from assistant.stores import HandoffStore, Stores, open_stores
+from assistant.stores.sqlite_records import SqliteRecordStore
+from assistant.tools import catalog_products, load_tool_deps, make_toolbox
+from assistant.tools.base import Tool, Toolbox, ToolContext, ToolDeps, ToolOutput, ToolResult
+from retrieval.personalization import ProfileStore
+from retrieval.policies import Passage, PolicyIndex, load_passages
 from retrieval.search import SearchEngine
 from tests.conftest import SHARED_DATA
 from tests.unit.conftest import SMALL_CATALOG
@@ -94,8 +99,9 @@ def test_cancellation_while_a_tool_runs_is_not_swallowed() -> None:
 
 
 def test_handoff_is_one_ticket_per_turn(tmp_path: Path) -> None:
-    store = HandoffStore(tmp_path / "handoffs.sqlite")
-    box = Toolbox(HandoffTools(store).tools())
+    store = HandoffStore(SqliteRecordStore(tmp_path / "sessions.sqlite"))
+    box = make_toolbox(ToolDeps(handoffs=store))
+    assert box.names == ["handoff_to_human"]
     first = call(box, "handoff_to_human", {"reason": "wants a person"})
     assert first.ok and first.data["outcome"] == "created" and first.data["ticket_id"].startswith("HO-")
     again = call(box, "handoff_to_human", {"reason": "asked twice"})
@@ -108,22 +114,66 @@ def test_handoff_is_one_ticket_per_turn(tmp_path: Path) -> None:
     assert not call(box, "handoff_to_human", {"reason": ""}).ok
 
 
-def test_builder_wires_all_tools_with_valid_specs(engine: SearchEngine, tmp_path: Path) -> None:
-    policies = PolicyIndex.build(load_passages_or_skip())
-    box = build_toolbox(
-        None, OrderStore(tmp_path / "o.sqlite"), policies, HandoffStore(tmp_path / "h.sqlite"), engine=engine
+ALL_TOOLS = [
+    "search_products",
+    "get_product",
+    "compare_products",
+    "order_status",
+    "cancel_order",
+    "start_return",
+    "policy_answer",
+    "handoff_to_human",
+    "add_to_cart",
+    "remove_from_cart",
+    "view_cart",
+]
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Iterator[Stores]:
+    s = open_stores(f"sqlite:///{tmp_path / 'sessions.sqlite'}")
+    yield s
+    s.close()
+
+
+def test_builder_wires_all_tools_with_valid_specs(engine: SearchEngine, stores: Stores, tmp_path: Path) -> None:
+    deps = ToolDeps(
+        engine=engine,
+        profiles=ProfileStore(tmp_path / "profiles.sqlite"),
+        orders=stores.orders,
+        carts=stores.carts,
+        handoffs=stores.handoffs,
+        policies=PolicyIndex.build(load_passages_or_skip()),
     )
-    assert box.names == list(TOOL_NAMES)
+    box = make_toolbox(deps)
+    assert box.names == ALL_TOOLS
+    # A group whose dependency is missing is left out; the others stay.
+    assert make_toolbox(ToolDeps(engine=engine, orders=stores.orders)).names == ALL_TOOLS[:6]
     specs = box.specs()
     for spec in specs:
         assert isinstance(spec, ToolSpec) and spec.parameters["type"] == "object"
-        assert spec.parameters["properties"] and "title" not in spec.parameters
+        assert (spec.parameters["properties"] or spec.name == "view_cart") and "title" not in spec.parameters
     search = next(s for s in specs if s.name == "search_products")
     assert search.parameters["required"] == ["query"]
     assert {"category", "brand", "color", "size", "min_price", "max_price", "in_stock", "min_rating", "limit"} <= set(
         search.parameters["properties"]
     )
     assert {p.id for p in catalog_products(engine)} == {p.id for p in SMALL_CATALOG}
+
+
+def test_the_service_wiring_seeds_orders_once_and_registers_every_tool(engine: SearchEngine, tmp_path: Path) -> None:
+    settings = AssistantSettings(data_dir=tmp_path, llm_mode="external", llm_base_url="http://127.0.0.1:9/v1")
+    if not settings.users_path.is_file():
+        pytest.skip(f"shared data not found at {settings.users_path}")
+    load_passages_or_skip()
+    components = SimpleNamespace(text_encoder=None, profiles=ProfileStore(tmp_path / "profiles.sqlite"))
+    with closing(open_stores(settings.resolved_session_store_url, legacy_dir=settings.data_dir)) as stores:
+        deps = load_tool_deps(settings, components, engine, SMALL_CATALOG, stores)  # type: ignore[arg-type]
+        assert make_toolbox(deps).names == ALL_TOOLS
+        seeded = stores.orders.count()
+        assert seeded > 0
+        load_tool_deps(settings, components, engine, SMALL_CATALOG, stores)  # type: ignore[arg-type]
+        assert stores.orders.count() == seeded
 
 
 def load_passages_or_skip() -> list[Passage]:

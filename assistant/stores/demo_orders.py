@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from assistant.tools.orders import Order, OrderItem, OrderStatus, OrderStore, ReturnInfo, return_id_for
+from assistant.stores.orders import Order, OrderItem, OrderStatus, OrderStore, ReturnInfo, return_id_for
 from retrieval.personas import load_users, persona_categories, products_by_category
 from retrieval.product import Product
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.tools.demo_orders import seed_demo_orders
-from assistant.tools.orders import Order, OrderStore
+from assistant.stores.demo_orders import seed_demo_orders
+from assistant.stores.orders import Order, OrderStore
+from assistant.stores.sqlite_records import SqliteRecordStore
 from tests.conftest import SHARED_DATA
 from tests.unit.conftest import SMALL_CATALOG
 
@@ -33,22 +34,26 @@ def users_path(tmp_path: Path) -> Path:
     return path
 
 
+def order_store(path: Path) -> OrderStore:
+    return OrderStore(SqliteRecordStore(path))
+
+
 def _all(store: OrderStore) -> list[Order]:
     return sorted((o for u in USERS for o in store.for_shopper(str(u["id"]), limit=100)), key=lambda o: o.order_id)
 
 
 def test_same_inputs_give_the_same_orders(tmp_path: Path, users_path: Path) -> None:
-    a, b = OrderStore(tmp_path / "a.sqlite"), OrderStore(tmp_path / "b.sqlite")
+    a, b = order_store(tmp_path / "a.sqlite"), order_store(tmp_path / "b.sqlite")
     added = seed_demo_orders(a, SMALL_CATALOG, users_path, now=NOW)
     assert added == seed_demo_orders(b, SMALL_CATALOG, users_path, now=NOW) > len(USERS) - 2
     assert _all(a) == _all(b)
-    c = OrderStore(tmp_path / "c.sqlite")
+    c = order_store(tmp_path / "c.sqlite")
     seed_demo_orders(c, SMALL_CATALOG, users_path, now=NOW, seed=7)
     assert [o.order_id for o in _all(c)] != [o.order_id for o in _all(a)]
 
 
 def test_reseeding_adds_nothing_and_keeps_changes(tmp_path: Path, users_path: Path) -> None:
-    store = OrderStore(tmp_path / "orders.sqlite")
+    store = order_store(tmp_path / "orders.sqlite")
     first = seed_demo_orders(store, SMALL_CATALOG, users_path, now=NOW)
     placed = next(o for o in _all(store) if o.status == "placed")
     store.cancel(placed.order_id, NOW)
@@ -60,7 +65,7 @@ def test_reseeding_adds_nothing_and_keeps_changes(tmp_path: Path, users_path: Pa
 
 
 def test_orders_follow_the_catalog_and_the_persona(tmp_path: Path, users_path: Path) -> None:
-    store = OrderStore(tmp_path / "orders.sqlite")
+    store = order_store(tmp_path / "orders.sqlite")
     seed_demo_orders(store, SMALL_CATALOG, users_path, now=NOW)
     assert store.for_shopper("4") == [] and store.for_shopper("5") == []
     orders = _all(store)
@@ -90,7 +95,7 @@ def test_seeds_the_real_retail_demo_store_shoppers(tmp_path: Path) -> None:
     users = SHARED_DATA / "retail-demo-store" / "users.json.gz"
     if not users.is_file():
         pytest.skip(f"shared data not found at {users}")
-    store = OrderStore(tmp_path / "orders.sqlite")
+    store = order_store(tmp_path / "orders.sqlite")
     added = seed_demo_orders(store, SMALL_CATALOG, users, now=NOW, limit=30)
     assert added > 0
     first = store.for_shopper("1", limit=10)

@@ -1,0 +1,27 @@
+"""State a second replica must see: orders, carts and handoff tickets, behind SHOP_SESSION_STORE_URL."""
+
+from assistant.stores.carts import MAX_QUANTITY, CartStore
+from assistant.stores.demo_orders import seed_demo_orders
+from assistant.stores.factory import Stores, make_record_store, open_stores
+from assistant.stores.handoffs import HandoffStore, Ticket
+from assistant.stores.orders import RETURN_WINDOW_DAYS, NotAllowed, Order, OrderItem, OrderStore, ReturnInfo
+from assistant.stores.records import Record, RecordStore
+
+__all__ = [
+    "MAX_QUANTITY",
+    "RETURN_WINDOW_DAYS",
+    "CartStore",
+    "HandoffStore",
+    "NotAllowed",
+    "Order",
+    "OrderItem",
+    "OrderStore",
+    "Record",
+    "RecordStore",
+    "ReturnInfo",
+    "Stores",
+    "Ticket",
+    "make_record_store",
+    "open_stores",
+    "seed_demo_orders",
+]

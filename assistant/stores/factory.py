@@ -1,0 +1,84 @@
+"""`open_stores(url)`: orders, carts and handoffs behind the URL the sessions use (SHOP_SESSION_STORE_URL)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.sessions.factory import SETTING, redact
+from assistant.stores.carts import CartStore
+from assistant.stores.handoffs import HandoffStore
+from assistant.stores.legacy import import_legacy_files
+from assistant.stores.orders import OrderStore
+from assistant.stores.records import RecordStore
+
+log = logging.getLogger(__name__)
+
+
+def make_record_store(url: str, *, namespace: str = "shop") -> RecordStore:
+    """sqlite:///path (sqlite:////abs/path, sqlite:///:memory:), redis://… / rediss://…, postgresql://…"""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme == "sqlite":
+        if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
+            raise ValueError(
+                f"{SETTING}={redact(url)!r}: a SQLite URL is sqlite:///relative/path or sqlite:////abs/path"
+            )
+        from assistant.stores.sqlite_records import SqliteRecordStore
+
+        return SqliteRecordStore(url[len("sqlite:///") :], namespace=namespace)
+    if scheme in ("redis", "rediss", "unix"):
+        from assistant.stores.redis_records import RedisRecordStore
+
+        return RedisRecordStore(url, namespace=namespace)
+    if scheme in ("postgresql", "postgres"):
+        from assistant.stores.postgres_records import PostgresRecordStore
+
+        return PostgresRecordStore(url, namespace=namespace)
+    raise ValueError(
+        f"{SETTING}={redact(url)!r}: unknown scheme {scheme or '(none)'!r}; "
+        "use sqlite:///path, redis://host:port/db or postgresql://user@host:port/db"
+    )
+
+
+@dataclass
+class Stores:
+    """The state every replica shares, over one record store; `close()` releases its connections."""
+
+    records: RecordStore
+    orders: OrderStore
+    carts: CartStore
+    handoffs: HandoffStore
+
+    @classmethod
+    def over(cls, records: RecordStore) -> Stores:
+        return cls(records, OrderStore(records), CartStore(records), HandoffStore(records))
+
+    def close(self) -> None:
+        self.records.close()
+
+
+def open_stores(url: str, *, namespace: str = "shop", legacy_dir: str | Path | None = None) -> Stores:
+    """The stores behind `url`, checked to answer (else a RuntimeError naming the setting).
+
+    With `legacy_dir`, the per-store SQLite files of earlier versions found there are imported once.
+    """
+    try:
+        records = make_record_store(url, namespace=namespace)
+    except ValueError:
+        raise
+    except Exception as e:  # e.g. a SQLite path that cannot be created
+        raise RuntimeError(f"{SETTING}={redact(url)!r}: cannot open the store: {e}") from e
+    if not records.ping():
+        records.close()
+        raise RuntimeError(f"{SETTING}={redact(url)!r}: the order, cart and handoff store does not answer")
+    stores = Stores.over(records)
+    if legacy_dir is not None:
+        try:
+            imported = import_legacy_files(Path(legacy_dir), stores)
+        except BaseException:
+            stores.close()
+            raise
+        for name, rows in imported.items():
+            log.info("imported %d rows of %s into %s", rows, name, redact(url))
+    return stores
