@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.api.auth import KeyRing
-from assistant.api.limits import RateLimiter
+from assistant.catalog_service import CatalogService
 from assistant.chat_service import ChatService
 from assistant.grounding import CatalogTitles
 from assistant.intents.classifier import default_encoder
@@ -22,7 +21,7 @@ from assistant.llm.base import LLM
 from assistant.llm.openai_compat import OpenAICompatLLM
 from assistant.llm.supervisor import Supervisor
 from assistant.metrics import Metrics
-from assistant.planner import Planner
+from assistant.planning import Deps, Planner
 from assistant.prompts import REQUIRED_PROMPTS, PromptRegistry
 from assistant.sessions.base import SessionStore
 from assistant.sessions.factory import open_session_store
@@ -30,8 +29,12 @@ from assistant.settings import AssistantSettings
 from assistant.stores import open_stores
 from assistant.tools.base import Toolbox
 from assistant.tools.builder import load_tool_deps, make_toolbox
+from assistant.turns.answer import AnswerWriter
+from assistant.turns.runner import TurnRunner
+from assistant.turns.summaries import Summarizer
 from retrieval.catalog import load_catalog
 from retrieval.factory import Components, build_components
+from retrieval.personalization import ProfileStore
 from retrieval.product import Product
 from retrieval.search import SearchEngine
 
@@ -54,9 +57,8 @@ class Services:
     router: IntentRouter
     prompts: PromptRegistry
     chat: ChatService
+    catalog: CatalogService
     metrics: Metrics
-    keys: KeyRing
-    limiter: RateLimiter
     components: Components | None = None
     vllm: Any = None
     supervisor: Supervisor | None = None
@@ -129,35 +131,51 @@ def assemble(
     router: IntentRouter,
     catalog: Sequence[Product],
     prompts: PromptRegistry | None = None,
+    profiles: ProfileStore | None = None,
 ) -> Services:
     """Wire built parts into Services (tests call this with fakes and small catalogs)."""
     prompts = prompts or PromptRegistry.load(required=REQUIRED_PROMPTS)
     metrics = Metrics()
-    planner = Planner(
-        router=router,
-        vocab=CatalogVocabulary.from_products(catalog),
-        color_field=any(p.color for p in catalog),
+    deps = Deps(
         toolbox=toolbox,
         get_products=engine.get_products,
         catalog_titles=CatalogTitles(catalog),
+        vocab=CatalogVocabulary.from_products(catalog),
+        search_results=settings.search_results,
+        min_relevance=settings.min_relevance,
+        color_field=any(p.color for p in catalog),
+    )
+    planner = Planner(
+        router=router,
+        deps=deps,
         probe=make_probe(engine),
         rescue_relevance=settings.rescue_relevance,
-        min_relevance=settings.min_relevance,
-        search_results=settings.search_results,
         llm=llm if settings.use_llm_slots else None,
         slot_prompt=prompts.get("slots"),
     )
-    chat = ChatService(
+    writer = AnswerWriter(
         llm=llm,
-        sessions=sessions,
-        planner=planner,
         prompts=prompts,
         metrics=metrics,
-        max_message_chars=settings.max_message_chars,
         answer_max_tokens=settings.answer_max_tokens,
-        turn_timeout_s=settings.turn_timeout_s,
-        resume_grace_s=settings.resume_grace_s,
         context_tokens=settings.context_tokens,
+    )
+    summarizer = Summarizer(llm=llm, sessions=sessions, prompts=prompts)
+    runner = TurnRunner(
+        sessions=sessions,
+        planner=planner,
+        writer=writer,
+        summarizer=summarizer,
+        metrics=metrics,
+        turn_timeout_s=settings.turn_timeout_s,
+    )
+    chat = ChatService(
+        sessions=sessions,
+        planner=planner,
+        runner=runner,
+        summarizer=summarizer,
+        max_message_chars=settings.max_message_chars,
+        resume_grace_s=settings.resume_grace_s,
     )
     return Services(
         settings=settings,
@@ -168,9 +186,8 @@ def assemble(
         router=router,
         prompts=prompts,
         chat=chat,
+        catalog=CatalogService(engine, profiles),
         metrics=metrics,
-        keys=KeyRing(settings.keys),
-        limiter=RateLimiter(settings.rate_limit_per_minute),
     )
 
 
@@ -259,6 +276,7 @@ async def build_services(settings: AssistantSettings) -> Services:
         router=router,
         catalog=catalog.products,
         prompts=prompts,
+        profiles=components.profiles,
     )
     services.components, services.vllm, services.closers = components, server, closers
     if server is not None:

@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from assistant.api import catalog, chat, health, sessions
+from assistant.api.auth import KeyRing
 from assistant.api.errors import install_error_handlers
-from assistant.api.limits import BodySizeLimit
+from assistant.api.limits import BodySizeLimit, RateLimiter
 from assistant.services import Services, build_services, limit_numeric_threads
 from assistant.settings import AssistantSettings
 
@@ -29,8 +30,7 @@ def create_app(settings: AssistantSettings | None = None, services: Services | N
         app.state.services = services if services is not None else await build_services(settings)
         if owned:
             # What start-up built (catalog, indexes, encoders, router) lives as long as the app. Frozen, it is
-            # left out of the collector's full passes, which otherwise walk all of it while every thread waits
-            # (0.28 s each with ~560k objects on an idle machine, longer under load).
+            # left out of the collector's full passes, which otherwise walk all of it while every thread waits.
             gc.collect()
             gc.freeze()
             limit_numeric_threads(settings.numeric_threads)
@@ -44,6 +44,9 @@ def create_app(settings: AssistantSettings | None = None, services: Services | N
 
     app = FastAPI(title="Shopping assistant", version="0.1.0", lifespan=lifespan)
     app.state.services = None
+    # Who may call, and how often: HTTP concerns, so they are built here and not in the services.
+    app.state.keys = KeyRing(settings.keys)
+    app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
     install_error_handlers(app)
     app.add_middleware(
         CORSMiddleware,

@@ -1,39 +1,16 @@
-"""API keys with roles: a widget key acts for its own shopper; an agent key may read any session."""
+"""API keys: each key stands for a Principal (role, shopper); only their digests are kept."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import math
-from dataclasses import dataclass
 
 from fastapi import Request
 
 from assistant.api.errors import ApiError
-from assistant.settings import ApiKey, Role
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the key's role and, for widget keys, the shopper it acts for."""
-
-    key_id: str
-    role: Role
-    shopper_id: str | None
-
-    def can_read(self, owner: str) -> bool:
-        return self.role == "agent" or self.shopper_id == owner
-
-    def shopper_for(self, requested: str | None) -> str:
-        """The shopper a request acts for: a widget key's own; an agent names one."""
-        if self.role == "widget":
-            if requested is not None and requested != self.shopper_id:
-                raise ApiError(403, "forbidden", "a widget key acts only for its own shopper")
-            assert self.shopper_id is not None
-            return self.shopper_id
-        if not requested:
-            raise ApiError(422, "invalid_request", "an agent key must name the shopper_id to act for")
-        return requested
+from assistant.principal import Principal
+from assistant.settings import ApiKey
 
 
 class KeyRing:

@@ -1,4 +1,5 @@
-"""Request dependencies: the app's Services and the authenticated, rate-limited caller."""
+"""Request dependencies: the app's Services and the authenticated, rate-limited caller (keys and limits are the
+app's, built in `create_app`)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from assistant.api.auth import Principal, authenticate, retry_after
+from assistant.api.auth import KeyRing, authenticate, retry_after
 from assistant.api.errors import ApiError
+from assistant.api.limits import RateLimiter
+from assistant.principal import Principal
 from assistant.services import Services
 
 
@@ -21,9 +24,11 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_principal(request: Request, services: ServicesDep) -> Principal:
-    principal = authenticate(request, services.keys)
-    wait = services.limiter.check(principal.key_id)
+def get_principal(request: Request) -> Principal:
+    keys: KeyRing = request.app.state.keys
+    limiter: RateLimiter = request.app.state.limiter
+    principal = authenticate(request, keys)
+    wait = limiter.check(principal.key_id)
     if wait > 0:
         raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.1f}s", headers=retry_after(wait))
     return principal

@@ -1,4 +1,5 @@
-"""One JSON error shape for every failure: {"error": {"code", "message", "details"}}."""
+"""One JSON error shape for every failure: {"error": {"code", "message", "details"}}; domain errors get their status
+here (the core raises `assistant.errors` classes and knows nothing of HTTP)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from assistant import errors
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +27,27 @@ HTTP_CODES = {
     429: "rate_limited",
     503: "unavailable",
 }
+
+
+# The status of each domain error; a subclass takes the nearest listed ancestor's.
+DOMAIN_STATUS: dict[type[errors.AssistantError], int] = {
+    errors.InvalidRequest: 422,
+    errors.MessageRejected: 422,
+    errors.MessageTooLong: 413,
+    errors.Forbidden: 403,
+    errors.SessionNotFound: 404,
+    errors.EventNotFound: 404,
+    errors.InvalidLastEventId: 400,
+    errors.UnknownProducts: 422,
+    errors.Unavailable: 503,
+}
+
+
+def domain_status(exc: errors.AssistantError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in DOMAIN_STATUS:
+            return DOMAIN_STATUS[cls]
+    return 400
 
 
 class ApiError(Exception):
@@ -54,6 +78,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, exc.details, headers=exc.headers)
+
+    @app.exception_handler(errors.AssistantError)
+    async def _domain(_: Request, exc: errors.AssistantError) -> JSONResponse:
+        return error_response(domain_status(exc), exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
+from assistant import errors
 from assistant.sessions.models import InvalidEventId, Session, StoredEvent, Turn, parse_event_id, utc_now
 
 DEFAULT_STALE_AFTER_S = 600.0
@@ -24,7 +25,9 @@ class SessionStoreError(Exception):
     """Base of the session-store errors."""
 
 
-class SessionNotFound(SessionStoreError, LookupError):
+class SessionNotFound(SessionStoreError, errors.SessionNotFound):
+    """The store holds no such session (the domain error of the same name, so it reads as 404 wherever it surfaces)."""
+
     def __init__(self, session_id: str) -> None:
         super().__init__(f"session {session_id!r} not found")
         self.session_id = session_id

@@ -45,10 +45,6 @@ def _sizes_of(p: Product) -> set[str] | None:
     return None
 
 
-# Old names of min_price/max_price (the intent slots' names), accepted until the planner sends the new ones.
-OLD_PRICE_NAMES = {"price_min": "min_price", "price_max": "max_price"}
-
-
 class SearchProductsArgs(FilterParams):
     """Arguments of search_products: a query, the filter parameters, a size and how many."""
 
@@ -57,17 +53,6 @@ class SearchProductsArgs(FilterParams):
     query: str = Field(min_length=1, max_length=500, description="what the shopper wants, in their words")
     size: str | None = Field(default=None, max_length=40, description="wanted size, e.g. 'M' or '42'")
     limit: int = Field(default=5, ge=1, le=20, description="how many products to return")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _old_price_names(cls, data: Any) -> Any:
-        # Temporary: remove once the planner sends min_price/max_price. Both names at once: the old one is unknown.
-        if isinstance(data, dict) and OLD_PRICE_NAMES.keys() & data.keys():
-            data = dict(data)
-            for old, new in OLD_PRICE_NAMES.items():
-                if old in data and new not in data:
-                    data[new] = data.pop(old)
-        return data
 
     @field_validator("query")
     @classmethod

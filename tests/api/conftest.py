@@ -34,6 +34,7 @@ from assistant.tools import ToolDeps, make_toolbox
 from retrieval.encoders import HashingEncoder
 from retrieval.indexer import Indexer
 from retrieval.lexical import LexicalIndex
+from retrieval.personalization import ProfileStore
 from retrieval.policies import PolicyIndex
 from retrieval.product import Product
 from retrieval.search import SearchEngine
@@ -100,8 +101,9 @@ def demo_order(order_id: str, shopper: str, status: str, product_id: str = "p1",
 
 
 def build_services(
-    data_dir: Path, llm: FakeLLM, catalog: list[Product] | None = None, **overrides: Any
+    data_dir: Path, llm: FakeLLM, catalog: list[Product] | None = None, profiles: bool = False, **overrides: Any
 ) -> tuple[Services, OrderStore]:
+    """The service over a small catalog; `profiles`: with a personalization store (else none, as without one)."""
     catalog = SMALL_CATALOG if catalog is None else catalog
     options: dict[str, Any] = {"llm_slots": False, "min_relevance": 0.0, **overrides}
     settings = AssistantSettings(
@@ -123,8 +125,16 @@ def build_services(
         ]
     )
     policies = PolicyIndex.load_or_build(SHARED_DATA / "policies" / "abcd", data_dir / "policies")
+    profile_store = ProfileStore(data_dir / "profiles.sqlite") if profiles else None
     toolbox = make_toolbox(
-        ToolDeps(engine=engine, orders=orders, carts=stores.carts, handoffs=stores.handoffs, policies=policies)
+        ToolDeps(
+            engine=engine,
+            profiles=profile_store,
+            orders=orders,
+            carts=stores.carts,
+            handoffs=stores.handoffs,
+            policies=policies,
+        )
     )
     sessions = SqliteSessionStore(data_dir / "sessions.sqlite")
     services = assemble(
@@ -135,8 +145,9 @@ def build_services(
         toolbox=toolbox,
         router=KeywordRouter(),  # type: ignore[arg-type]
         catalog=catalog,
+        profiles=profile_store,
     )
-    services.closers = [stores.close]
+    services.closers = [stores.close, *([profile_store.close] if profile_store else [])]
     return services, orders
 
 

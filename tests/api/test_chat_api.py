@@ -91,7 +91,7 @@ def test_a_model_text_cut_or_refused_after_its_first_words_falls_back_to_the_fac
 
 
 def test_nothing_relevant_says_the_store_does_not_carry_it(running: Running) -> None:
-    running.services.chat.planner.min_relevance = 0.99
+    running.services.chat.planner.deps.min_relevance = 0.99
     events = chat_events(running.base_url, {"message": "a jet ski"})
     products = next(e for e in events if e["event"] == "products")["data"]["products"]
     assert products == []
@@ -250,7 +250,7 @@ def test_a_client_that_reconnects_within_the_grace_period_gets_the_rest_of_the_t
 
 
 def test_client_disconnect_cancels_the_model_stream(running: Running) -> None:
-    running.services.chat.resume_grace_s = 0.0
+    running.services.chat.live.grace_s = 0.0
     running.llm.streams = [words(200)]
     running.llm.chunk_delay = 0.05
     with httpx.stream(
@@ -336,7 +336,7 @@ def test_an_agent_key_acts_for_a_named_shopper(running: Running) -> None:
 
 
 def test_history_fits_the_budget_and_older_turns_get_summarised(running: Running) -> None:
-    running.services.chat.summarize_after = 2
+    running.services.chat.summarizer.summarize_after = 2
     session = None
     messages = ["running shoes", "hiking boots", "a backpack", "coffee mug", "tell me about the first one", "hello"]
     for message in messages:

@@ -113,15 +113,35 @@ def test_search_query_parameters(running: Running) -> None:
     assert [d["field"] for d in bad.json()["error"]["details"]] == ["query.min_rating"]
 
 
-def test_events_feed_personalization_and_reject_unknown_products(running: Running) -> None:
-    body = {"events": [{"product_id": "p3", "kind": "purchase"}, {"product_id": "p4", "kind": "view"}]}
-    r = httpx.post(f"{running.base_url}/v1/events", json=body, headers=WIDGET)
-    # The fake-backed app has no profile store (components); the route says so clearly.
-    assert r.status_code in (202, 503)
-    bad = {"events": [{"product_id": "nope", "kind": "view"}]}
-    is_error(httpx.post(f"{running.base_url}/v1/events", json=bad, headers=WIDGET), 422, "unknown_product")
-    wrong = {"events": [{"product_id": "p3", "kind": "view", "shopper_id": "2"}]}
-    is_error(httpx.post(f"{running.base_url}/v1/events", json=wrong, headers=WIDGET), 403, "forbidden")
+def test_events_without_a_profile_store_are_refused_clearly(running: Running) -> None:
+    body = {"events": [{"product_id": "p3", "kind": "purchase"}]}
+    is_error(httpx.post(f"{running.base_url}/v1/events", json=body, headers=WIDGET), 503, "unavailable")
+
+
+def test_events_feed_personalization_and_a_refused_batch_stores_nothing(tmp_path: Path) -> None:
+    services, _ = build_services(tmp_path, FakeLLM(), profiles=True)
+    profiles = services.catalog.profiles
+    assert profiles is not None
+    try:
+        with serve(services) as url:
+            body = {"events": [{"product_id": "p3", "kind": "purchase"}, {"product_id": "p4", "kind": "view"}]}
+            r = httpx.post(f"{url}/v1/events", json=body, headers=WIDGET)
+            assert r.status_code == 202 and r.json() == {"accepted": 2, "shoppers": ["1"]}
+            assert [e.product_id for e in profiles.events("1")] == ["p3", "p4"]
+            profile = profiles.get("1")
+            assert profile is not None and profile.events == 2 and "boots" in profile.categories
+            # A batch with one bad event is refused whole: nothing of it is stored.
+            bad = {"events": [{"product_id": "p5", "kind": "view"}, {"product_id": "nope", "kind": "view"}]}
+            is_error(httpx.post(f"{url}/v1/events", json=bad, headers=WIDGET), 422, "unknown_product")
+            wrong = {"events": [{"product_id": "p5", "kind": "view", "shopper_id": "2"}]}
+            is_error(httpx.post(f"{url}/v1/events", json=wrong, headers=WIDGET), 403, "forbidden")
+            assert len(profiles.events("1")) == 2 and profiles.events("2") == []
+            # An agent records for the shopper it names.
+            agent = {"events": [{"product_id": "p5", "kind": "click", "shopper_id": "2"}]}
+            r = httpx.post(f"{url}/v1/events", json=agent, headers=AGENT)
+            assert r.status_code == 202 and r.json()["shoppers"] == ["2"]
+    finally:
+        asyncio.run(services.close())
 
 
 def test_health_metrics_and_cors(running: Running) -> None:
@@ -160,8 +180,8 @@ def test_an_unreachable_model_server_gives_an_error_event_not_a_hung_stream(tmp_
     from assistant.llm.openai_compat import OpenAICompatLLM
     from assistant.llm.vllm_server import free_port
 
-    services, _ = build_services(tmp_path, FakeLLM())
-    services.llm = services.chat.llm = OpenAICompatLLM(f"http://127.0.0.1:{free_port()}/v1", "nobody", timeout=5)
+    unreachable = OpenAICompatLLM(f"http://127.0.0.1:{free_port()}/v1", "nobody", timeout=5)
+    services, _ = build_services(tmp_path, unreachable)  # type: ignore[arg-type]
     try:
         with serve(services) as url:
             r = chat(url, {"message": "running shoes"}, WIDGET, timeout=20)

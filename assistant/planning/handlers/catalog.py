@@ -1,0 +1,133 @@
+"""Shopping handlers: search, questions about shown products, variants ("does it come in black"), comparison."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from assistant import answers
+from assistant.dialogue.references import variant_search
+from assistant.planning.plan import Handler, Plan, TurnContext, saying, showing
+
+# The search tool's argument for each slot that narrows a search.
+SEARCH_SLOTS = {
+    "category": "category",
+    "brand": "brand",
+    "color": "color",
+    "size": "size",
+    "price_min": "min_price",
+    "price_max": "max_price",
+}
+
+
+async def search(t: TurnContext) -> Plan:
+    """Search the catalog with the message and its slots; cards, and an answer over their facts."""
+    s = t.slots
+    args: dict[str, Any] = {"query": t.message, "limit": t.deps.search_results}
+    for slot, arg in SEARCH_SLOTS.items():
+        value = getattr(s, slot)
+        if value is not None:
+            args[arg] = value
+    colour = args.pop("color", None) if not t.deps.color_field else None  # no field to filter on
+    result = await t.call("search_products", args)
+    items, products = t.search_results(result)
+    if colour:
+        # The query's words already favour titles naming the colour; put those first.
+        products.sort(key=lambda p: colour.lower() not in p.title.lower())
+    if products and result.data.get("best_match", 0.0) < t.deps.min_relevance:
+        t.trace.note("relevance_check", data={"verdict": "not carried"})
+        products = []
+    if not products:
+        return showing([], items, fixed=answers.not_carried(t.message if len(t.message) < 60 else "that"))
+    budget = {v for v in (s.price_min, s.price_max) if v is not None}
+    return showing(
+        products,
+        items,
+        prompt="answer",
+        facts=t.facts(products, budget),
+        variables={"facts": answers.products_facts(products), "message": t.message},
+        fixed=answers.list_answer(products, t.message),
+    )
+
+
+async def product_question(t: TurnContext) -> Plan:
+    """A question about products shown earlier ("how much is the second one"); a search when it points at none."""
+    refs = t.resolution.product_ids
+    if not refs and t.resolution.kind != "none":
+        # "the second one" with nothing (or too little) shown: ask, don't search for the words.
+        return saying(answers.unresolved(t.resolution, shown=len(t.shown[0])))
+    if not refs:
+        return await search(t)
+    results = [await t.call("get_product", {"product_id": pid}) for pid in refs[:4]]
+    products = t.products([pid for pid, r in zip(refs[:4], results, strict=True) if r.ok])
+    if not products:
+        return showing([], fixed=answers.NO_REFERENCE)
+    answer: dict[str, Any] = {"facts": t.facts(products), "fixed": answers.product_answer(products[0])}
+    if t.resolution.kind == "comparative" and len(products) == 1:
+        return showing(products, **answer)  # "the cheaper one" is answered by the catalog fact itself
+    if len(products) == 1:
+        details = {"facts": answers.product_details(products[0]), "message": t.message}
+        return showing(products, prompt="product", variables=details, **answer)
+    listed = {"facts": answers.products_facts(products), "message": t.message}
+    return showing(products, prompt="answer", variables=listed, **answer)
+
+
+async def variant_question(t: TurnContext) -> Plan:
+    """ "does it come in black": look for the same product in the asked colour (or check its size)."""
+    constraint = t.resolution.constraint
+    found = t.products(t.resolution.product_ids[:1])
+    if constraint is None or not found:
+        return await product_question(t)
+    product = found[0]
+    variant = variant_search(product, constraint)
+    args: dict[str, Any] = {"query": variant.query, "limit": t.deps.search_results}
+    if constraint.color and product.color:
+        args["color"] = constraint.color
+    elif constraint.color:
+        # This catalog keeps colours in titles, not in a field: search for it and check the title.
+        args["query"] = f"{constraint.color} {variant.query}"
+    if variant.size:
+        args["size"] = variant.size
+    if product.category:
+        args["category"] = product.category
+    result = await t.call("search_products", args)
+    items, products = t.search_results(result)
+    if constraint.color and not product.color:
+        colour = constraint.color.lower()
+        products = [p for p in products if colour in p.title.lower() or colour == (p.color or "").lower()]
+    wanted = " ".join(filter(None, [constraint.color, f"size {variant.size}" if variant.size else None]))
+    if not products:
+        return showing([product], fixed=f"Sorry, I couldn't find the {product.title} in {wanted}.")
+    return showing(
+        products,
+        items,
+        prompt="answer",
+        facts=t.facts(products),
+        variables={"facts": answers.products_facts(products), "message": t.message},
+        fixed=f"Here is what we have in {wanted}: " + answers.list_answer(products, t.message),
+    )
+
+
+async def compare(t: TurnContext) -> Plan:
+    """Compare the products referred to, or the first two of the latest list."""
+    refs = t.resolution.product_ids
+    ids = refs if len(refs) >= 2 else [p.id for p in t.shown[0][:2]]
+    if len(ids) < 2:
+        return saying("Which products should I compare? Search first, then ask me to compare them.")
+    result = await t.call("compare_products", {"product_ids": ids[:4]})
+    products = t.products(ids[:4]) if result.ok else []
+    return showing(
+        products,
+        prompt="answer",
+        facts=t.facts(products),
+        variables={"facts": answers.products_facts(products), "message": t.message},
+        fixed=answers.compare_answer(products),
+    )
+
+
+INTENTS: dict[str, Handler] = {
+    "search_products": search,
+    "recommendation": search,
+    "product_question": product_question,
+    "variant_question": variant_question,
+    "compare_products": compare,
+}

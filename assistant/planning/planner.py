@@ -1,0 +1,139 @@
+"""Planning a turn: understand the message (intent, slots, references), then let its handler call the tools and
+decide what to show and how to answer.
+
+Correctness never rests on the small model's judgement: the trained classifier routes, deterministic extraction
+drives the tools (the model's slots are validated against the text and the catalog and only add to them), and
+the facts of the answer come from the catalog and the tools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from assistant.dialogue import state
+from assistant.dialogue.references import resolve_references
+from assistant.intents.router import RoutedIntent
+from assistant.intents.slots import extract_deterministic, extract_slots
+from assistant.llm.base import LLM
+from assistant.planning.handlers import handler_for
+from assistant.planning.plan import Deps, Plan, TurnContext, TurnInput, Understanding
+from assistant.planning.rewrites import Signals, rewrite
+from assistant.prompts import Prompt
+from assistant.schemas import IntentEvent
+from assistant.trace import Trace
+
+NO_MODEL_SLOTS = frozenset({"confirm_action", "greeting"})  # nothing for the model to add
+
+
+class Router(Protocol):
+    def route(self, text: str) -> RoutedIntent: ...
+
+
+class Planner:
+    """Routes a message, understands it in its session, and plans the turn with the intent's handler."""
+
+    def __init__(
+        self,
+        *,
+        router: Router,
+        deps: Deps,
+        probe: Callable[[str], float] | None = None,
+        rescue_relevance: float = 0.55,
+        llm: LLM | None = None,
+        slot_prompt: Prompt | None = None,
+        llm_slot_timeout_s: float = 10.0,
+        llm_slot_wait_s: float = 1.0,
+    ) -> None:
+        self.router = router
+        self.deps = deps
+        self.probe = probe  # how well the catalog matches a message (best similarity)
+        self.rescue_relevance = rescue_relevance
+        self.llm = llm
+        self.slot_prompt = slot_prompt
+        self.llm_slot_timeout_s = llm_slot_timeout_s
+        self.llm_slot_wait_s = llm_slot_wait_s
+
+    def route_soon(self, message: str) -> asyncio.Future[RoutedIntent]:
+        """Start routing a message now, in a worker thread (ONNX releases the GIL: other turns' tokens keep
+        flowing), so that it runs while the turn's session is read and its turn stored; `understand` awaits it.
+        An error surfaces there; a future nobody awaits (its turn never started) just ends."""
+        routing = asyncio.ensure_future(asyncio.to_thread(self.router.route, message))
+        routing.add_done_callback(_retrieve)
+        return routing
+
+    async def understand(self, inp: TurnInput, trace: Trace) -> Understanding:
+        """Intent (the classifier's, rewritten by the conversation's rules), slots and references."""
+        route = await (inp.routing if inp.routing is not None else self.route_soon(inp.message))
+        session, vocab = inp.session, self.deps.vocab
+        slots = extract_deterministic(inp.message, vocab)
+        last, earlier = state.shown_products(session, self.deps.get_products)
+        resolution = resolve_references(inp.message, last, state.focus(session), earlier=earlier, vocab=vocab)
+        catalog_match = None
+        if route.group == "OUT_OF_SCOPE" and self.probe is not None:
+            catalog_match = await asyncio.to_thread(self.probe, inp.message)
+        context = state.order_context(session)
+        if context and not slots.order_id:
+            slots = slots.model_copy(update={"order_id": context})  # "cancel it" after an order turn
+        pending = state.pending_action(session)
+        signals = Signals(
+            message=inp.message,
+            intent=route.intent,
+            group=route.group,
+            refs=tuple(resolution.product_ids),
+            reference_kind=resolution.kind,
+            has_constraint=resolution.constraint is not None,
+            catalog_match=catalog_match,
+            rescue_relevance=self.rescue_relevance,
+            order_context=context,
+            pending=pending is not None,
+        )
+        intent, group, fired = rewrite(signals)
+        if fired:
+            trace.note("intent_rules", data={"routed": route.intent, "intent": intent, "rules": fired})
+        filled = slots.model_dump(exclude_none=True)
+        event = IntentEvent(
+            intent=intent,
+            group=group,
+            confidence=round(float(route.confidence), 4),
+            slots=filled,
+            slot_sources=dict.fromkeys(filled, "rules"),
+            references=list(resolution.product_ids),
+        )
+        llm_slots = None
+        if self.llm is not None and self.slot_prompt is not None and intent not in NO_MODEL_SLOTS:
+            # The model's slots never hold up the cards: they run beside the turn and are merged at its end.
+            llm_slots = asyncio.create_task(
+                extract_slots(self.llm, inp.message, vocab, prompt=self.slot_prompt, timeout_s=self.llm_slot_timeout_s)
+            )
+        return Understanding(event=event, slots=slots, resolution=resolution, pending=pending, llm_slots=llm_slots)
+
+    async def plan(self, inp: TurnInput, understood: Understanding, trace: Trace) -> Plan:
+        """The intent's handler calls the tools and returns what to show and how to answer."""
+        handler = handler_for(understood.event.intent, understood.event.group)
+        return await handler(TurnContext(inp, understood, trace, self.deps))
+
+    async def finish_slots(self, understood: Understanding, trace: Trace) -> dict[str, Any]:
+        """The turn's final slots: rules merged with the model's validated ones (when they ran)."""
+        slots = understood.slots.model_dump(exclude_none=True)
+        task = understood.llm_slots
+        if task is None:
+            return slots
+        try:
+            # The answer is out; the model's slots get a short grace, not a say in the turn's latency.
+            result = await asyncio.wait_for(task, timeout=self.llm_slot_wait_s)
+        except TimeoutError:
+            trace.note("llm_slots", ok=False, error="not ready when the answer was")
+            return slots
+        except Exception as e:  # the model's slots are an extra; the rules stand on their own
+            trace.note("llm_slots", ok=False, error=f"{type(e).__name__}: {e}")
+            return slots
+        trace.note("llm_slots", data=result.model_dump(mode="json"))
+        return result.slots.model_dump(exclude_none=True)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a background future's error as seen (whoever awaits it gets it; nobody else should be warned)."""
+    if not future.cancelled():
+        future.exception()

@@ -1,0 +1,114 @@
+"""Intent rewrite rules: where the conversation so far overrides the classifier's reading of one message.
+
+The classifier sees the message alone. These rules see what the session showed and asked: "the second one" after
+a product list is a question about that product, "yes" after a confirmation request answers it, "cancel it" after
+an order turn cancels that order. Each rule is one row; they apply in order, each seeing the intent the rows
+before it left.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from assistant import answers
+
+SEARCH = frozenset({"search_products", "recommendation"})
+# Reference kinds that point at shown products even when the classifier heard a new search.
+POINTING = frozenset({"ordinal", "comparative", "pronoun", "plural", "other"})
+_CANCEL = re.compile(r"\bcancel\b")
+_RETURN = re.compile(r"\breturn\b")
+_POINTER = re.compile(r"\b(?:it|this|that|this order|that order)\b")
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the rules read: the message, the intent so far, and what the session showed or asked."""
+
+    message: str
+    intent: str
+    group: str
+    refs: tuple[str, ...] = ()
+    reference_kind: str = "none"
+    has_constraint: bool = False  # "does it come in black": a colour or size asked of a referenced product
+    catalog_match: float | None = None  # best catalog similarity, measured only for out-of-scope messages
+    rescue_relevance: float = 1.0
+    order_context: str | None = None  # the one order the previous turn was about
+    pending: bool = False  # the previous turn asked the shopper to confirm a change
+
+    @property
+    def low(self) -> str:
+        return self.message.lower()
+
+    @property
+    def about_it(self) -> bool:
+        """A short or pointing message ("cancel it", "return that one"): it may act on the order just shown."""
+        return len(self.low.split()) <= 4 or bool(_POINTER.search(self.low))
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """When `when` holds, the intent becomes `intent` (and the group `group`, unless None: kept)."""
+
+    name: str
+    when: Callable[[Signals], bool]
+    intent: str
+    group: str | None = None
+
+
+REWRITES: tuple[Rewrite, ...] = (
+    # The classifier knows shopping only from examples; the catalog knows what the store sells.
+    Rewrite(
+        "the catalog carries it",
+        lambda s: s.group == "OUT_OF_SCOPE" and s.catalog_match is not None and s.catalog_match >= s.rescue_relevance,
+        "search_products",
+        "SHOPPING",
+    ),
+    Rewrite(
+        "points at shown products",
+        lambda s: bool(s.refs)
+        and (s.group in {"OUT_OF_SCOPE", "CONVERSATION"} or (s.intent in SEARCH and s.reference_kind in POINTING)),
+        "product_question",
+        "SHOPPING",
+    ),
+    # "which one is the cheapest?" picked one product out of those shown.
+    Rewrite("one product picked", lambda s: s.intent == "compare_products" and len(s.refs) == 1, "product_question"),
+    Rewrite(
+        "asks for a variant",
+        lambda s: s.has_constraint and bool(s.refs) and s.intent in SEARCH | {"product_question"},
+        "variant_question",
+        "SHOPPING",
+    ),
+    Rewrite(
+        "cancels the order just discussed",
+        lambda s: s.order_context is not None and s.about_it and bool(_CANCEL.search(s.low)),
+        "cancel_order",
+        "ORDER",
+    ),
+    Rewrite(
+        "returns the order just discussed",
+        lambda s: s.order_context is not None
+        and s.about_it
+        and bool(_RETURN.search(s.low))
+        and not _CANCEL.search(s.low),
+        "get_refund",
+        "REFUNDS",
+    ),
+    Rewrite(
+        "answers the confirmation asked for",
+        lambda s: s.pending and (answers.is_affirmative(s.message) or answers.is_negative(s.message)),
+        "confirm_action",
+        "ACTION",
+    ),
+)
+
+
+def rewrite(signals: Signals, rules: tuple[Rewrite, ...] = REWRITES) -> tuple[str, str, list[str]]:
+    """(intent, group, names of the rules that fired), applying `rules` in order."""
+    fired: list[str] = []
+    for rule in rules:
+        if rule.when(signals):
+            signals = replace(signals, intent=rule.intent, group=rule.group or signals.group)
+            fired.append(rule.name)
+    return signals.intent, signals.group, fired

@@ -1,0 +1,134 @@
+"""Live delivery: a running turn's events reach whoever follows it as soon as they are logged; a follower that
+reconnects (Last-Event-ID) gets the rest, live while the turn runs here, or from the log once it ran elsewhere.
+
+Every event is appended to the session store before it is published (its id "<turn>:<seq>"), so what a client
+saw is always in the log. A turn whose last follower left is cancelled after a grace period unless someone
+resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from assistant.errors import EventNotFound
+from assistant.schemas import DoneEvent
+from assistant.sessions.base import SessionStore
+from assistant.sessions.models import InvalidEventId, StoredEvent, parse_event_id
+
+
+@dataclass
+class Live:
+    """A turn running in this process: its events so far, and who is following it."""
+
+    events: list[StoredEvent] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    done: bool = False
+    task: asyncio.Task[None] | None = None
+    followers: int = 0
+    orphaned: asyncio.TimerHandle | None = None
+
+    def publish(self, event: StoredEvent) -> None:
+        self.events.append(event)
+        self.changed.set()
+
+    def close(self) -> None:
+        """No more events: followers drain what is published and stop."""
+        self.done = True
+        self.changed.set()
+
+
+class TurnLog:
+    """A turn's events, logged in order and each published once it is logged. `emit` returns as soon as the
+    previous event is logged and this one is on its way to the store, so the turn's next step (routing, a
+    search) runs while it commits; `flush` waits for the last one. A failed append raises at the next call."""
+
+    def __init__(self, sessions: SessionStore, session_id: str, turn_id: str, live: Live) -> None:
+        self.sessions, self.session_id, self.turn_id, self.live = sessions, session_id, turn_id, live
+        self._last: asyncio.Task[None] | None = None
+
+    async def emit(self, event: BaseModel) -> asyncio.Task[None]:
+        await self.flush()
+        data = event.model_dump(mode="json")
+        name = data.pop("event")
+        self._last = asyncio.create_task(self._append(name, data))
+        return self._last
+
+    async def _append(self, name: str, data: dict[str, Any]) -> None:
+        self.live.publish(await self.sessions.append_event(self.session_id, self.turn_id, name, data))
+
+    async def flush(self) -> None:
+        last, self._last = self._last, None
+        if last is not None:
+            await asyncio.shield(last)  # a cancelled turn still logs and publishes what it emitted
+
+
+class LiveTurns:
+    """The turns running in this process, by turn id."""
+
+    def __init__(self, sessions: SessionStore, grace_s: float) -> None:
+        self.sessions = sessions
+        self.grace_s = grace_s
+        self._live: dict[str, Live] = {}
+
+    def start(self, turn_id: str, run: Callable[[Live], Awaitable[None]]) -> Live:
+        """Run `run(live)` as the turn's own task (it outlives a follower that disconnects)."""
+        live = self._live[turn_id] = Live()
+        live.task = asyncio.create_task(self._run(turn_id, live, run))
+        return live
+
+    async def _run(self, turn_id: str, live: Live, run: Callable[[Live], Awaitable[None]]) -> None:
+        try:
+            await run(live)
+        finally:
+            live.close()
+            self._live.pop(turn_id, None)
+
+    async def follow(self, live: Live, after_seq: int = -1) -> AsyncIterator[StoredEvent]:
+        """The live turn's events with seq > after_seq, until it is done. When the last follower leaves, the turn
+        is cancelled after `grace_s` (at once with 0) unless another follower arrives."""
+        live.followers += 1
+        if live.orphaned is not None:
+            live.orphaned.cancel()
+            live.orphaned = None
+        try:
+            i = after_seq + 1
+            while True:
+                live.changed.clear()
+                while i < len(live.events):
+                    yield live.events[i]
+                    i += 1
+                if live.done:
+                    return
+                await live.changed.wait()
+        finally:
+            live.followers -= 1
+            if live.followers == 0 and not live.done and live.task is not None:
+                if self.grace_s > 0:
+                    live.orphaned = asyncio.get_running_loop().call_later(self.grace_s, live.task.cancel)
+                else:
+                    live.task.cancel()
+
+    async def replay(self, session_id: str, turn_id: str, last_event_id: str) -> AsyncIterator[StoredEvent]:
+        """The turn's events after `last_event_id`: followed live when it runs here, else read from the log (a turn
+        whose process died before its done event gets one, marked failed)."""
+        live = self._live.get(turn_id)
+        if live is not None:
+            async for event in self.follow(live, parse_event_id(last_event_id)[1]):
+                yield event
+            return
+        try:
+            events = await self.sessions.events_after(session_id, last_event_id, turn_id=turn_id)
+        except InvalidEventId as e:
+            raise EventNotFound(str(e)) from e
+        for ev in events:
+            yield ev
+        last = events[-1] if events else None
+        if (last.event if last else "") != "done":
+            seq = (last.seq if last else parse_event_id(last_event_id)[1]) + 1
+            done = DoneEvent(turn_id=turn_id, status="failed").model_dump(mode="json", exclude={"event"})
+            yield StoredEvent(id=f"{turn_id}:{seq}", event="done", data=done)
