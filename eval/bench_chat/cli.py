@@ -11,12 +11,11 @@ import asyncio
 import json
 import os
 import platform
-import re
 import sys
 import time
 from pathlib import Path
 
-from eval.bench_chat.config import Config
+from eval.bench_chat.config import Config, openai_base
 from eval.bench_chat.report import figures, finite, judge, print_report, summary_line, target_for, write_plot
 from eval.bench_chat.run import bench
 from eval.bench_chat.shoppers import SCRIPTS
@@ -27,20 +26,6 @@ DEFAULT_KEY = "demo-agent-key"
 MAX_CONCURRENCY = 64
 MAX_TURNS = 20
 MAX_ROUNDS = 20
-
-
-def discover_vllm_url(data_dir: Path) -> str | None:
-    """The newest "Starting vLLM server on http://…" in the embedded server's log, as an OpenAI base URL."""
-    logfile = data_dir / "vllm.log"
-    if not logfile.is_file():
-        return None
-    found = re.findall(r"Starting vLLM (?:API )?server on (http://\S+)", logfile.read_text(errors="replace"))
-    return openai_base(found[-1]) if found else None
-
-
-def openai_base(url: str) -> str:
-    url = url.rstrip("/")
-    return url if url.endswith("/v1") else url + "/v1"
 
 
 def parse_levels(text: str) -> list[int]:
@@ -90,9 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_seconds <= 0 or args.request_timeout <= 0:
         ap.error("--max-seconds and --request-timeout must be positive")
     vllm_url: str | None = None
-    if args.vllm_url == "auto":
-        vllm_url = discover_vllm_url(args.data_dir)
-    elif args.vllm_url != "none":
+    if args.vllm_url not in ("auto", "none"):
         vllm_url = openai_base(args.vllm_url)
 
     started = time.monotonic()
@@ -100,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         base_url=args.base_url.rstrip("/"),
         api_key=args.api_key,
         vllm_url=vllm_url,
+        vllm_log=args.data_dir / "vllm.log" if args.vllm_url == "auto" else None,
         vllm_model=args.vllm_model,
         levels=args.concurrency,
         turns=args.turns,

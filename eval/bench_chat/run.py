@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from eval.bench_chat.client import short
-from eval.bench_chat.config import Config, log
+from eval.bench_chat.config import Config, discover_vllm_url, log
 from eval.bench_chat.shoppers import SCRIPTS, run_direct, run_service
 from eval.bench_chat.stats import breakdown, overhead, side_stats
 
@@ -48,6 +48,9 @@ async def bench(cfg: Config, wait_ready_s: float) -> dict[str, Any]:
     out: dict[str, Any] = {"levels": [], "notes": []}
     async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
         out["readyz"] = await wait_ready(client, cfg.base_url, wait_ready_s)
+        if cfg.vllm_url is None and cfg.vllm_log is not None:
+            # Read only now: a service that was still starting had not written its model server's address yet.
+            cfg.vllm_url = discover_vllm_url(cfg.vllm_log)
         model = None
         if cfg.vllm_url:
             try:
@@ -56,7 +59,8 @@ async def bench(cfg: Config, wait_ready_s: float) -> dict[str, Any]:
                 out["notes"].append(f"direct vLLM measurement skipped: {cfg.vllm_url}: {type(e).__name__}: {e}")
                 log(cfg, out["notes"][-1])
         else:
-            out["notes"].append("direct vLLM measurement skipped: no --vllm-url")
+            where = f"no address in {cfg.vllm_log}" if cfg.vllm_log is not None else "--vllm-url none"
+            out["notes"].append(f"direct vLLM measurement skipped: {where}")
         out["vllm"] = {"url": cfg.vllm_url if model else None, "model": model}
         if cfg.warmup:
             n = min(max(cfg.levels), len(SCRIPTS))

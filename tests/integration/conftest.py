@@ -160,7 +160,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _stop(proc: subprocess.Popen[bytes], first: signal.Signals = signal.SIGTERM) -> None:
+def stop_server(proc: subprocess.Popen[bytes], first: signal.Signals = signal.SIGTERM) -> None:
     """Signal the server's process group (it was started in a new session), then SIGKILL it if it lingers."""
     if proc.poll() is not None:
         return
@@ -217,7 +217,7 @@ def redis_url() -> Iterator[str]:
         _wait_until(ready, proc, log, "redis-server")
         yield url
     finally:
-        _stop(proc)
+        stop_server(proc)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -279,5 +279,5 @@ def postgres_dsn() -> Iterator[str]:
         _wait_until(ready, proc, log, "postgres")
         yield dsn
     finally:
-        _stop(proc, signal.SIGINT)  # SIGINT: postgres's fast shutdown
+        stop_server(proc, signal.SIGINT)  # SIGINT: postgres's fast shutdown
         shutil.rmtree(workdir, ignore_errors=True)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,13 +24,13 @@ from retrieval.lexical import LexicalIndex
 from retrieval.product import Product
 from retrieval.search import SearchEngine
 from retrieval.store import VectorStore, _Query, _query_many, make_chroma_client
+from tests.integration.conftest import HOST, free_port, stop_server
 
 pytestmark = pytest.mark.integration
 
 SHARED_DATA = Path(os.environ.get("SHOP_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 CATALOG = SHARED_DATA / "retail-demo-store/products.yaml"
 N_PRODUCTS = 50
-HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 60.0
 
 
@@ -54,33 +52,11 @@ def _chroma_executable() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server's process group, then SIGKILL it if it lingers."""
-    if proc.poll() is not None:
-        return
-    for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
     root = tmp_path_factory.mktemp("chroma-server")
     data, log = root / "data", root / "server.log"
-    port = _free_port()
+    port = free_port()
     with log.open("wb") as log_fh:
         proc = subprocess.Popen(
             [_chroma_executable(), "run", "--path", str(data), "--host", HOST, "--port", str(port)],
@@ -106,7 +82,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaSe
             time.sleep(0.25)
         yield ChromaServer(HOST, port, data, log)
     finally:
-        _stop(proc)
+        stop_server(proc)
 
 
 @pytest.fixture(scope="module")

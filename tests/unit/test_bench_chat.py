@@ -289,3 +289,34 @@ def test_rounds_pool_fresh_sessions_and_pair_each_round_with_its_own_replay(tmp_
 def test_rounds_out_of_range_are_refused() -> None:
     with pytest.raises(SystemExit):
         bench_chat.main(["--rounds", "0"])
+
+
+def test_auto_reads_the_model_servers_address_once_the_service_is_ready(tmp_path: Path) -> None:
+    """A service still starting has not logged its vLLM's address: 'auto' must look after readiness, not before."""
+    fakes = FakeBackends()
+    log = tmp_path / "vllm.log"
+    calls = 0
+    ready = fakes.readyz
+
+    async def starting(request: Request) -> JSONResponse:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return JSONResponse({"status": "starting", "checks": {}}, status_code=503)
+        return await ready(request)
+
+    fakes.app.router.routes[0] = Route("/readyz", starting)
+    out_json = tmp_path / "bench_chat.json"
+    with serve(fakes.app) as url:
+        # The address appears in the log while the service answers 503.
+        threading.Timer(0.5, lambda: log.write_text(f"INFO Starting vLLM server on {url}\n")).start()
+        code = bench_chat.main(
+            [
+                *("--base-url", url, "--vllm-url", "auto", "--data-dir", str(tmp_path)),
+                *("--concurrency", "1", "--turns", "1", "--no-warmup", "--json", str(out_json), "--quiet"),
+            ]
+        )
+    assert code == 0 and calls >= 2
+    report = json.loads(out_json.read_text())
+    assert report["vllm"] == {"url": f"{url}/v1", "model": "fake-model"}
+    assert report["levels"][0]["direct"]["turns"] == 1
