@@ -26,7 +26,7 @@ from assistant.prompts import REQUIRED_PROMPTS, PromptRegistry
 from assistant.sessions.base import SessionStore
 from assistant.sessions.factory import open_session_store
 from assistant.settings import AssistantSettings
-from assistant.stores import open_stores
+from assistant.stores import Stores, open_stores
 from assistant.tools.base import Toolbox
 from assistant.tools.builder import load_tool_deps, make_toolbox
 from assistant.turns.answer import AnswerWriter
@@ -60,6 +60,7 @@ class Services:
     catalog: CatalogService
     metrics: Metrics
     components: Components | None = None
+    stores: Stores | None = None  # orders, carts, handoffs (what tools change)
     vllm: Any = None
     supervisor: Supervisor | None = None
     closers: list[Any] = field(default_factory=list)
@@ -202,6 +203,10 @@ def limit_numeric_threads(threads: int) -> list[dict[str, Any]]:
     return list(threadpool_info())
 
 
+async def _given(llm: LLM) -> tuple[LLM, Any]:
+    return llm, None
+
+
 async def start_llm(settings: AssistantSettings) -> tuple[LLM, Any]:
     """The model client, and the embedded vLLM server when this process owns one."""
     if settings.llm_mode == "external":
@@ -229,18 +234,23 @@ async def start_llm(settings: AssistantSettings) -> tuple[LLM, Any]:
     return llm, server
 
 
-async def build_services(settings: AssistantSettings) -> Services:
-    """Index the catalog if needed, start or reach the model, train or load the router, open the stores."""
+async def build_services(
+    settings: AssistantSettings, llm: LLM | None = None, extra_products: Sequence[Product] = ()
+) -> Services:
+    """Index the catalog if needed, start or reach the model, train or load the router, open the stores.
+    With `llm`, that model is used (e.g. a fake for an offline evaluation) and none is started; `extra_products`
+    join the catalog file's (an evaluation's test products)."""
     prompts = PromptRegistry.load(required=REQUIRED_PROMPTS)  # fail fast, before anything slow
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    llm_task = asyncio.create_task(start_llm(settings))
+    llm_task = asyncio.create_task(_given(llm) if llm is not None else start_llm(settings))
     try:
         components = await asyncio.to_thread(build_components, settings)
         catalog = load_catalog(settings.catalog_path, settings.catalog_format)
+        products = [*catalog.products, *extra_products]
         if catalog.errors:
             say(f"catalog: {len(catalog.errors)} bad rows skipped (first: {catalog.errors[0]})")
         if settings.index_on_start:
-            report = await asyncio.to_thread(components.indexer(show_progress=True).index, catalog.products)
+            report = await asyncio.to_thread(components.indexer(show_progress=True).index, products)
             say(
                 f"index: {report.total} products, {report.added} added, {report.updated} updated, "
                 f"{report.deleted} deleted, {report.unchanged} unchanged in {report.seconds:.1f}s"
@@ -261,7 +271,7 @@ async def build_services(settings: AssistantSettings) -> Services:
         # Orders, carts and handoffs live behind the sessions' URL, so every replica sees them.
         stores = await asyncio.to_thread(open_stores, settings.resolved_session_store_url, legacy_dir=settings.data_dir)
         closers: list[Any] = [stores.close]
-        deps = await asyncio.to_thread(load_tool_deps, settings, components, engine, catalog.products, stores, say)
+        deps = await asyncio.to_thread(load_tool_deps, settings, components, engine, products, stores, say)
         toolbox = make_toolbox(deps)
         llm, server = await llm_task
     except BaseException:
@@ -274,11 +284,12 @@ async def build_services(settings: AssistantSettings) -> Services:
         engine=engine,
         toolbox=toolbox,
         router=router,
-        catalog=catalog.products,
+        catalog=products,
         prompts=prompts,
         profiles=components.profiles,
     )
     services.components, services.vllm, services.closers = components, server, closers
+    services.stores = stores
     if server is not None:
         services.supervisor = Supervisor(server)
         services.supervisor.start()

@@ -7,63 +7,15 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
 
+from eval.sse import sse_events
+
 WORD = re.compile(r"\S+")
-
-
-# -- SSE ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class SSEEvent:
-    event: str
-    data: str
-    id: str | None = None
-
-
-class SSEParser:
-    """text/event-stream, one line at a time (line endings already stripped); comments (`: ping`) skipped."""
-
-    def __init__(self) -> None:
-        self._event = ""
-        self._data: list[str] = []
-        self._id: str | None = None
-
-    def feed(self, line: str) -> SSEEvent | None:
-        """The event a blank line completes, else None."""
-        line = line.rstrip("\r\n")
-        if not line:
-            if not self._data:
-                self._event = ""
-                return None
-            ev = SSEEvent(self._event or "message", "\n".join(self._data), self._id)
-            self._event, self._data = "", []
-            return ev
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            self._event = value
-        elif name == "data":
-            self._data.append(value)
-        elif name == "id":
-            self._id = value
-        return None
-
-
-async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[SSEEvent]:
-    parser = SSEParser()
-    async for line in lines:
-        if (ev := parser.feed(line)) is not None:
-            yield ev
-    if (ev := parser.feed("")) is not None:  # a last event without its blank line
-        yield ev
 
 
 # -- one turn -------------------------------------------------------------------------------------

@@ -148,6 +148,7 @@ def build_services(
         profiles=profile_store,
     )
     services.closers = [stores.close, *([profile_store.close] if profile_store else [])]
+    services.stores = stores
     return services, orders
 
 

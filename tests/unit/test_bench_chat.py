@@ -25,8 +25,9 @@ from starlette.routing import Route
 from assistant.answers import product_details, products_facts
 from assistant.prompts import PromptRegistry
 from eval import bench_chat
-from eval.bench_chat.client import SSEParser, TurnResult
+from eval.bench_chat.client import TurnResult
 from eval.bench_chat.stats import side_stats
+from eval.sse import SSEParser
 from retrieval.cards import ProductCard
 from retrieval.product import Product
 

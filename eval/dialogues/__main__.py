@@ -1,0 +1,5 @@
+import sys
+
+from eval.dialogues.cli import main
+
+sys.exit(main())

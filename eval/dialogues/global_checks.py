@@ -1,0 +1,143 @@
+"""Checks run on every turn of every scenario: the stream's structure, product ids the catalog holds, and whether
+every price, stock level and product name in the answer is backed by the turn's facts.
+
+The grounding check here is the evaluation's own, written from the turn's events and trace: the cards shown,
+the tools' results (products, orders, cart, policy passages) and the shopper's own message. A violation is a
+claim none of them backs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.grounding import CatalogTitles, amounts_in
+from eval.dialogues.record import TurnRecord
+from retrieval.product import Product
+
+STOCK_COUNT = re.compile(r"\b(\d+)\s+(?:units?\s+|pieces?\s+|items?\s+)?(?:left|in stock|available|remaining)\b", re.I)
+EVENT_ID = re.compile(r"^(?P<turn>[0-9a-f]{32}):(?P<seq>\d+)$")
+
+
+@dataclass
+class Grounding:
+    """One answer's unbacked claims."""
+
+    prices: list[float] = field(default_factory=list)
+    stock: list[int] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+    @property
+    def violations(self) -> int:
+        return len(self.prices) + len(self.stock) + len(self.names)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"prices": self.prices, "stock": self.stock, "names": self.names}
+
+
+def stream_problems(rec: TurnRecord) -> list[str]:
+    """What is wrong with the event stream's shape: session first, one done last, ids `<turn>:<seq>` in order."""
+    if rec.error is not None:
+        return []  # refused before the stream: the request check reports it
+    names = [e.name for e in rec.events]
+    out = []
+    if not names or names[0] != "session":
+        out.append(f"first event is {names[0] if names else 'missing'}, not session")
+    if names.count("done") != 1 or (names and names[-1] != "done"):
+        out.append(f"{names.count('done')} done events; last event {names[-1] if names else 'missing'}")
+    ids = [e.id for e in rec.events]
+    if len(set(ids)) != len(ids):
+        out.append("repeated event ids")
+    for seq, ev in enumerate(rec.events):
+        m = EVENT_ID.match(ev.id or "")
+        if m is None or m.group("turn") != rec.turn_id or int(m.group("seq")) != seq:
+            out.append(f"event {seq} has id {ev.id!r}, expected '{rec.turn_id}:{seq}'")
+            break
+    return out
+
+
+def unknown_products(rec: TurnRecord, catalog: dict[str, Product]) -> list[str]:
+    """Card ids and product citations the catalog does not hold (a hallucinated product)."""
+    ids = [str(c.get("id")) for c in rec.cards]
+    ids += [c.split(":", 1)[1] for c in rec.citations if c.startswith("product:")]
+    return sorted({i for i in ids if i not in catalog})
+
+
+def wrong_card_prices(rec: TurnRecord, catalog: dict[str, Product]) -> list[str]:
+    """Cards whose price differs from the catalog's."""
+    out = []
+    for card in rec.cards:
+        product = catalog.get(str(card.get("id")))
+        if product is not None and _price(card.get("price")) != _price(product.price):
+            out.append(f"{product.id}: card {card.get('price')} vs catalog {product.price}")
+    return out
+
+
+def _price(v: Any) -> float | None:
+    return None if v is None else round(float(v), 2)
+
+
+def grounding(rec: TurnRecord, catalog: dict[str, Product], titles: CatalogTitles) -> Grounding:
+    """The answer's prices, stock levels and product names that nothing in the turn backs."""
+    answer = rec.answer
+    result = Grounding()
+    if not answer:
+        return result
+    product_ids = {str(c.get("id")) for c in rec.cards}
+    amounts: set[float] = set(amounts_in(rec.message))
+    stock: set[int] = set()
+    texts: list[str] = []
+    for call in rec.tool_calls():
+        _walk(call.get("data"), product_ids, amounts, stock, texts)
+    for text in texts:
+        amounts.update(amounts_in(text))
+    for pid in product_ids:
+        p = catalog.get(pid)
+        if p is not None:
+            if p.price is not None:
+                amounts.add(p.price)
+            if p.stock is not None:
+                stock.add(p.stock)
+    rounded = {round(a, 2) for a in amounts}
+    result.prices = [a for a in amounts_in(answer) if round(a, 2) not in rounded]
+    result.stock = [int(m.group(1)) for m in STOCK_COUNT.finditer(answer) if int(m.group(1)) not in stock]
+    result.names = [title for title, pid in titles.named_in(answer) if pid not in product_ids]
+    return result
+
+
+def _walk(data: Any, ids: set[str], amounts: set[float], stock: set[int], texts: list[str]) -> None:
+    """Collect what a tool result states: product ids, money amounts, stock counts and passage texts."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key in ("id", "product_id") and isinstance(value, str):
+                ids.add(value)
+            elif key in ("price", "unit_price", "subtotal", "total", "refund_amount") and isinstance(
+                value, int | float
+            ):
+                amounts.add(float(value))
+            elif key == "stock" and isinstance(value, int):
+                stock.add(value)
+            elif key == "text" and isinstance(value, str):
+                texts.append(value)
+            else:
+                _walk(value, ids, amounts, stock, texts)
+    elif isinstance(data, list):
+        for item in data:
+            _walk(item, ids, amounts, stock, texts)
+
+
+def catalog_titles(catalog: dict[str, Product]) -> CatalogTitles:
+    return CatalogTitles(catalog.values())
+
+
+def ndcg(ranked: Iterable[str], qrels: dict[str, int], k: int = 5) -> float:
+    """nDCG@k with the ESCI gains (Exact 1, Substitute 0.1, Complement 0.01, Irrelevant 0)."""
+    gains = {3: 1.0, 2: 0.1, 1: 0.01, 0: 0.0}
+    import math
+
+    dcg = sum(gains.get(qrels.get(pid, 0), 0.0) / math.log2(i + 2) for i, pid in enumerate(list(ranked)[:k]))
+    ideal = sorted((gains.get(g, 0.0) for g in qrels.values()), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
