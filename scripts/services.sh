@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Redis and PostgreSQL for the session stores: install them, or run throwaway local servers.
-#   scripts/services.sh install   # apt-get install redis-server postgresql, only what is missing (root or sudo)
+#   scripts/services.sh install   # apt-get install redis-server postgresql chromium, only what is missing (root or sudo)
 #   scripts/services.sh start     # both servers on loopback, data under $SHOP_SERVICES_DIR (default .cache/services/)
 #   scripts/services.sh env       # the SHOP_* variables pointing at them (eval "$(scripts/services.sh env)")
 #   scripts/services.sh status | stop
 # The integration tests start their own servers on free ports and need only `install`; with
-# SHOP_TEST_REDIS_URL / SHOP_TEST_POSTGRES_DSN set they use those servers instead.
+# SHOP_TEST_REDIS_URL / SHOP_TEST_POSTGRES_DSN set they use those servers instead. Chromium (with a font) is for
+# the browser tests of the pages we generate, driven by Playwright through /usr/bin/chromium.
 # Ports: SHOP_REDIS_PORT (default 6390), SHOP_PG_PORT (default 55432).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,15 +38,17 @@ install() {
     local missing=()
     command -v redis-server >/dev/null || missing+=(redis-server)
     pg_bindir >/dev/null || missing+=(postgresql)
+    [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+    [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
     if ((${#missing[@]} == 0)); then
-        echo "redis-server and postgresql already installed"
+        echo "redis-server, postgresql and chromium already installed"
         return
     fi
     local sudo=""
     [[ $(id -u) -eq 0 ]] || sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-    command -v redis-server >/dev/null && pg_bindir >/dev/null
+    command -v redis-server >/dev/null && pg_bindir >/dev/null && [[ -x /usr/bin/chromium ]]
     echo "installed: ${missing[*]}"
 }
 
