@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import fnmatch
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from eval.dialogues.drivers import Driver, HttpDriver, InProcessDriver, load_cat
 from eval.dialogues.results import by_tag, compare, figures, results_json, summary_line, write_junit, write_results
 from eval.dialogues.runner import Runner, TrialResult
 from eval.dialogues.scenario import Scenario, ScenarioError, load_suites
+from eval.dialogues.simulator import Simulator
 
 DEFAULT_REPORT = Path("eval/out/dialogues")
 
@@ -55,6 +57,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="--base-url: the deployment's catalog file (default: the demo store's), to check answers against",
     )
     ap.add_argument("--catalog-format", default="retail-demo-store", help="mapping of --catalog")
+    ap.add_argument(
+        "--simulator-url",
+        default=os.environ.get("SHOP_SIM_BASE_URL"),
+        help="an OpenAI-compatible server (…/v1) whose model writes the simulated shoppers' messages "
+        "(default $SHOP_SIM_BASE_URL; unset: the seeded template shopper)",
+    )
+    ap.add_argument("--simulator-model", default=os.environ.get("SHOP_SIM_MODEL"), help="its model name")
     ap.add_argument("--quiet", action="store_true", help="no per-scenario lines")
     args = ap.parse_args(argv)
     if not 1 <= args.repeat <= 20:
@@ -135,7 +144,12 @@ async def run_all(args: argparse.Namespace, scenarios: list[Scenario]) -> tuple[
         else:
             build, stop = in_process_builder(args, Path(tmp))
             driver = InProcessDriver(build, scenarios)
-        runner = Runner(driver)
+        simulator_llm = None
+        if args.simulator_url:
+            from assistant.llm.openai_compat import OpenAICompatLLM
+
+            simulator_llm = OpenAICompatLLM(args.simulator_url, args.simulator_model, timeout=60.0)
+        runner = Runner(driver, Simulator(simulator_llm))
         trials: list[TrialResult] = []
         model = None
         try:
@@ -148,6 +162,8 @@ async def run_all(args: argparse.Namespace, scenarios: list[Scenario]) -> tuple[
         finally:
             model = driver.model_name()
             await driver.aclose()
+            if simulator_llm is not None:
+                await simulator_llm.aclose()
             for server in stop:
                 await server.stop_async()
         return trials, model
@@ -174,6 +190,7 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
         "base_url": args.base_url,
         "llm": None if args.base_url else args.llm,
         "repeat": args.repeat,
+        "simulator": args.simulator_url or "template",
         "only": args.only,
         "commit": commit,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),

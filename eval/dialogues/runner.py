@@ -99,7 +99,7 @@ class Runner:
         session: str | None = None
         if scenario.goal is not None:
             conversation = self.simulator.start(scenario.goal, order_ids, seed=f"{scenario.name}#{result.trial}")
-            while (message := conversation.next_message(result.turns)) is not None:
+            while (message := await conversation.next_message(result.turns)) is not None:
                 rec = await self._turn(scenario, shopper, session, message)
                 session = rec.session_id or session
                 result.turns.append(rec)

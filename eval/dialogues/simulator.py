@@ -5,6 +5,9 @@ customer-support utterances of the matching intent in the shipped Bitext data, o
 that it answers what the assistant asks — the order number when asked which order, "yes" / "no" to a
 confirmation as its goal says — and stops when its goal is reached, a person takes over, or the turn limit
 comes. Success is judged on the end state (the scenario's `final`), not on the wording.
+
+With a chat model (`python -m eval.dialogues … --simulator-url URL`), the model writes the shopper's messages from
+the goal and the conversation so far; when the conversation ends is decided the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 
+from assistant.llm.base import LLM, ChatMessage
 from assistant.settings import SHARED_DATA
 from eval.dialogues.record import TurnRecord
 from eval.dialogues.scenario import Goal
@@ -71,15 +75,23 @@ class Conversation:
             text += f" under ${known['max_price']:g}"
         return text
 
-    def next_message(self, turns: list[TurnRecord]) -> str | None:
+    async def next_message(self, turns: list[TurnRecord]) -> str | None:
         """The shopper's next message, or None when the conversation is over."""
         if not turns:
             return self._say(self._opening())
+        if self.over(turns):
+            return None
+        return self._reply(turns)
+
+    def over(self, turns: list[TurnRecord]) -> bool:
+        """Goal reached, a person took over, the turn limit, or a request that failed."""
         last = turns[-1]
         if len(turns) >= self.goal.max_turns or last.error is not None or last.all("handoff"):
-            return None
-        if self.reached(turns):
-            return None
+            return True
+        return self.reached(turns)
+
+    def _reply(self, turns: list[TurnRecord]) -> str | None:
+        last = turns[-1]
         if any(a.get("status") == "needs_confirmation" for a in last.actions):
             self.confirmations += 1
             if self.goal.confirm == "yes" or (self.goal.confirm == "change_mind" and self.confirmations > 1):
@@ -130,8 +142,69 @@ class Conversation:
         return f"not reached after {len(turns)} turns: {said}"
 
 
+TASKS = {
+    "find": "find a product that fits what you want",
+    "track_order": "find out where your order is",
+    "cancel_order": "cancel your order",
+    "return_order": "return your order",
+    "policy": "get an answer to your question about the store's rules",
+    "human": "talk to a human agent",
+}
+CONFIRM = {
+    "yes": "When the assistant asks you to confirm a change, say yes.",
+    "no": "When the assistant asks you to confirm a change, say no: you decided to keep things as they are.",
+    "change_mind": "When first asked to confirm, say no; then change your mind and ask for it again, and confirm.",
+}
+
+
+@dataclass
+class ModelConversation(Conversation):
+    """A shopper whose messages a chat model writes from the goal and the conversation so far; when to stop is
+    decided as for the template shopper."""
+
+    llm: LLM | None = None
+
+    def _prompt(self, turns: list[TurnRecord]) -> list[ChatMessage]:
+        known = dict(self.goal.known)
+        if self.order_ids:
+            known["order numbers"] = ", ".join(self.order_ids)
+        system = (
+            "You are a shopper chatting with an online store's assistant. "
+            f"Why you are writing: {self.goal.reason}. What you want: {TASKS[self.goal.task]}. "
+            f"What you know: {known or 'nothing more'}. {CONFIRM[self.goal.confirm]} "
+            "Write only your next message to the assistant, one or two short sentences, in your own words."
+        )
+        messages = [ChatMessage(role="system", content=system)]
+        for t in turns:  # the shopper is the model here: its messages are "assistant", the store's "user"
+            messages.append(ChatMessage(role="assistant", content=t.message))
+            messages.append(ChatMessage(role="user", content=t.answer or "(no answer)"))
+        if not turns:
+            messages.append(ChatMessage(role="user", content="Hello! How can I help you today?"))
+        return messages
+
+    async def _write(self, turns: list[TurnRecord]) -> str | None:
+        assert self.llm is not None
+        text = ""
+        async for delta in self.llm.stream_chat(self._prompt(turns), max_tokens=80, temperature=0.7):
+            text += delta
+        text = " ".join(text.split()).strip('"')
+        return self._say(text) if text else None
+
+    async def next_message(self, turns: list[TurnRecord]) -> str | None:
+        if turns and self.over(turns):
+            return None
+        if turns and any(a.get("status") == "needs_confirmation" for a in turns[-1].actions):
+            self.confirmations += 1
+        return await self._write(turns)
+
+
 class Simulator:
-    """Deterministic simulated shoppers (seeded per scenario and trial)."""
+    """Simulated shoppers: template-driven and seeded (default), or written by a chat model (`llm`)."""
+
+    def __init__(self, llm: LLM | None = None) -> None:
+        self.llm = llm
 
     def start(self, goal: Goal, order_ids: list[str], seed: str) -> Conversation:
+        if self.llm is not None:
+            return ModelConversation(goal=goal, order_ids=order_ids, rng=random.Random(seed), llm=self.llm)
         return Conversation(goal=goal, order_ids=order_ids, rng=random.Random(seed))
