@@ -241,6 +241,8 @@ def print_table(scenarios: list[Scenario], trials: list[TrialResult], k: int, ch
             f"{tag:<14} {f.scenarios:>9} {f.passed:>6} {_f(f.pass1):>7} {_f(f.passk):>7} {_f(f.grounded):>8} "
             f"{_f(f.ndcg5):>7}"
         )
+    total = rows[0][1]
+    print(f"unknown product ids: {total.hallucinated}; cards priced unlike the catalog: {total.wrong_card_prices}")
     failed = sorted({t.scenario for t in trials if not t.passed and not t.skipped})
     if failed:
         print(f"failed: {', '.join(failed)}")

@@ -38,6 +38,7 @@ class Figures:
     ttft_p95_ms: float | None
     hallucinated: int
     skipped: int
+    wrong_card_prices: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -70,6 +71,7 @@ def figures(scenarios: list[Scenario], trials: list[TrialResult], k: int) -> Fig
         ttft_p95_ms=p95(ttfts),
         hallucinated=sum(t.hallucinated for s in ran for t in by_name[s.name]),
         skipped=skipped,
+        wrong_card_prices=sum(t.wrong_prices for s in ran for t in by_name[s.name]),
     )
 
 
