@@ -81,19 +81,27 @@ class Facts:
         return [p for _, p in self.mentions(text)]
 
     def mentions(self, text: str) -> list[tuple[int, Product]]:
-        """(where the mention ends, product) for each product `text` names, in text order."""
+        """(where the mention ends, product) for each product `text` names, in text order: by its full title, or
+        by most of its title words. Words inside a full title belong to that product: "Office Chair Pro" in
+        "the Ergonomic Office Chair Pro" does not also name the "ErgoFlex Pro Office Chair"."""
         low = text.lower()
-        words = set(WORD.findall(low))
-        found = []
+        found: list[tuple[int, Product]] = []
+        spans: list[tuple[int, int]] = []
+        partial: list[Product] = []
         for p in self.products.values():
             title = p.title.lower()
             at = low.find(title)
             if at >= 0:
                 found.append((at + len(title), p))
-                continue
-            title_words = [w for w in WORD.findall(title) if len(w) > 2]
+                spans.append((at, at + len(title)))
+            else:
+                partial.append(p)
+        free = "".join(" " if any(a <= i < b for a, b in spans) else ch for i, ch in enumerate(low))
+        words = set(WORD.findall(free))
+        for p in partial:
+            title_words = [w for w in WORD.findall(p.title.lower()) if len(w) > 2]
             if len(title_words) >= 2 and sum(w in words for w in title_words) >= max(2, 0.6 * len(title_words)):
-                ends = [m.end() for w in title_words for m in re.finditer(rf"\b{re.escape(w)}\b", low)]
+                ends = [m.end() for w in title_words for m in re.finditer(rf"\b{re.escape(w)}\b", free)]
                 found.append((max(ends), p))
         return sorted(found, key=lambda x: x[0])
 

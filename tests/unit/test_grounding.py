@@ -34,6 +34,19 @@ def test_a_wrong_price_of_a_named_product_is_replaced_by_the_catalog_price() -> 
     assert withheld and "45" in withheld[0]
 
 
+def test_a_right_price_is_kept_when_other_titles_share_the_named_products_words() -> None:
+    """Words inside a full title belong to it: "Ergonomic Office Chair Pro" does not also name the ErgoFlex, whose
+    words are mostly there too (the check once 'repaired' $249.99 into the ErgoFlex's $299.99)."""
+    pro = Product(id="a", title="Ergonomic Office Chair Pro", price=249.99, stock=5)
+    flex = Product(id="b", title="ErgoFlex Pro Office Chair", price=299.99, stock=5)
+    mesh = Product(id="c", title="Ergonomic Red Mesh Office Chair", price=299.99, stock=5)
+    sentence = "The Ergonomic Office Chair Pro costs $249.99."
+    text, withheld = ground(sentence, Facts(products={p.id: p for p in (pro, flex, mesh)}))
+    assert (text, withheld) == (sentence, [])
+    wrong, withheld = ground("The Ergonomic Office Chair Pro costs $299.99.", Facts(products={"a": pro, "b": flex}))
+    assert "$249.99" in wrong and withheld == ["price $299.99 replaced by $249.99"]
+
+
 def test_an_unattributable_price_is_withheld() -> None:
     text, withheld = ground("Everything here is only $5 today.", facts(LOAFERS, RUNNERS))
     assert "$5" not in text
