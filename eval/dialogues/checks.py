@@ -100,6 +100,8 @@ def check_turn(n: int, expect: Expect, rec: TurnRecord, history: list[TurnRecord
                 fail("text.not_contains", pattern, answer)
     if expect.citations is not None:
         kinds = {c.split(":", 1)[0] for c in rec.citations}
+        if not expect.citations and rec.citations:
+            fail("citations", "none", rec.citations)
         for kind in expect.citations:
             if kind not in kinds:
                 fail("citations", kind, rec.citations)
@@ -107,6 +109,8 @@ def check_turn(n: int, expect: Expect, rec: TurnRecord, history: list[TurnRecord
         acts = [(a.get("tool"), a.get("status")) for a in rec.actions]
         if not any(s == expect.action.status and (expect.action.tool in (None, t)) for t, s in acts):
             fail("action", expect.action.model_dump(exclude_none=True), acts)
+    if expect.no_action is not None and (not rec.actions) != expect.no_action:
+        fail("no_action", expect.no_action, [(a.get("tool"), a.get("status")) for a in rec.actions])
     if expect.handoff is not None and bool(rec.all("handoff")) != expect.handoff:
         fail("handoff", expect.handoff, bool(rec.all("handoff")))
     if expect.not_carried is not None and bool(NOT_CARRIED.search(answer)) != expect.not_carried:

@@ -16,7 +16,7 @@ import httpx
 from assistant.principal import Principal
 from assistant.services import Services
 from assistant.sessions.models import StoredEvent
-from assistant.stores.orders import Order, OrderItem
+from assistant.stores.orders import ORDER, Order, OrderItem
 from eval.dialogues.record import Event, State, TurnRecord
 from eval.dialogues.scenario import OrderFixture, PriorEvent, Scenario
 from eval.sse import sse_events
@@ -59,11 +59,15 @@ class Driver(Protocol):
     async def aclose(self) -> None: ...
 
 
-def fixture_orders(scenario: Scenario, shopper_id: str, catalog: dict[str, Product], now: datetime) -> list[Order]:
-    """The scenario's fixture orders as stored orders; ids derived from the shopper id, so every run is fresh."""
+def fixture_orders(
+    scenario: Scenario, shopper_id: str, catalog: dict[str, Product], now: datetime, salt: str = ""
+) -> list[Order]:
+    """The scenario's fixture orders as stored orders: a fixed id where the fixture gives one, else an id drawn from
+    the shopper and `salt` (a new one per trial, so no trial sees another's changes)."""
     out = []
     for k, fx in enumerate(scenario.shopper.orders, start=1):
-        out.append(_order(fx, f"ORD-{_code(shopper_id, k)}", shopper_id, catalog, now))
+        order_id = fx.id or f"ORD-{_code(f'{shopper_id}|{salt}', k)}"
+        out.append(_order(fx, order_id, shopper_id, catalog, now))
     return out
 
 
@@ -92,7 +96,7 @@ def _order(fx: OrderFixture, order_id: str, shopper_id: str, catalog: dict[str, 
         items=items,
         created_at=created,
         shipped_at=created + timedelta(hours=12) if shipped else None,
-        delivered_at=now - timedelta(days=min(fx.days_ago, 1.0)) if fx.status == "delivered" else None,
+        delivered_at=min(created + timedelta(days=2), now - timedelta(hours=1)) if fx.status == "delivered" else None,
         cancelled_at=created + timedelta(hours=1) if fx.status == "cancelled" else None,
         tracking="1ZEVAL" + order_id[-6:] if shipped else None,
     )
@@ -107,6 +111,7 @@ class InProcessDriver:
     def __init__(self, build: Callable[[str, list[Product]], Any], scenarios: Sequence[Scenario] = ()) -> None:
         self._build = build  # (catalog name, extra products) -> awaitable Services
         self._additions: dict[str, list[Product]] = {}
+        self._trials = 0
         for s in scenarios:
             self._additions.setdefault(s.catalog, []).extend(p.product() for p in s.catalog_additions)
         self._services: dict[str, Services] = {}
@@ -136,11 +141,18 @@ class InProcessDriver:
         services = await self.services(scenario)
         if scenario.shopper.events:
             await asyncio.to_thread(_record_events, services, shopper_id, scenario.shopper.events)
+        stores = services.stores
+        assert stores is not None, "in-process services need their stores"
+        if scenario.shopper.id is not None:  # a named shopper: each trial starts with an empty cart
+            for pid, _ in await asyncio.to_thread(stores.carts.items, shopper_id):
+                await asyncio.to_thread(stores.carts.remove, shopper_id, pid)
         if not scenario.shopper.orders:
             return []
-        assert services.stores is not None, "in-process services need their stores"
-        orders = fixture_orders(scenario, shopper_id, self.catalog(scenario), datetime.now(UTC))
-        await asyncio.to_thread(services.stores.orders.add, orders)
+        self._trials += 1
+        orders = fixture_orders(scenario, shopper_id, self.catalog(scenario), datetime.now(UTC), str(self._trials))
+        for order in orders:  # a fixed id is written afresh: an earlier trial may have changed it
+            await asyncio.to_thread(stores.records.delete, ORDER, order.order_id)
+        await asyncio.to_thread(stores.orders.add, orders)
         return [o.order_id for o in orders]
 
     async def send(self, scenario: Scenario, shopper_id: str, session_id: str | None, message: str) -> TurnRecord:

@@ -18,6 +18,7 @@ from eval.dialogues.record import TurnRecord
 from retrieval.product import Product
 
 STOCK_COUNT = re.compile(r"\b(\d+)\s+(?:units?\s+|pieces?\s+|items?\s+)?(?:left|in stock|available|remaining)\b", re.I)
+SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 EVENT_ID = re.compile(r"^(?P<turn>[0-9a-f]{32}):(?P<seq>\d+)$")
 
 
@@ -28,13 +29,14 @@ class Grounding:
     prices: list[float] = field(default_factory=list)
     stock: list[int] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    misattributed: list[str] = field(default_factory=list)  # a real price, said of the wrong product
 
     @property
     def violations(self) -> int:
-        return len(self.prices) + len(self.stock) + len(self.names)
+        return len(self.prices) + len(self.stock) + len(self.names) + len(self.misattributed)
 
     def to_json(self) -> dict[str, Any]:
-        return {"prices": self.prices, "stock": self.stock, "names": self.names}
+        return {"prices": self.prices, "stock": self.stock, "names": self.names, "misattributed": self.misattributed}
 
 
 def stream_problems(rec: TurnRecord) -> list[str]:
@@ -80,43 +82,56 @@ def _price(v: Any) -> float | None:
 
 
 def grounding(rec: TurnRecord, catalog: dict[str, Product], titles: CatalogTitles) -> Grounding:
-    """The answer's prices, stock levels and product names that nothing in the turn backs."""
+    """The answer's prices, stock levels and product names that nothing in the turn backs, and prices stated of a
+    product (named alone in its sentence) that are another product's."""
     answer = rec.answer
     result = Grounding()
     if not answer:
         return result
     product_ids = {str(c.get("id")) for c in rec.cards}
-    amounts: set[float] = set(amounts_in(rec.message))
+    other: set[float] = set(amounts_in(rec.message))  # amounts that are no product's price: budgets, totals
     stock: set[int] = set()
     texts: list[str] = []
     for call in rec.tool_calls():
-        _walk(call.get("data"), product_ids, amounts, stock, texts)
+        _walk(call.get("data"), product_ids, other, stock, texts)
     for text in texts:
-        amounts.update(amounts_in(text))
+        other.update(amounts_in(text))
+    prices: dict[str, float] = {}
     for pid in product_ids:
         p = catalog.get(pid)
         if p is not None:
             if p.price is not None:
-                amounts.add(p.price)
+                prices[pid] = round(p.price, 2)
             if p.stock is not None:
                 stock.add(p.stock)
-    rounded = {round(a, 2) for a in amounts}
-    result.prices = [a for a in amounts_in(answer) if round(a, 2) not in rounded]
+    known = {round(a, 2) for a in other} | set(prices.values())
+    result.prices = [a for a in amounts_in(answer) if round(a, 2) not in known]
     result.stock = [int(m.group(1)) for m in STOCK_COUNT.finditer(answer) if int(m.group(1)) not in stock]
     result.names = [title for title, pid in titles.named_in(answer) if pid not in product_ids]
+    allowed_other = {round(a, 2) for a in other}
+    for sentence in SENTENCE.split(answer):
+        named = {pid for _, pid in titles.named_in(sentence) if pid in prices}
+        if len(named) != 1:
+            continue
+        pid = named.pop()
+        for amount in amounts_in(sentence):
+            a = round(amount, 2)
+            if a != prices[pid] and a not in allowed_other and a in known:
+                result.misattributed.append(f"${a:.2f} said of {catalog[pid].title} (catalog ${prices[pid]:.2f})")
     return result
 
 
 def _walk(data: Any, ids: set[str], amounts: set[float], stock: set[int], texts: list[str]) -> None:
-    """Collect what a tool result states: product ids, money amounts, stock counts and passage texts."""
+    """Collect what a tool result states: product ids, money amounts other than catalog prices (totals,
+    subtotals, refunds, prices paid), stock counts and passage texts. Catalog prices come from the catalog by id."""
     if isinstance(data, dict):
         for key, value in data.items():
             if key in ("id", "product_id") and isinstance(value, str):
                 ids.add(value)
-            elif key in ("price", "unit_price", "subtotal", "total", "refund_amount") and isinstance(
-                value, int | float
-            ):
-                amounts.add(float(value))
+            elif key in ("subtotal", "total", "refund_amount", "unit_price") and isinstance(value, int | float):
+                amounts.add(float(value))  # unit_price: what an order was paid; the catalog's price may differ now
+            elif key == "price":
+                continue  # a catalog price: taken from the catalog by the product's id
             elif key == "stock" and isinstance(value, int):
                 stock.add(value)
             elif key == "text" and isinstance(value, str):

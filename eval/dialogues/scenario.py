@@ -131,8 +131,11 @@ class Expect(Strict):
     tools: Trajectory | None = None
     products: ProductsCheck | None = None
     text: TextCheck | None = None
-    citations: list[CitationKind] | None = Field(default=None, description="kinds of citation the answer carries")
+    citations: list[CitationKind] | None = Field(
+        default=None, description="kinds of citation the answer carries; [] means none at all"
+    )
     action: ActionCheck | None = None
+    no_action: bool | None = Field(default=None, description="no action event (nothing asked to confirm, nothing done)")
     handoff: bool | None = None
     not_carried: bool | None = Field(default=None, description="the answer says the store doesn't carry it")
     no_products: bool | None = Field(default=None, description="no product cards at all")
@@ -157,8 +160,13 @@ class OrderLine(Strict):
 
 
 class OrderFixture(Strict):
-    """An order the shopper has before the conversation (in-process runs create it)."""
+    """An order the shopper has before the conversation (in-process runs create it, afresh for every trial).
+    Placed `days_ago`; a shipped one shipped 12 hours later; a delivered one arrived two days after it was placed
+    (at most an hour ago), so `days_ago: 45` is past the 30-day return window."""
 
+    id: str | None = Field(
+        default=None, pattern=r"^ORD-[A-Z0-9]{6}$", description="a fixed order id (default: a new one per trial)"
+    )
     status: Literal["placed", "shipped", "delivered", "cancelled"]
     days_ago: float = Field(default=3.0, ge=0)
     items: list[OrderLine] = Field(min_length=1)
@@ -170,8 +178,9 @@ class PriorEvent(Strict):
 
 
 class Shopper(Strict):
-    """Who is chatting: a fresh shopper by default (its own id per run), or a named one; behaviour before the chat
-    (personalization) and orders (fixtures)."""
+    """Who is chatting: a fresh shopper by default (its own id per trial), or a named one (its demo orders and
+    profile apply; in-process its cart is emptied before each trial); behaviour before the chat (personalization)
+    and orders (fixtures)."""
 
     id: str | None = Field(default=None, description="a fixed shopper id (its demo orders and profile apply)")
     events: list[PriorEvent] = Field(default_factory=list)

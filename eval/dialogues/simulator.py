@@ -124,8 +124,8 @@ class Conversation:
                 for t in turns
                 for c in t.cards
             )
-        if task == "track_order":
-            return any(f"order:{self._order()}" in t.citations for t in turns)
+        if task == "track_order":  # an answer about that order alone (not a list that still asks which one)
+            return any(t.citations == [f"order:{self._order()}"] and not ASKS_ORDER.search(t.answer) for t in turns)
         if task in ("cancel_order", "return_order"):
             settled = {"done", "refused"}
             return any(a.get("status") in settled for t in turns for a in t.actions) and (

@@ -59,6 +59,12 @@ def turn(
     return TurnRecord(message=message, events=events, session_id="s", turn_id=TURN, turn_ms=100.0, trace=list(trace))
 
 
+def test_no_citations_and_no_action_can_be_asserted() -> None:
+    rec = turn(cards=["p1"], extra=[("action", {"tool": "add_to_cart", "status": "done", "description": "x"})])
+    assert failed({"citations": []}, rec) == ["citations"] and failed({"citations": []}, turn()) == []
+    assert failed({"no_action": True}, rec) == ["no_action"] and failed({"no_action": True}, turn()) == []
+
+
 def failed(expect: dict[str, Any], rec: TurnRecord, history: list[TurnRecord] = ()) -> list[str]:  # type: ignore[assignment]
     return [f.check for f in check_turn(len(history) + 1, Expect.model_validate(expect), rec, list(history))]
 
@@ -188,6 +194,13 @@ def test_grounding_counts_what_the_turn_does_not_back() -> None:
     bad = turn(cards=["p1"], answer="The Red running shoes cost $19.99; 40 left. Try the Leather hiking boots too.")
     g = grounding(bad, CATALOG, titles)
     assert g.prices == [19.99] and g.stock == [40] and g.names == ["leather hiking boots"]
+    # A real price, but another card's, said of a product named alone in its sentence.
+    search = {"name": "search_products", "arguments": {}, "ok": True, "data": {"products": [card("p1"), card("p4")]}}
+    said = "The Red running shoes cost $45.00. The Canvas backpack for hiking too."
+    swapped = turn(cards=["p1", "p4"], answer=said, trace=[search])
+    assert grounding(swapped, CATALOG, titles).misattributed == ["$45.00 said of Red running shoes (catalog $59.00)"]
+    both = turn(cards=["p1", "p4"], answer="The Red running shoes and the Canvas backpack for hiking: $59.00, $45.00.")
+    assert grounding(both, CATALOG, titles).violations == 0  # two products in one sentence: not attributed
     from_tool = turn(
         "where is my order",
         "track_order",
