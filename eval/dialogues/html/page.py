@@ -38,7 +38,11 @@ def header(data: dict[str, Any]) -> Markup:
     rows = [
         ("Suites", ", ".join(map(str, meta.get("suites") or []))),
         ("Driver", driver),
-        ("Model", meta.get("llm") or ("the deployment's" if meta.get("base_url") else "?")),
+        (
+            "Model",
+            " ".join(str(v) for v in (meta.get("model"), f"({meta['llm']})" if meta.get("llm") else None) if v)
+            or ("the deployment's" if meta.get("base_url") else "?"),
+        ),
         ("Trials per scenario", meta.get("repeat")),
         ("Only", ", ".join(meta.get("only") or []) or None),
         ("Commit", meta.get("commit")),
