@@ -49,3 +49,16 @@ def pending_action(session: Session) -> dict[str, Any] | None:
         if call.get("needs_confirmation"):
             return call
     return None
+
+
+def pending_question(session: Session) -> dict[str, Any] | None:
+    """The question the previous turn asked the shopper (its trace's `pending_question` record: what it asks for,
+    the intent it serves, the options it listed), if any: the next message may be its answer."""
+    last = next((t for t in reversed(session.turns) if t.finished), None)
+    if last is None:
+        return None
+    for record in reversed(last.tool_trace):
+        if record.get("name") == "pending_question":
+            data = record.get("data")
+            return data if isinstance(data, dict) else None
+    return None

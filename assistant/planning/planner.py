@@ -14,7 +14,9 @@ from typing import Any, Protocol
 
 from assistant.dialogue import state
 from assistant.dialogue.references import resolve_references
+from assistant.dialogue.replies import order_reply
 from assistant.intents.router import RoutedIntent
+from assistant.intents.slot_rules import ORDER_ID
 from assistant.intents.slots import extract_deterministic, extract_slots
 from assistant.llm.base import LLM
 from assistant.planning.handlers import handler_for
@@ -59,7 +61,7 @@ class Planner:
         """Start routing a message now, in a worker thread (ONNX releases the GIL: other turns' tokens keep
         flowing), so that it runs while the turn's session is read and its turn stored; `understand` awaits it.
         An error surfaces there; a future nobody awaits (its turn never started) just ends."""
-        routing = asyncio.ensure_future(asyncio.to_thread(self.router.route, message))
+        routing = asyncio.ensure_future(asyncio.to_thread(self.router.route, routing_text(message)))
         routing.add_done_callback(_retrieve)
         return routing
 
@@ -77,6 +79,13 @@ class Planner:
         if context and not slots.order_id:
             slots = slots.model_copy(update={"order_id": context})  # "cancel it" after an order turn
         pending = state.pending_action(session)
+        answers = None
+        question = state.pending_question(session)
+        if question is not None and question.get("asks") == "order":
+            picked = order_reply(inp.message, question.get("options") or [])
+            if picked is not None:
+                slots = slots.model_copy(update={"order_id": picked})
+                answers = (str(question.get("intent")), str(question.get("group")))
         signals = Signals(
             message=inp.message,
             intent=route.intent,
@@ -88,6 +97,8 @@ class Planner:
             rescue_relevance=self.rescue_relevance,
             order_context=context,
             pending=pending is not None,
+            answers=answers,
+            names_order=bool(ORDER_ID.search(inp.message)),
         )
         intent, group, fired = rewrite(signals)
         if fired:
@@ -131,6 +142,12 @@ class Planner:
             return slots
         trace.note("llm_slots", data=result.model_dump(mode="json"))
         return result.slots.model_dump(exclude_none=True)
+
+
+def routing_text(message: str) -> str:
+    """The message as the classifier reads it: order numbers left out, since their letters carry no intent (they
+    once sent "what's the status of order ORD-8MNLZ8" to compare_products)."""
+    return " ".join(ORDER_ID.sub(" ", message).split()) or message
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

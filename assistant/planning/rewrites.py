@@ -20,6 +20,14 @@ POINTING = frozenset({"ordinal", "comparative", "pronoun", "plural", "other"})
 _CANCEL = re.compile(r"\bcancel\b")
 _RETURN = re.compile(r"\breturn\b")
 _POINTER = re.compile(r"\b(?:it|this|that|this order|that order)\b")
+_RETURN_REFUND = re.compile(r"\b(?:return|refund|send (?:it |this |them )?back|money back)\b")
+_MY_ORDER = re.compile(r"\bmy (?:last |recent |latest )?(?:order|purchase)\b")
+# Questions about the rules, not requests: "can I return…", "is there a fee to cancel…", "how long do refunds take".
+_RULES_QUESTION = re.compile(
+    r"^\s*(?:can (?:i|you)|could i|is it possible|is there|are there|what(?:'s| is| are)?|how (?:long|much|many|does)"
+    r"|do you|does|will|when do)\b|\b(?:policy|fee|fees|charge|charged|window|allowed)\b"
+)
+_ONLY_ORDER = re.compile(r"(?:order\s*(?:number|no\.?|#)?\s*)?ORD[-_ ]?[A-Z0-9]{6}[.!?]?", re.I)
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,8 @@ class Signals:
     rescue_relevance: float = 1.0
     order_context: str | None = None  # the one order the previous turn was about
     pending: bool = False  # the previous turn asked the shopper to confirm a change
+    answers: tuple[str, str] | None = None  # (intent, group) of a question the message answers ("which order?")
+    names_order: bool = False  # the message itself names an order number
 
     @property
     def low(self) -> str:
@@ -49,12 +59,14 @@ class Signals:
 
 @dataclass(frozen=True)
 class Rewrite:
-    """When `when` holds, the intent becomes `intent` (and the group `group`, unless None: kept)."""
+    """When `when` holds, the intent becomes `intent` (and the group `group`, unless None: kept); `to` instead
+    computes (intent, group) from the signals."""
 
     name: str
     when: Callable[[Signals], bool]
-    intent: str
+    intent: str = ""
     group: str | None = None
+    to: Callable[[Signals], tuple[str, str]] | None = None
 
 
 REWRITES: tuple[Rewrite, ...] = (
@@ -95,6 +107,28 @@ REWRITES: tuple[Rewrite, ...] = (
         "get_refund",
         "REFUNDS",
     ),
+    Rewrite("names only an order", lambda s: bool(_ONLY_ORDER.fullmatch(s.message.strip())), "track_order", "ORDER"),
+    # "please refund my order ORD-…", "I'd like to return my order": a request to act on an order, whatever the
+    # classifier made of it (a question about the rules, "can I return worn boots?", names no order of theirs).
+    Rewrite(
+        "returns an order of theirs",
+        lambda s: bool(_RETURN_REFUND.search(s.low))
+        and not _CANCEL.search(s.low)
+        and (s.names_order or bool(_MY_ORDER.search(s.low)))
+        and not _RULES_QUESTION.search(s.low),
+        "get_refund",
+        "REFUNDS",
+    ),
+    Rewrite(
+        "cancels an order of theirs",
+        lambda s: bool(_CANCEL.search(s.low))
+        and (s.names_order or bool(_MY_ORDER.search(s.low)))
+        and not _RULES_QUESTION.search(s.low),
+        "cancel_order",
+        "ORDER",
+    ),
+    # "the first one" / "ORD-…" after "Which order would you like to cancel?": the question's own intent.
+    Rewrite("answers the question asked", lambda s: s.answers is not None, to=lambda s: s.answers or ("", "")),
     Rewrite(
         "answers the confirmation asked for",
         lambda s: s.pending and (answers.is_affirmative(s.message) or answers.is_negative(s.message)),
@@ -109,6 +143,7 @@ def rewrite(signals: Signals, rules: tuple[Rewrite, ...] = REWRITES) -> tuple[st
     fired: list[str] = []
     for rule in rules:
         if rule.when(signals):
-            signals = replace(signals, intent=rule.intent, group=rule.group or signals.group)
+            intent, group = rule.to(signals) if rule.to is not None else (rule.intent, rule.group or signals.group)
+            signals = replace(signals, intent=intent, group=group)
             fired.append(rule.name)
     return signals.intent, signals.group, fired

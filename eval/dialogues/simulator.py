@@ -39,7 +39,7 @@ TEMPLATES = {
     "policy": ["{question}"],
     "human": ["can I talk to a person?", "I want to speak to a human agent"],
 }
-ASKS_ORDER = re.compile(r"\bwhich order\b|\border (?:number|id)\b", re.I)
+ASKS_ORDER = re.compile(r"\bwhich (?:order|one)\b|\border (?:number|id)\b", re.I)
 
 
 @cache

@@ -20,6 +20,8 @@ async def order_status(t: TurnContext) -> Plan:
         return saying(result.error or "I couldn't find that order.")
     orders = result.data.get("orders")
     if orders is not None and len(orders) != 1:
+        if orders:
+            ask_which(t, orders)
         return saying(answers.orders_list_answer(orders), citations=result.citations)
     return saying(answers.order_answer(orders[0] if orders else result.data), citations=result.citations)
 
@@ -51,7 +53,18 @@ async def ask_order(t: TurnContext, verb: str) -> Plan:
     result = await t.call("order_status", {})
     orders = result.data.get("orders", []) if result.ok else []
     listed = answers.orders_list_answer(orders)
-    return saying(f"Which order would you like to {verb}? {listed}" if orders else listed)
+    if not orders:
+        return saying(listed)
+    ask_which(t, orders)
+    return saying(f"Which order would you like to {verb}? {listed}")
+
+
+def ask_which(t: TurnContext, orders: list[dict[str, Any]]) -> None:
+    """Record the question "which order?" with the orders it lists (newest first): the next message ("the first
+    one", a number) answers it (assistant/dialogue/replies.py)."""
+    options = [str(o.get("order_id")) for o in orders if o.get("order_id")]
+    intent, group = t.understood.event.intent, t.understood.event.group
+    t.trace.note("pending_question", data={"asks": "order", "intent": intent, "group": group, "options": options})
 
 
 async def change_state(t: TurnContext, tool: str, args: dict[str, Any], confirmed: bool = False) -> Plan:
