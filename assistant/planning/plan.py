@@ -63,9 +63,12 @@ class Understanding:
 @dataclass(frozen=True)
 class Reply:
     """How the answer is written: a prompt over facts (the model phrases, the grounding check passes or repairs),
-    or a fixed text built from records; `fixed` is also what is said when the model's text is unusable."""
+    or a fixed text built from records; `fixed` is also what is said when the model's text is unusable. A `lead`
+    (fact sentences from the records, `assistant/leads.py`) goes out first; the model then adds at most one
+    sentence, and only one that passes the checks and does not repeat the lead."""
 
     prompt: str | None = None
+    lead: str | None = None
     variables: dict[str, Any] = field(default_factory=dict)
     facts: Facts | None = None
     fixed: str | None = None

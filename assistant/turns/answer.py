@@ -27,6 +27,14 @@ from assistant.trace import Trace
 
 log = logging.getLogger(__name__)
 WORDS = re.compile(r"\S+\s*")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+CONTENT_WORD = re.compile(r"[a-z0-9$.]{4,}")
+
+
+def repeats(sentence: str, said: str) -> bool:
+    """Whether most of a sentence's content words were already said."""
+    words = set(CONTENT_WORD.findall(sentence.lower()))
+    return bool(words) and len(words & set(CONTENT_WORD.findall(said.lower()))) >= 0.6 * len(words)
 
 
 class AnswerWriter:
@@ -87,6 +95,14 @@ class AnswerStream:
     async def pieces(self) -> AsyncGenerator[str]:
         """The answer's text pieces, in order (close it to close the model's stream)."""
         reply = self.reply
+        if reply.lead:
+            for m in WORDS.finditer(reply.lead):
+                yield m.group(0)
+            if reply.prompt is not None:
+                extra = await self._one_sentence()
+                for i, m in enumerate(WORDS.finditer(extra)):
+                    yield (" " if i == 0 else "") + m.group(0)
+            return
         if reply.prompt is None:
             for m in WORDS.finditer(reply.fixed or ""):
                 yield m.group(0)
@@ -105,6 +121,25 @@ class AnswerStream:
                 yield "\n"
             for m in WORDS.finditer(reply.fixed):
                 yield m.group(0)
+
+    async def _one_sentence(self) -> str:
+        """The model's first sentence after a lead, through the filters, or "" when it is unusable or only
+        repeats the lead (the model's stream is closed as soon as the sentence ends)."""
+        text = ""
+        async with aclosing(self._model()) as model:
+            async for piece in model:
+                text += piece
+                if SENTENCE_END.search(text):
+                    break
+        if self.error is not None:
+            return ""
+        sentence = SENTENCE_END.split(text.strip(), maxsplit=1)[0].strip()
+        if not sentence or self._unusable(sentence) or not sentence.endswith((".", "!", "?")):
+            return ""
+        if repeats(sentence, self.reply.lead or ""):
+            self.withheld.append(f"model sentence repeats the facts said: {sentence!r}")
+            return ""
+        return sentence
 
     async def _model(self) -> AsyncGenerator[str]:
         """The model's text through the filters; sets `withheld`, `error` and what `_unusable` reads."""

