@@ -145,6 +145,7 @@ def assemble(
         search_results=settings.search_results,
         min_relevance=settings.min_relevance,
         color_field=any(p.color for p in catalog),
+        shopper_profile=profiles.get if profiles is not None else None,
     )
     planner = Planner(
         router=router,

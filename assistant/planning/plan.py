@@ -18,6 +18,7 @@ from assistant.schemas import ActionEvent, HandoffEvent, IntentEvent, ProductCar
 from assistant.sessions.models import Session
 from assistant.tools.base import Toolbox, ToolContext, ToolResult
 from assistant.trace import Trace
+from retrieval.personalization import Profile
 from retrieval.product import Product
 from retrieval.search import ScoreBreakdown
 
@@ -95,6 +96,7 @@ class Deps:
     search_results: int
     min_relevance: float
     color_field: bool = True  # False: this catalog names colours in titles only
+    shopper_profile: Callable[[str], Profile | None] | None = None  # behaviour profiles (None: not kept)
 
 
 @dataclass
