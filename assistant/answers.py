@@ -101,9 +101,13 @@ def compare_answer(products: Sequence[Product]) -> str:
     return "Here they are side by side."
 
 
-def not_carried(what: str) -> str:
+def not_carried(what: str, closest: Sequence[str] = ()) -> str:
+    """The store doesn't sell `what` (the need, not the message); the closest categories it does sell, if any."""
     what = what.strip().rstrip("?.!") or "that"
-    return f"Sorry, we don't carry {what} in our store."
+    text = f"Sorry, we don't carry {what}."
+    if closest:
+        text += f" The closest we have are in {' and '.join(closest)} — want me to show you some?"
+    return text
 
 
 OUT_OF_SCOPE = (

@@ -122,6 +122,27 @@ def make_probe(engine: SearchEngine) -> Any:
     return probe
 
 
+NEAREST_CATEGORY_FLOOR = 0.5  # a category name less similar to the need than this is not offered as close
+
+
+def make_category_finder(engine: SearchEngine, catalog: Sequence[Product]) -> Any:
+    """The catalog's categories nearest a need the store does not carry (by their names' embeddings), for "we
+    don't carry X; the closest we have are …"; none when no category is close."""
+    names = sorted({p.category for p in catalog if p.category})
+    if not names:
+        return None
+    vectors = np.asarray(engine.encoder.embed_batch(names), dtype=np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+
+    def nearest(need: str, k: int = 2) -> list[str]:
+        query = np.array(engine.encoder.embed_query(need), dtype=np.float32)
+        sims = vectors @ (query / max(float(np.linalg.norm(query)), 1e-9))
+        order = np.argsort(-sims)[:k]
+        return [names[i] for i in order if sims[i] >= NEAREST_CATEGORY_FLOOR]
+
+    return nearest
+
+
 def assemble(
     settings: AssistantSettings,
     *,

@@ -31,23 +31,27 @@ def stock_text(p: Product) -> str:
 class CatalogTitles:
     """The whole catalog's titles (lower case, longer than 8 characters), to spot products an answer names
     that the turn did not retrieve. Indexed by first word: a sentence is checked against the titles that
-    start with one of its words, not against every title (this runs on the event loop for each sentence)."""
+    start with one of its words, not against every title (this runs on the event loop for each sentence).
+    A catalog may give several products one title (the demo store does, at different prices): a title names
+    all of them."""
 
     def __init__(self, products: Iterable[Product]) -> None:
-        self.ids: dict[str, str] = {}
+        self.ids: dict[str, tuple[str, ...]] = {}
         self._by_first_word: dict[str, list[str]] = {}
         for p in products:
             title = p.title.lower()
             first = WORD.search(title)
-            if len(title) > 8 and first is not None and title not in self.ids:
-                self.ids[title] = p.id
+            if len(title) <= 8 or first is None:
+                continue
+            if title not in self.ids:
                 self._by_first_word.setdefault(first.group(0), []).append(title)
+            self.ids[title] = (*self.ids.get(title, ()), p.id)
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def named_in(self, text: str) -> list[tuple[str, str]]:
-        """(title, id) of each catalog title `text` contains, in the order they appear."""
+    def named_in(self, text: str) -> list[tuple[str, tuple[str, ...]]]:
+        """(title, ids of the products with that title) of each catalog title `text` contains, in text order."""
         low = text.lower()
         found = {
             title: low.find(title)
@@ -107,7 +111,7 @@ class Facts:
 
     def foreign_titles(self, text: str) -> list[str]:
         """Catalog titles named in `text` that are not among the turn's products."""
-        return [t for t, pid in self.catalog_titles.named_in(text) if pid not in self.products]
+        return [t for t, ids in self.catalog_titles.named_in(text) if not set(ids) & self.products.keys()]
 
     def unknown_names(self, text: str) -> list[str]:
         """Capitalised multi-word names whose words the facts never use (likely invented products)."""

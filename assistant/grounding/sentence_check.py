@@ -49,7 +49,8 @@ def check_sentence(sentence: str, facts: Facts) -> Check:
         about = subject_at(m.start())
         if about is not None and about.price is not None:
             right = format_price(about.price, about.currency)
-            if round(amount, 2) == round(about.price, 2):
+            namesakes = [p for _, p in mentions if p.title.lower() == about.title.lower()]  # one title, two prices
+            if any(p.price is not None and round(amount, 2) == round(p.price, 2) for p in [about, *namesakes]):
                 return m.group(0)
             withheld.append(f"price {m.group(0).strip()} replaced by {right}")
             return right

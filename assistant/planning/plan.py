@@ -96,6 +96,7 @@ class Deps:
     search_results: int
     min_relevance: float
     color_field: bool = True  # False: this catalog names colours in titles only
+    nearest_categories: Callable[[str], list[str]] | None = None  # categories close to a need not carried
     shopper_profile: Callable[[str], Profile | None] | None = None  # behaviour profiles (None: not kept)
 
 

@@ -107,17 +107,19 @@ def grounding(rec: TurnRecord, catalog: dict[str, Product], titles: CatalogTitle
     known = {round(a, 2) for a in other} | set(prices.values())
     result.prices = [a for a in amounts_in(answer) if round(a, 2) not in known]
     result.stock = [int(m.group(1)) for m in STOCK_COUNT.finditer(answer) if int(m.group(1)) not in stock]
-    result.names = [title for title, pid in titles.named_in(answer) if pid not in product_ids]
+    result.names = [title for title, ids in titles.named_in(answer) if not set(ids) & product_ids]
     allowed_other = {round(a, 2) for a in other}
     for sentence in SENTENCE.split(answer):
-        named = {pid for _, pid in titles.named_in(sentence) if pid in prices}
+        named = [[pid for pid in ids if pid in prices] for _, ids in titles.named_in(sentence)]
+        named = [ids for ids in named if ids]
         if len(named) != 1:
             continue
-        pid = named.pop()
+        own = {prices[pid] for pid in named[0]}  # several products may share the title
         for amount in amounts_in(sentence):
             a = round(amount, 2)
-            if a != prices[pid] and a not in allowed_other and a in known:
-                result.misattributed.append(f"${a:.2f} said of {catalog[pid].title} (catalog ${prices[pid]:.2f})")
+            if a not in own and a not in allowed_other and a in known:
+                title = catalog[named[0][0]].title
+                result.misattributed.append(f"${a:.2f} said of {title} (catalog ${min(own):.2f})")
     return result
 
 

@@ -23,7 +23,7 @@ def test_catalog_titles_are_found_whole_from_a_word_start_in_text_order() -> Non
     titles = CatalogTitles([LOAFERS, HAT, cap, Product(id="5", title="Tiny Hat")])  # short titles are not kept
     assert len(titles) == 3
     text = "Try the Cozy Wool Winter Hat with the SLEEK BROWN LEATHER LOAFERS and a Tiny Hat."
-    assert titles.named_in(text) == [("cozy wool winter hat", "3"), ("sleek brown leather loafers", "1")]
+    assert titles.named_in(text) == [("cozy wool winter hat", ("3",)), ("sleek brown leather loafers", ("1",))]
     assert titles.named_in("a football cap deluxe") == []  # "ball" is not a word of the text
     assert titles.named_in("the Sleek Brown Leather") == []
 
@@ -45,6 +45,19 @@ def test_a_right_price_is_kept_when_other_titles_share_the_named_products_words(
     assert (text, withheld) == (sentence, [])
     wrong, withheld = ground("The Ergonomic Office Chair Pro costs $299.99.", Facts(products={"a": pro, "b": flex}))
     assert "$249.99" in wrong and withheld == ["price $299.99 replaced by $249.99"]
+
+
+def test_products_sharing_a_title_keep_their_own_prices_and_are_not_foreign() -> None:
+    """The demo catalog has titles given to two products at different prices: naming one is naming a shown one."""
+    a = Product(id="a", title="Adventure-Ready Rugged Backpack", price=89.99, stock=3)
+    b = Product(id="b", title="Adventure-Ready Rugged Backpack", price=79.99, stock=3)
+    titles = CatalogTitles([a, b])
+    assert titles.named_in("the Adventure-Ready Rugged Backpack") == [("adventure-ready rugged backpack", ("a", "b"))]
+    only_b = Facts(products={"b": b}, catalog_titles=titles)
+    sentence = "The Adventure-Ready Rugged Backpack costs $79.99."
+    assert ground(sentence, only_b) == (sentence, [])
+    both = Facts(products={"a": a, "b": b}, catalog_titles=titles)
+    assert ground(sentence, both) == (sentence, [])
 
 
 def test_an_unattributable_price_is_withheld() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from assistant import answers, leads
 from assistant.dialogue.references import variant_search
+from assistant.intents.need import content_words, covers, shopping_need
 from assistant.planning.plan import Handler, Plan, TurnContext, saying, showing
 
 # The search tool's argument for each slot that narrows a search.
@@ -20,9 +22,12 @@ SEARCH_SLOTS = {
 
 
 async def search(t: TurnContext) -> Plan:
-    """Search the catalog with the message and its slots; cards, and an answer over their facts."""
+    """Search the catalog for the shopping need (the message without its framing) and its slots; cards, and an
+    answer over their facts — or, when nothing covers the need, "we don't carry" it, naming close categories."""
     s = t.slots
-    args: dict[str, Any] = {"query": t.message, "limit": t.deps.search_results}
+    need = shopping_need(t.message)
+    query = need if content_words(need) else t.message
+    args: dict[str, Any] = {"query": query, "limit": t.deps.search_results}
     for slot, arg in SEARCH_SLOTS.items():
         value = getattr(s, slot)
         if value is not None:
@@ -33,11 +38,14 @@ async def search(t: TurnContext) -> Plan:
     if colour:
         # The query's words already favour titles naming the colour; put those first.
         products.sort(key=lambda p: colour.lower() not in p.title.lower())
-    if products and result.data.get("best_match", 0.0) < t.deps.min_relevance:
-        t.trace.note("relevance_check", data={"verdict": "not carried"})
+    best = float(result.data.get("best_match", 0.0))
+    if products and not covers(need, products, best, t.deps.min_relevance):
+        t.trace.note("relevance_check", data={"verdict": "not carried", "need": need, "best_match": round(best, 4)})
         products = []
     if not products:
-        return showing([], items, fixed=answers.not_carried(t.message if len(t.message) < 60 else "that"))
+        closest = await asyncio.to_thread(t.deps.nearest_categories, need) if t.deps.nearest_categories else []
+        what = need if len(need) < 60 else "that"
+        return showing([], items, fixed=answers.not_carried(what, closest))
     budget = {v for v in (s.price_min, s.price_max) if v is not None}
     return showing(
         products,

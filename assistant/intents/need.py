@@ -1,0 +1,89 @@
+"""The shopping need in a message: what the shopper wants, without the framing around it ("do you sell snow
+blowers?" → "snow blowers"), and whether a result list covers it. The need is what the search looks for and what
+a "we don't carry …" answer names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from retrieval.product import Product
+
+# Framing a request starts with; removed repeatedly from the front ("hi, could you show me some …").
+_FRAMING = re.compile(
+    r"^(?:hi|hello|hey|please|pls|ok(?:ay)?|so|well|um+|also|and|then|now|actually|"
+    r"(?:can|could|would|will) (?:you|u)|do (?:you|u)|does (?:the|your) (?:store|shop)|have you got|you got|got any|"
+    r"is there|what|which|for (?:my|a|the|our)|for|"
+    r"are there|i'?m|i am|i'd|i would|i want(?: to)?|i need(?: to)?|i wanna|i'm looking for|looking for|"
+    r"like(?: to)?|to|have|sell|carry|stock|offer|buy|get|find(?: me)?|show(?: me)?|search(?: for)?|"
+    r"recommend|suggest|me|us|some|any|anything|a|an|the|for me|of)\b[\s,!?.]*",
+    re.I,
+)
+_BUDGET = re.compile(
+    r"\b(?:under|below|less than|cheaper than|at most|max(?:imum)?|over|above|more than|at least|around|about|"
+    r"roughly|between|budget(?: of| is)?|up to|within)?\s*(?:[$€£]\s?\d[\d,.]*|\d[\d,.]*\s?(?:dollars?|bucks|usd|"
+    r"euros?))(?:\s*(?:-|to|and)\s*[$€£]?\s?\d[\d,.]*)?",
+    re.I,
+)
+_TRAILING = re.compile(
+    r"[\s,!?.]*(?:(?:do|does) (?:you|u|the store|your store) (?:sell|have|carry|stock|offer)|please|thanks|"
+    r"thank you|today|for me|in stock|available)?[\s,!?.]*$",
+    re.I,
+)
+_FE = {"knives": "knife", "wives": "wife", "lives": "life"}
+WORD = re.compile(r"[a-z][a-z'-]+")
+# Words that say nothing about which product: a need made only of them is not a product search.
+GENERIC = frozenset(
+    "something thing things stuff item items product products nice good great cool new best cheap cheaper "
+    "affordable quality gift gifts idea ideas present presents recommendation recommendations option options "
+    "one ones kind sort type you your my our their his her it them that this these those for with and the from "
+    "into onto about some any all".split()
+)
+STRONG_MATCH = 0.6  # a result this similar covers the need even without a shared word
+
+
+def shopping_need(message: str) -> str:
+    """The product words of a request: framing, budgets and trailing politeness removed."""
+    text = _BUDGET.sub(" ", message)
+    text = " ".join(text.split())
+    while True:
+        shorter = _FRAMING.sub("", text, count=1).strip()
+        if shorter == text:
+            break
+        text = shorter
+    return _TRAILING.sub("", text).strip(" ,.!?") or message.strip(" ,.!?")
+
+
+def singular(word: str) -> str:
+    """A word's singular, by English spelling rules (scarves → scarf, boxes → box, socks → sock)."""
+    w = word.lower()
+    if w in _FE:
+        return _FE[w]
+    if len(w) > 4 and w.endswith("ves"):
+        return w[:-3] + "f"
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    if len(w) > 4 and w.endswith(("sses", "shes", "ches", "xes", "zes")):
+        return w[:-2]
+    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        return w[:-1]
+    return w
+
+
+def content_words(text: str) -> set[str]:
+    """The text's product words, singular: generic words ("something", "gift") left out."""
+    return {singular(w) for w in WORD.findall(text.lower()) if len(w) > 2 and w not in GENERIC}
+
+
+def covers(need: str, products: Iterable[Product], best_similarity: float, min_similarity: float) -> bool:
+    """Whether results cover a need: similar enough, and sharing a product word with it (a "surfboard" is not
+    covered by the "Urban Surf Home Office Setup"), unless very similar."""
+    if best_similarity < min_similarity:
+        return False
+    wanted = content_words(need)
+    if not wanted or best_similarity >= STRONG_MATCH:
+        return True
+    shown: set[str] = set()
+    for p in products:
+        shown |= content_words(" ".join([p.title, *p.category_path]))
+    return bool(wanted & shown)

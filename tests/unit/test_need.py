@@ -1,0 +1,41 @@
+"""The shopping need in a message, and whether results cover it."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.intents.need import content_words, covers, shopping_need, singular
+from retrieval.product import Product
+
+
+@pytest.mark.parametrize(
+    ("message", "need"),
+    [
+        ("Do you sell snow blowers?", "snow blowers"),
+        ("show me scarves", "scarves"),
+        ("I'm looking for a surfboard", "surfboard"),
+        ("a warm jacket under $100", "warm jacket"),
+        ("hi, could you show me some red running shoes please", "red running shoes"),
+        ("do you have anything for my dog?", "dog"),
+        ("what laptops do you sell", "laptops"),
+        ("hiking boots between $50 and $120", "hiking boots"),
+    ],
+)
+def test_the_need_is_the_message_without_its_framing_and_budget(message: str, need: str) -> None:
+    assert shopping_need(message) == need
+
+
+def test_singular_forms() -> None:
+    words = ["scarves", "boxes", "socks", "dresses", "glasses", "batteries", "knives", "shoes", "bus"]
+    assert [singular(w) for w in words] == ["scarf", "box", "sock", "dress", "glass", "battery", "knife", "shoe", "bus"]
+    assert content_words("something nice for a gift") == set()
+
+
+def test_results_cover_a_need_when_similar_and_sharing_a_product_word() -> None:
+    surf = Product(id="s", title="Urban Surf Home Office Setup", category_path=["furniture", "office"])
+    scarf = Product(id="c", title="Frostguard Arctic Wool Scarf", category_path=["apparel", "scarf"])
+    assert not covers("surfboard", [surf], 0.55, 0.35)  # "surf" is not "surfboard"
+    assert covers("surfboard", [surf], 0.65, 0.35)  # very similar: covered without a shared word
+    assert covers("scarves", [scarf], 0.46, 0.35)  # scarves -> scarf
+    assert not covers("scarves", [scarf], 0.30, 0.35)  # not similar enough at all
+    assert covers("something nice", [surf], 0.40, 0.35)  # no product word to share: similarity decides
