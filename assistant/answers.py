@@ -173,6 +173,33 @@ def cart_message(data: dict[str, Any]) -> str:
     return summary.strip() or "Done."
 
 
+def cart_changes(changes: Sequence[dict[str, Any]]) -> str:
+    """Several cart changes of one message, and the cart after the last."""
+    titles = [str(d.get("title") or "that product") for d in changes]
+    verb = "Added" if changes[0].get("outcome") == "added" else "Removed"
+    listed = ", the ".join(titles[:-1]) + f" and the {titles[-1]}" if len(titles) > 1 else titles[0]
+    where = "to" if verb == "Added" else "from"
+    cart = changes[-1].get("cart", {})
+    total = cart.get("total")
+    summary = f" Your cart: {cart.get('count', 0)} item(s), {format_price(float(total))}." if total is not None else ""
+    return f"{verb} the {listed} {where} your cart.{summary}"
+
+
+def cart_summary(cart: dict[str, Any]) -> str:
+    """The cart's lines and total, from the cart tool."""
+    items = cart.get("items") or []
+    if not items:
+        return "Your cart is empty."
+    lines = [
+        f"the {i['title']}" + (f" (x{i['quantity']})" if int(i.get("quantity", 1)) > 1 else "")
+        + (f" at {format_price(float(i['unit_price']))}" if i.get("unit_price") is not None else "")
+        for i in items
+    ]
+    listed = ", ".join(lines[:-1]) + f" and {lines[-1]}" if len(lines) > 1 else lines[0]
+    total = format_price(float(cart.get("total") or 0.0))
+    return f"Your cart has {cart.get('count', len(items))} item(s), {total} in all: {listed}."
+
+
 def unresolved(resolution: Resolution, shown: int) -> str:
     """A clarifying question for a reference that points at nothing shown ("the second one" before any search)."""
     if shown == 0:

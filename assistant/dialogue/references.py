@@ -20,7 +20,7 @@ from assistant.intents.vocabulary import CatalogVocabulary, tokens
 from retrieval.filters import Filters
 from retrieval.product import Product
 
-RefKind = Literal["none", "ordinal", "comparative", "descriptor", "other", "pronoun", "plural"]
+RefKind = Literal["none", "ordinal", "comparative", "descriptor", "other", "pronoun", "plural", "named"]
 BASIC_COLORS = (
     "black white red blue green yellow orange purple pink brown grey beige navy silver gold cream tan ivory"
     " burgundy maroon teal turquoise olive khaki charcoal".split()

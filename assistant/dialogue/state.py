@@ -62,3 +62,19 @@ def pending_question(session: Session) -> dict[str, Any] | None:
             data = record.get("data")
             return data if isinstance(data, dict) else None
     return None
+
+
+CART_TOOLS = ("add_to_cart", "remove_from_cart")
+
+
+def last_cart_change(session: Session) -> list[str]:
+    """The products the previous turn added to or removed from the cart ("remove them" means those)."""
+    last = next((t for t in reversed(session.turns) if t.finished), None)
+    if last is None:
+        return []
+    ids = [
+        str((call.get("arguments") or {}).get("product_id"))
+        for call in last.tool_trace
+        if call.get("name") in CART_TOOLS and call.get("ok") and (call.get("arguments") or {}).get("product_id")
+    ]
+    return list(dict.fromkeys(ids))

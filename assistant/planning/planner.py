@@ -9,11 +9,13 @@ the facts of the answer come from the catalog and the tools.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from assistant import leads
 from assistant.dialogue import state
-from assistant.dialogue.references import resolve_references
+from assistant.dialogue.references import Resolution, resolve_references
 from assistant.dialogue.replies import order_reply
 from assistant.intents.router import RoutedIntent
 from assistant.intents.slot_rules import ORDER_ID
@@ -72,6 +74,10 @@ class Planner:
         slots = extract_deterministic(inp.message, vocab)
         last, earlier = state.shown_products(session, self.deps.get_products)
         resolution = resolve_references(inp.message, last, state.focus(session), earlier=earlier, vocab=vocab)
+        if not resolution.product_ids and asks_about_a_product(inp.message):
+            named = [ids for _, ids in self.deps.catalog_titles.named_in(inp.message)]
+            if len(named) == 1:  # one product (or namesakes) named by its full title
+                resolution = Resolution(product_ids=list(named[0][:2]), kind="named", reason="named by its title")
         catalog_match = None
         if route.group == "OUT_OF_SCOPE" and self.probe is not None:
             catalog_match = await asyncio.to_thread(self.probe, inp.message)
@@ -142,6 +148,16 @@ class Planner:
             return slots
         trace.note("llm_slots", data=result.model_dump(mode="json"))
         return result.slots.model_dump(exclude_none=True)
+
+
+_ABOUT = re.compile(
+    r"\b(?:tell me (?:more )?about|more about|details|info(?:rmation)? (?:on|about)|is the|does the)\b", re.I
+)
+
+
+def asks_about_a_product(message: str) -> bool:
+    """A question about one product ("how much is the …?", "tell me about the …"), not a search for a kind."""
+    return bool(leads.asked(message) or _ABOUT.search(message))
 
 
 def routing_text(message: str) -> str:

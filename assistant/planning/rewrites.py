@@ -27,6 +27,12 @@ _RULES_QUESTION = re.compile(
     r"^\s*(?:can (?:i|you)|could i|is it possible|is there|are there|what(?:'s| is| are)?|how (?:long|much|many|does)"
     r"|do you|does|will|when do)\b|\b(?:policy|fee|fees|charge|charged|window|allowed)\b"
 )
+_CHAT_GROUPS = frozenset({"OUT_OF_SCOPE", "CONVERSATION"})
+_CART_VIEW = re.compile(
+    r"^(?!.*\b(?:add|put|remove|delete|take)\b).*(?:\b(?:what(?:'s| is)|show|view|see|check|open)\b.*\b(?:my|the) "
+    r"(?:cart|basket)\b|^\s*(?:my|the) (?:cart|basket)\s*\??\s*$)"
+)
+_REFUND_STATUS = re.compile(r"\brefund\b.*\b(?:when|where|status|yet|arrive|come)\b|\b(?:when|where)\b.*\brefund\b")
 _ONLY_ORDER = re.compile(r"(?:order\s*(?:number|no\.?|#)?\s*)?ORD[-_ ]?[A-Z0-9]{6}[.!?]?", re.I)
 
 
@@ -126,6 +132,22 @@ REWRITES: tuple[Rewrite, ...] = (
         and not _RULES_QUESTION.search(s.low),
         "cancel_order",
         "ORDER",
+    ),
+    # "how much is the Minimalist Elegance Chronograph Watch?": a question about that product, by its full title.
+    Rewrite(
+        "names a catalog product",
+        lambda s: s.reference_kind == "named"
+        and (s.intent in SEARCH | {"compare_products", "product_question"} or s.group in _CHAT_GROUPS),
+        "product_question",
+        "SHOPPING",
+    ),
+    Rewrite("asks what is in the cart", lambda s: bool(_CART_VIEW.search(s.low)), "view_cart", "SHOPPING"),
+    # "when will I get my refund?" right after a return: that order's refund, not the refund rules.
+    Rewrite(
+        "asks about the refund of the order just discussed",
+        lambda s: s.order_context is not None and bool(_REFUND_STATUS.search(s.low)),
+        "track_refund",
+        "REFUNDS",
     ),
     # "the first one" / "ORD-…" after "Which order would you like to cancel?": the question's own intent.
     Rewrite("answers the question asked", lambda s: s.answers is not None, to=lambda s: s.answers or ("", "")),
