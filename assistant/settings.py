@@ -12,6 +12,7 @@ from pydantic_settings import SettingsConfigDict
 from retrieval.settings import RetrievalSettings
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHIPPED_POLICIES = Path(__file__).resolve().parent / "store_policies"  # the demo store's policies (package data)
 Role = Literal["widget", "agent"]
 
 
@@ -102,7 +103,9 @@ class AssistantSettings(RetrievalSettings):
         description="shoppers the demo orders are generated for (the demo store has no real orders)",
     )
     policies_dir: Path = Field(
-        default=SHARED_DATA / "policies" / "abcd", description="store policy documents that policy questions retrieve"
+        default=SHIPPED_POLICIES,
+        description="folder of the store's policies, one Markdown file each (format: README, Store policies), that "
+        "policy questions are answered from; the default holds the demo store's",
     )
     bitext_path: Path = Field(
         default=SHARED_DATA / "intents" / "bitext" / "train.csv",

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from assistant import answers
+from assistant.planning import policy_questions
 
 SEARCH = frozenset({"search_products", "recommendation"})
 # Reference kinds that point at shown products even when the classifier heard a new search.
@@ -132,6 +133,13 @@ REWRITES: tuple[Rewrite, ...] = (
         and not _RULES_QUESTION.search(s.low),
         "cancel_order",
         "ORDER",
+    ),
+    # "can I return worn boots?", "is there a fee to cancel (it)?", "do you offer express shipping?": a question about
+    # a store policy that names no order of theirs is answered from the policies, as the topic's intent.
+    Rewrite(
+        "asks about a store policy",
+        lambda s: policy_questions.asked(s) is not None,
+        to=lambda s: policy_questions.asked(s) or (s.intent, s.group),
     ),
     # "how much is the Minimalist Elegance Chronograph Watch?": a question about that product, by its full title.
     Rewrite(

@@ -13,11 +13,9 @@ from assistant.stores.records import Record, RecordStore
 
 OrderStatus = Literal["placed", "shipped", "delivered", "cancelled", "returned"]
 
-# ABCD's guidelines (Product Defect > Return Due to ...: "Membership Privileges") give Guest members
-# 30 days, Bronze 90, Silver 6 months, Gold unlimited. The demo shoppers carry no membership level,
-# so the guest window, the strictest one, applies to everyone; counted from delivery.
+# The store's return policy (assistant/store_policies/returns.md, "Returns window"): 30 days from delivery.
 RETURN_WINDOW_DAYS = 30
-RETURN_POLICY_REF = "policy:abcd:product_defect.return_stain:3"  # that passage, as retrieval.policies numbers it
+RETURN_POLICY_REF = "policy:returns#returns-window"  # that section, as a policy citation
 
 
 def _now() -> datetime:

@@ -1,7 +1,7 @@
 """The assistant's tools: one module per group (catalog, orders, policies, handoff, cart), each with `tools(deps)`."""
 
 from assistant.tools.base import Tool, Toolbox, ToolContext, ToolDeps, ToolError, ToolOutput, ToolResult
-from assistant.tools.builder import TOOL_GROUPS, catalog_products, load_tool_deps, make_toolbox, policy_cache_dir
+from assistant.tools.builder import TOOL_GROUPS, catalog_products, load_tool_deps, make_toolbox
 
 __all__ = [
     "TOOL_GROUPS",
@@ -15,5 +15,4 @@ __all__ = [
     "catalog_products",
     "load_tool_deps",
     "make_toolbox",
-    "policy_cache_dir",
 ]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
+from assistant.intents.ontology import load_ontology
 from assistant.settings import AssistantSettings
 from assistant.stores import Stores, seed_demo_orders
 from assistant.tools import cart, handoff, orders, policies, products
 from assistant.tools.base import Tool, Toolbox, ToolDeps
+from assistant.tools.policies import load_policy_index
 from retrieval.factory import Components
-from retrieval.policies import PolicyIndex
 from retrieval.product import Product
 from retrieval.search import SearchEngine
 
@@ -33,10 +33,6 @@ def make_toolbox(deps: ToolDeps) -> Toolbox:
     return toolbox
 
 
-def policy_cache_dir(data_dir: str | Path) -> Path:
-    return Path(data_dir) / "policies"
-
-
 def catalog_products(engine: SearchEngine) -> list[Product]:
     """Every product in the engine's index (e.g. to seed demo orders from)."""
     ids = list(engine.lexical.ids)
@@ -52,12 +48,19 @@ def load_tool_deps(
     stores: Stores,
     progress: Callable[[str], None] | None = None,
 ) -> ToolDeps:
-    """The service's tool dependencies: demo orders seeded once (idempotent), the policy index loaded or built."""
+    """The service's tool dependencies: demo orders seeded once (idempotent), the store's policies loaded, validated
+    and indexed (their sentence vectors from the embedding cache)."""
     added = seed_demo_orders(stores.orders, catalog, settings.users_path)
     if progress is not None:
         progress(f"orders: {stores.orders.count()} demo orders ({added} generated now)")
-    cache = policy_cache_dir(settings.data_dir)
-    index = PolicyIndex.load_or_build(settings.policies_dir, cache, components.text_encoder)
+    try:
+        index = load_policy_index(
+            settings.policies_dir, components.text_encoder, components.cache, known_intents=load_ontology().names
+        )
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"SHOP_POLICIES_DIR: {e}") from None
+    if progress is not None:
+        progress(f"policies: {len(index.passages)} passages from {settings.policies_dir}")
     return ToolDeps(
         engine=engine,
         profiles=components.profiles,

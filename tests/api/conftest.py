@@ -1,7 +1,7 @@
 """API tests: the real app served by uvicorn on loopback, over fakes for the model and the router.
 
-Real parts: the FastAPI app and SSE, SQLite sessions, the tools (orders, policies over the shared
-ABCD data, handoffs), the search engine over a small catalog (hashing encoder, ephemeral Chroma).
+Real parts: the FastAPI app and SSE, SQLite sessions, the tools (orders, the shipped store policies,
+handoffs), the search engine over a small catalog (hashing encoder, ephemeral Chroma).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from assistant.intents.router import RoutedIntent
 from assistant.llm.fake import FakeLLM
 from assistant.services import Services, assemble
 from assistant.sessions.sqlite_store import SqliteSessionStore
-from assistant.settings import AssistantSettings
+from assistant.settings import SHIPPED_POLICIES, AssistantSettings
 from assistant.stores import Order, OrderItem, OrderStore, open_stores
 from assistant.tools import ToolDeps, make_toolbox
 from retrieval.encoders import HashingEncoder
@@ -36,10 +36,10 @@ from retrieval.indexer import Indexer
 from retrieval.lexical import LexicalIndex
 from retrieval.personalization import ProfileStore
 from retrieval.policies import PolicyIndex
+from retrieval.policy_docs import load_passages
 from retrieval.product import Product
 from retrieval.search import SearchEngine
 from retrieval.store import VectorStore, make_chroma_client
-from tests.conftest import SHARED_DATA
 from tests.unit.conftest import SMALL_CATALOG
 
 WIDGET = {"Authorization": "Bearer demo-widget-key"}  # shopper "1"
@@ -124,7 +124,7 @@ def build_services(
             demo_order("ORD-CCCCCC", "2", "placed"),
         ]
     )
-    policies = PolicyIndex.load_or_build(SHARED_DATA / "policies" / "abcd", data_dir / "policies")
+    policies = PolicyIndex.build(load_passages(SHIPPED_POLICIES))  # BM25 alone: no encoder here
     profile_store = ProfileStore(data_dir / "profiles.sqlite") if profiles else None
     toolbox = make_toolbox(
         ToolDeps(

@@ -194,11 +194,33 @@ def test_another_shoppers_order_is_not_found(running: Running) -> None:
     assert running.orders.get("ORD-CCCCCC").status == "placed"  # type: ignore[union-attr]
 
 
-def test_policy_questions_cite_policy_passages(running: Running) -> None:
+def test_policy_questions_are_answered_with_the_policys_own_sentences_first(running: Running) -> None:
+    # The model's sentence comes after the policy's and only when it adds something: here it repeats the lead.
     running.llm.streams = [["We offer standard shipping."]]
     events = chat_events(running.base_url, {"message": "what shipping options do you have?"})
     citations = next(e for e in events if e["event"] == "citation")["data"]["ids"]
-    assert citations and all(c.startswith("policy:") for c in citations)
+    assert citations == ["policy:shipping#delivery-options-and-costs"]
+    text = answer(events)
+    assert text.startswith("We offer two delivery options: Standard, which costs $5.99, and Express")
+    assert "We offer standard shipping" not in text
+    assert "products" not in names(events) and "action" not in names(events)
+
+
+def test_a_question_about_returning_is_answered_from_the_policy_not_the_order_flow(running: Running) -> None:
+    events = chat_events(running.base_url, {"message": "can I return boots I've already worn outside?"})
+    intent = next(e for e in events if e["event"] == "intent")["data"]
+    assert intent["intent"] == "check_refund_policy"  # the router heard a refund request
+    assert "action" not in names(events) and "products" not in names(events)
+    assert next(e for e in events if e["event"] == "citation")["data"]["ids"] == [
+        "policy:returns#condition-of-returned-items"
+    ]
+    text = answer(events)
+    assert "worn outside can't be returned" in text
+    assert text.endswith("tell me the order number and I'll start the return.")
+    # A request to return an order still goes to the order tool, with a confirmation.
+    events = chat_events(running.base_url, {"message": "I want to return order ORD-BBBBBB"})
+    action = next(e for e in events if e["event"] == "action")["data"]
+    assert action["tool"] == "start_return" and action["status"] == "needs_confirmation"
 
 
 def test_asking_for_a_human_emits_a_handoff(running: Running) -> None:

@@ -1,127 +1,166 @@
-"""Policy passages: stable ids, a cached index rebuilt when the source changes, cited answers."""
+"""The policy index and policy_answer: the passage that answers, its answering sentences, cited; nothing when no
+policy is close enough; sentence vectors reused from the embedding cache."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
-import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from assistant.stores.orders import RETURN_POLICY_REF, RETURN_WINDOW_DAYS
+from assistant.settings import SHIPPED_POLICIES
 from assistant.tools import policies
 from assistant.tools.base import Toolbox, ToolContext, ToolDeps
-from retrieval.encoders import HashingEncoder
-from retrieval.policies import PolicyIndex, load_passages
-from tests.conftest import SHARED_DATA
+from retrieval.encoders import EmbeddingCache, HashingEncoder
+from retrieval.policies import PolicyHit, PolicyIndex, SentenceScore
+from retrieval.policy_docs import Passage, load_passages
 
-ABCD = SHARED_DATA / "policies" / "abcd"
 CTX = ToolContext(shopper_id="s1", session_id="sess", turn_id="t1")
-MINI_GUIDELINES = {
-    "Shipping Issue": {
-        "description": "check or update a shipment",
-        "subflows": {
-            "Shipping Cost": {
-                "instructions": ["The customer thinks shipping costs too much."],
-                "actions": [
-                    {
-                        "type": "interaction",
-                        "button": "Offer Refund",
-                        "text": "Standard shipping is $8.00",
-                        "subtext": [],
-                    }
-                ],
-            }
-        },
-    },
-    "Storewide Query": {
-        "description": "FAQ about membership",
-        "subflows": {
-            "Membership FAQ": {
-                "instructions": ["What are all the membership levels? Gold, silver, bronze and guest."],
-                "actions": [],
-            }
-        },
-    },
-}
 
 
-@pytest.fixture
-def abcd() -> Path:
-    if not (ABCD / "guidelines.json").is_file():
-        pytest.skip(f"shared data not found at {ABCD}")
-    return ABCD
+def passage(pid: str, text: str, intents: list[str] | None = None) -> Passage:
+    policy, title = pid.split("#")
+    return Passage(
+        id=pid,
+        policy=policy,
+        policy_title=policy.title(),
+        title=title.replace("-", " ").capitalize(),
+        text=text,
+        intents=intents or [],
+        updated="2026-12-01",
+    )
 
 
-@pytest.fixture
-def mini(tmp_path: Path) -> Path:
-    src = tmp_path / "mini"
-    src.mkdir()
-    (src / "guidelines.json").write_text(json.dumps(MINI_GUIDELINES))
-    return src
+class TopicEncoder:
+    """A fake encoder whose vectors point along the topics a text names: cosine says which topic matches."""
+
+    model_id = "topic-fake"
+    dim = 5
+    TOPICS = ("deliver", "return", "pay", "cancel")
+
+    def __init__(self) -> None:
+        self.batches = 0
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = [1.0 if t in text.lower() else 0.0 for t in self.TOPICS]
+        v = np.array([*v, 0.0 if any(v) else 1.0], dtype=np.float32) + 0.01  # the last: none of the topics
+        return v / np.linalg.norm(v)
+
+    def embed_batch(self, texts, progress=None):  # type: ignore[no-untyped-def]
+        self.batches += 1
+        return np.stack([self._vec(t) for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vec(text)
 
 
-def test_abcd_passages_have_stable_unique_ids(abcd: Path) -> None:
-    passages = load_passages(abcd)
-    assert len(passages) > 100
-    ids = [p.id for p in passages]
-    assert len(set(ids)) == len(ids)
-    assert all(re.fullmatch(r"abcd:[a-z0-9_]+\.[a-z0-9_]+:\d+", i) for i in ids)
-    assert [p.id for p in load_passages(abcd)] == ids
-    # Sections use the ontology's intent names (those kb.json lists steps for).
-    size = next(p for p in passages if p.id == "abcd:product_defect.return_size:0")
-    assert size.title == "Product Defect › Return Due to Size" and "Steps: pull up account" in size.text
-    # The same action text in several subflows is one passage that says where it applies.
-    window = next(p for p in passages if "within the last 90 days" in p.text)
-    assert f"policy:{window.id}" == RETURN_POLICY_REF
-    assert len(window.applies_to) == 3 and f"last {RETURN_WINDOW_DAYS} days" in window.text
-    assert "<or" not in window.text and ": >" not in window.text
+PASSAGES = [
+    passage(
+        "shipping#delivery-times",
+        "Standard delivery takes 3 to 5 business days. We don't deliver on Sundays.",
+        ["delivery_period"],
+    ),
+    passage("returns#returns-window", "You can return most items within 30 days. Worn shoes can't be returned."),
+    passage("payments#methods", "You can pay by card or PayPal."),
+]
 
 
-def test_index_is_cached_and_rebuilt_when_the_source_changes(mini: Path, tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    encoder = HashingEncoder(dim=64)
-    first = PolicyIndex.load_or_build(mini, cache, encoder)
-    built = next(cache.glob("mini-*"))
-    stamp = (built / "passages.json").stat().st_mtime_ns
-    assert len(list(built.glob("vectors-*.npy"))) == 1 and encoder.calls == 1
-    second = PolicyIndex.load_or_build(mini, cache, encoder)
-    assert (built / "passages.json").stat().st_mtime_ns == stamp and encoder.calls == 1  # nothing re-embedded
-    assert [p.id for p in second.passages] == [p.id for p in first.passages]
-    chunks = sum(len(p.chunks()) for p in first.passages)  # one vector per line of each passage
-    assert second.vectors is not None and second.vectors.shape == (chunks, 64) and chunks > len(first.passages)
-
-    changed = dict(MINI_GUIDELINES)
-    changed["Account Access"] = {"description": "passwords", "subflows": {"Recover Password": {"actions": []}}}
-    (mini / "guidelines.json").write_text(json.dumps(changed))
-    third = PolicyIndex.load_or_build(mini, cache, encoder)
-    assert "abcd:account_access.recover_password:0" in third.by_id
-    assert [d.name for d in cache.iterdir()] == [next(cache.glob("mini-*")).name]  # the stale index is gone
-    assert not built.exists()
+def test_the_best_passage_and_its_answering_sentence() -> None:
+    index = PolicyIndex.build(PASSAGES, TopicEncoder())
+    hits = index.search("how long does delivery take?", k=3)
+    assert hits[0].passage.id == "shipping#delivery-times" and hits[0].relevant
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert hits[0].quote()[0] == "Standard delivery takes 3 to 5 business days."
+    assert not hits[-1].relevant  # another topic: not close enough to answer
 
 
-def test_missing_source_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="guidelines.json"):
-        PolicyIndex.load_or_build(tmp_path / "nowhere", tmp_path / "cache")
+def test_lexical_words_pick_the_sentence_within_a_passage() -> None:
+    index = PolicyIndex.build(PASSAGES, TopicEncoder())
+    hit = index.search("can I return worn shoes?")[0]
+    assert hit.passage.id == "returns#returns-window"
+    assert hit.quote(max_sentences=1) == ["Worn shoes can't be returned."]
 
 
-def test_policy_answer_returns_cited_passages(mini: Path, tmp_path: Path) -> None:
-    toolbox = Toolbox(policies.tools(ToolDeps(policies=PolicyIndex.load_or_build(mini, tmp_path / "cache"))))
-    res = asyncio.run(toolbox.call("policy_answer", {"question": "how much is standard shipping?"}, CTX))
+def test_the_question_intent_favours_the_policies_that_list_it() -> None:
+    both = [
+        passage("returns#window", "Returns within 30 days."),
+        passage("shipping#times", "Delivery takes 5 days.", ["delivery_period"]),
+    ]
+    index = PolicyIndex.build(both)  # BM25 only: both passages hold "days" once, and as many words
+    assert index.search("how many days?")[0].passage.id == "returns#window"  # a tie: the first
+    assert index.search("how many days?", intent="delivery_period")[0].passage.id == "shipping#times"
+
+
+def test_without_an_encoder_a_passage_sharing_no_word_is_not_a_hit() -> None:
+    index = PolicyIndex.build(PASSAGES)
+    assert index.search("the weather on mars") == []
+    assert not any(h.relevant for h in index.search("what can you do?"))  # question words alone answer nothing
+    hit = index.search("do you take paypal")[0]
+    assert hit.passage.id == "payments#methods" and hit.relevant and hit.dense is None
+
+
+def test_a_quote_is_the_closest_sentence_and_close_seconds_in_passage_order() -> None:
+    p = passage("x#y", "First. Second. Third.")
+
+    def hit(*scores: float) -> PolicyHit:
+        sentences = [SentenceScore(text=s, score=v) for s, v in zip(p.sentences(), scores, strict=True)]
+        return PolicyHit(passage=p, score=1.0, lexical=1.0, relevant=True, sentences=sentences)
+
+    assert hit(0.2, 0.9, 0.85).quote() == ["Second.", "Third."]
+    assert hit(0.2, 0.9, 0.5).quote() == ["Second."]
+    assert hit(0.88, 0.9, 0.1).quote() == ["First.", "Second."]
+    assert hit(0.9, 0.9, 0.9).quote(max_sentences=1) == ["First."]
+    assert hit(0.9, 0.89, 0.1).quote(max_words=1) == ["First."]
+
+
+def test_sentence_vectors_come_from_the_embedding_cache(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path / "emb.sqlite")
+    encoder = TopicEncoder()
+    first = PolicyIndex.build(PASSAGES, encoder, cache)
+    assert encoder.batches == 1 and first.vectors is not None and first.vectors.shape == (5, 5)
+    again = PolicyIndex.build(PASSAGES, encoder, cache)
+    assert encoder.batches == 1  # nothing encoded twice
+    assert np.allclose(again.vectors, first.vectors)  # type: ignore[arg-type]
+    cache.close()
+
+
+def test_duplicate_or_missing_passages_are_refused() -> None:
+    with pytest.raises(ValueError, match="unique"):
+        PolicyIndex.build([PASSAGES[0], PASSAGES[0]])
+    with pytest.raises(ValueError, match="no policy passages"):
+        PolicyIndex.build([])
+
+
+def test_policy_answer_quotes_the_best_passage_and_cites_every_passage_returned() -> None:
+    toolbox = Toolbox(policies.tools(ToolDeps(policies=PolicyIndex.build(PASSAGES, TopicEncoder()))))
+    res = asyncio.run(toolbox.call("policy_answer", {"question": "how long does delivery take?"}, CTX))
     assert res.ok
-    top = res.data["passages"][0]
-    assert top["id"] == "abcd:shipping_issue.shipping_cost:1" and "$8.00" in top["text"]
-    assert res.citations[0] == "policy:abcd:shipping_issue.shipping_cost:1"
+    answer = res.data["answer"]
+    assert answer["passage"] == "shipping#delivery-times"
+    assert answer["sentences"] == ["Standard delivery takes 3 to 5 business days."]
+    assert answer["rest"] == ["We don't deliver on Sundays."]
     assert res.citations == [f"policy:{p['id']}" for p in res.data["passages"]]
+    assert res.data["passages"][0]["updated"] == "2026-12-01"
     bad = asyncio.run(toolbox.call("policy_answer", {"question": ""}, CTX))
     assert not bad.ok and "question" in (bad.error or "")
 
 
-def test_bm25_alone_finds_membership_in_abcd(abcd: Path, tmp_path: Path) -> None:
-    shutil.copytree(abcd, tmp_path / "abcd")
-    index = PolicyIndex.load_or_build(tmp_path / "abcd", tmp_path / "cache")
-    hits = index.search("What are the membership levels?", k=3)
-    assert hits[0].passage.id == "abcd:storewide_query.membership:0"
-    assert hits[0].dense is None and hits[0].score == pytest.approx(1.0)
+def test_policy_answer_has_no_answer_when_no_policy_is_close_enough() -> None:
+    index = PolicyIndex.build(PASSAGES, TopicEncoder())
+    toolbox = Toolbox(policies.tools(ToolDeps(policies=index)))
+    res = asyncio.run(toolbox.call("policy_answer", {"question": "do you offer gift wrapping?"}, CTX))
+    assert res.ok and res.data["answer"] is None
+
+
+def test_shipped_policies_answer_with_bm25_alone() -> None:
+    """Without an encoder (tests, a store without the model), the shipped policies still find the right section."""
+    index = PolicyIndex.build(load_passages(SHIPPED_POLICIES), HashingEncoder(dim=64), min_dense=-1.0)
+    assert index.vectors is not None
+    plain = PolicyIndex.build(load_passages(SHIPPED_POLICIES))
+    for question, expected in [
+        ("what payment methods do you accept?", "payments#accepted-payment-methods"),
+        ("is there a fee for cancelling?", "orders#cancellation-fees"),
+        ("how do I reset my password?", "account#resetting-your-password"),
+    ]:
+        assert plain.search(question)[0].passage.id == expected, question

@@ -15,15 +15,15 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from assistant.llm import ToolSpec
-from assistant.settings import AssistantSettings
+from assistant.settings import SHIPPED_POLICIES, AssistantSettings
 from assistant.stores import HandoffStore, Stores, open_stores
 from assistant.stores.sqlite_records import SqliteRecordStore
 from assistant.tools import catalog_products, load_tool_deps, make_toolbox
 from assistant.tools.base import Tool, Toolbox, ToolContext, ToolDeps, ToolOutput, ToolResult
 from retrieval.personalization import ProfileStore
-from retrieval.policies import Passage, PolicyIndex, load_passages
+from retrieval.policies import PolicyIndex
+from retrieval.policy_docs import load_passages
 from retrieval.search import SearchEngine
-from tests.conftest import SHARED_DATA
 from tests.unit.conftest import SMALL_CATALOG
 
 CTX = ToolContext(shopper_id="s1", session_id="sess-1", turn_id="t1")
@@ -143,7 +143,7 @@ def test_builder_wires_all_tools_with_valid_specs(engine: SearchEngine, stores: 
         orders=stores.orders,
         carts=stores.carts,
         handoffs=stores.handoffs,
-        policies=PolicyIndex.build(load_passages_or_skip()),
+        policies=PolicyIndex.build(load_passages(SHIPPED_POLICIES)),
     )
     box = make_toolbox(deps)
     assert box.names == ALL_TOOLS
@@ -165,8 +165,7 @@ def test_the_service_wiring_seeds_orders_once_and_registers_every_tool(engine: S
     settings = AssistantSettings(data_dir=tmp_path, llm_mode="external", llm_base_url="http://127.0.0.1:9/v1")
     if not settings.users_path.is_file():
         pytest.skip(f"shared data not found at {settings.users_path}")
-    load_passages_or_skip()
-    components = SimpleNamespace(text_encoder=None, profiles=ProfileStore(tmp_path / "profiles.sqlite"))
+    components = SimpleNamespace(text_encoder=None, cache=None, profiles=ProfileStore(tmp_path / "profiles.sqlite"))
     with closing(open_stores(settings.resolved_session_store_url, legacy_dir=settings.data_dir)) as stores:
         deps = load_tool_deps(settings, components, engine, SMALL_CATALOG, stores)  # type: ignore[arg-type]
         assert make_toolbox(deps).names == ALL_TOOLS
@@ -174,10 +173,3 @@ def test_the_service_wiring_seeds_orders_once_and_registers_every_tool(engine: S
         assert seeded > 0
         load_tool_deps(settings, components, engine, SMALL_CATALOG, stores)  # type: ignore[arg-type]
         assert stores.orders.count() == seeded
-
-
-def load_passages_or_skip() -> list[Passage]:
-    source = SHARED_DATA / "policies" / "abcd"
-    if not (source / "guidelines.json").is_file():
-        pytest.skip(f"shared data not found at {source}")
-    return load_passages(source)

@@ -3,9 +3,23 @@ customer-service intent without a handler of its own)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from assistant.grounding import Facts, amounts_in
 from assistant.planning.plan import Handler, Plan, Reply, TurnContext, saying
 from assistant.schemas import HandoffEvent
+from assistant.tools.policies import policy_ref
+
+NOT_IN_POLICIES = (
+    "I don't know that one: our store policies don't cover it. I can connect you with a person from our "
+    "customer service team if you like."
+)
+# The next step when a policy question is about something the shopper can ask me to do; it ends the answer.
+NEXT_STEP: dict[str, str] = {
+    "check_refund_policy": "If you'd like to return something, tell me the order number and I'll start the return.",
+    "check_cancellation_fee": "To cancel an order that hasn't shipped, tell me its order number.",
+    "contact_customer_service": "If you'd like, I can connect you with a person right here.",
+}
 
 
 async def handoff(t: TurnContext) -> Plan:
@@ -18,21 +32,32 @@ async def handoff(t: TurnContext) -> Plan:
 
 
 async def policy(t: TurnContext) -> Plan:
-    """Answer from the policy passages that match the question, cited; offer a person when none does."""
-    result = await t.call("policy_answer", {"question": t.message})
-    passages = result.data.get("passages", []) if result.ok else []
-    if not passages:
-        return saying("I'm not sure about that one — I can connect you with a human agent if you like.")
-    text = "\n".join(f"- {p.get('text', '')[:400]}" for p in passages[:3])
+    """Answer fact-first with the policy's own sentences, citing their passage: the sentences that answer the
+    question, then the next step the shopper can take, or else at most one sentence the model adds from the rest
+    of the same passage. When no policy answers the question, say so and offer a person."""
+    result = await t.call("policy_answer", {"question": t.message, "intent": t.intent})
+    answer: dict[str, Any] | None = result.data.get("answer") if result.ok else None
+    if not answer or not answer.get("sentences"):
+        return saying(NOT_IN_POLICIES)
+    quoted: list[str] = answer["sentences"]
+    cite = [policy_ref(answer["passage"])]
+    if t.intent in NEXT_STEP:
+        return Plan([], Reply(lead=" ".join([*quoted, NEXT_STEP[t.intent]]), citations=cite))
+    rest: list[str] = answer.get("rest", [])
+    if not rest:
+        return Plan([], Reply(lead=" ".join(quoted), citations=cite))
+    text = " ".join([*quoted, *rest])
     facts = Facts(catalog_titles=t.deps.catalog_titles, amounts=set(amounts_in(text)), names={text})
-    reply = Reply(
-        prompt="policy",
-        facts=facts,
-        variables={"passages": text, "message": t.message},
-        fixed=passages[0].get("text", ""),
-        citations=result.citations,
+    return Plan(
+        [],
+        Reply(
+            lead=" ".join(quoted),
+            prompt="policy",
+            facts=facts,
+            variables={"passage": " ".join(rest), "message": t.message},
+            citations=cite,
+        ),
     )
-    return Plan([], reply)
 
 
-INTENTS: dict[str, Handler] = {"contact_human_agent": handoff, "complaint": handoff}
+INTENTS: dict[str, Handler] = {"contact_human_agent": handoff, "complaint": handoff, "policy_question": policy}
