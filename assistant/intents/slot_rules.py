@@ -6,6 +6,8 @@ Each extractor masks what it consumed, so a price is never read again as a quant
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Literal
 
 ORDER_ID = re.compile(r"\bORD[-_ ]?([A-Z0-9]{6})\b", re.IGNORECASE)
 MAX_QUANTITY = 999
@@ -30,6 +32,7 @@ def _amt(i: int) -> str:
 
 _MAX_WORDS = (
     r"under|below|beneath|less\s+than|cheaper\s+than|lower\s+than|no\s+more\s+than|not\s+more\s+than|not\s+over"
+    r"|nothing\s+(?:over|above|more\s+than|pricier\s+than)"
     r"|at\s+most|max(?:imum)?(?:\s+of)?|up\s+to|upto|within|budget(?:\s+(?:is|of))?"
 )
 _MIN_WORDS = (
@@ -152,9 +155,26 @@ def _unit_follows(text: str, m: re.Match[str], i: int) -> bool:
     )
 
 
-def extract_prices(text: str) -> tuple[str, float | None, float | None]:
+BudgetKind = Literal["around", "max", "min", "range"]
+
+
+@dataclass(frozen=True)
+class PricePhrase:
+    """How a message states its budget: the kind of phrase ("about $40" is `around`), the bounds the slots take,
+    the amount an around/under/over phrase names, and whether a currency was written with it."""
+
+    kind: BudgetKind
+    low: float | None
+    high: float | None
+    amount: float | None = None
+    currency: bool = False
+
+
+def _prices(text: str) -> tuple[str, float | None, float | None, list[tuple[str, float, bool]]]:
+    """(text with the price phrases masked, low, high, each phrase's (kind, first amount, currency written))."""
     lo: float | None = None
     hi: float | None = None
+    said: list[tuple[str, float, bool]] = []
     for kind, rule in _PRICE_RULES:
         for m in list(rule.finditer(text)):
             two = kind.startswith("range")
@@ -174,10 +194,31 @@ def extract_prices(text: str) -> tuple[str, float | None, float | None]:
                 hi = hi if hi is not None else a
             else:
                 lo = lo if lo is not None else a
+            said.append((kind, a, _has_currency(m, *idx)))
             text = mask(text, m.start(), m.end())
     if lo is not None and hi is not None and lo > hi:
         lo, hi = hi, lo
+    return text, lo, hi, said
+
+
+def extract_prices(text: str) -> tuple[str, float | None, float | None]:
+    text, lo, hi, _ = _prices(text)
     return text, lo, hi
+
+
+def price_phrase(text: str) -> PricePhrase | None:
+    """The budget `text` states and how ("about $40", "under 50", "$30-60"); None when it states none."""
+    _, lo, hi, said = _prices(text)
+    if not said:
+        return None
+    currency = any(c for _, _, c in said)
+    if len(said) == 1 and said[0][0] == "around":
+        return PricePhrase("around", lo, hi, said[0][1], currency)
+    if lo is not None and hi is not None:
+        return PricePhrase("range", lo, hi, None, currency)
+    if hi is not None:
+        return PricePhrase("max", None, hi, hi, currency)
+    return PricePhrase("min", lo, None, lo, currency)
 
 
 def extract_sizes(text: str) -> tuple[str, list[str]]:

@@ -20,11 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from assistant.intents.slot_rules import (
     MAX_QUANTITY,
     ORDER_ID,
+    PricePhrase,
     extract_prices,
     extract_quantity,
     extract_sizes,
     normalise_order_id,
     normalise_size,
+    price_phrase,
     text_numbers,
     words_to_numbers,
 )
@@ -195,6 +197,13 @@ def _deepest(categories: list[str], ancestors: dict[str, set[str]]) -> str | Non
 def extract_deterministic(text: str, vocab: CatalogVocabulary) -> Slots:
     """Slots from rules alone: order ids, sizes, prices, quantities, and unambiguous vocabulary mentions."""
     return _analyse(text, vocab).slots
+
+
+def find_budget(text: str) -> PricePhrase | None:
+    """How the message states its budget ("about $40": around 40), read the way the rules read price slots."""
+    work = ORDER_ID.sub(lambda m: " " * len(m.group(0)), text)
+    work, _ = extract_sizes(words_to_numbers(work))
+    return price_phrase(work)
 
 
 # --- the prompt ----------------------------------------------------------------------------------------------

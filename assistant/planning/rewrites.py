@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from assistant import answers
 from assistant.planning import policy_questions
+from assistant.planning.gift_words import recipient_pattern
 
 SEARCH = frozenset({"search_products", "recommendation"})
 # Reference kinds that point at shown products even when the classifier heard a new search.
@@ -35,6 +36,36 @@ _CART_VIEW = re.compile(
 )
 _REFUND_STATUS = re.compile(r"\brefund\b.*\b(?:when|where|status|yet|arrive|come)\b|\b(?:when|where)\b.*\brefund\b")
 _ONLY_ORDER = re.compile(r"(?:order\s*(?:number|no\.?|#)?\s*)?ORD[-_ ]?[A-Z0-9]{6}[.!?]?", re.I)
+_SUGGESTION = re.compile(r"\b(?:gifts?|presents?|recommend\w*|suggest\w*|ideas?\s+for|surprise\s+me)\b")
+_THANKS = re.compile(r"^\s*(?:thanks|thank you|thx|ty|great|cool|nice|ok|okay|perfect)\b")
+_AGENT = re.compile(
+    r"\b(?:human|agent|person|representative|someone|somebody|operator|staff|manager|talk|speak|call)\b"
+)
+_CHEAPER = re.compile(
+    r"\b(?:something|anything|any|some|stuff|things?|options?|alternatives?|ones|choices)(?:\s+\w+){0,2}?\s+"
+    r"(?:cheaper|less\s+expensive|more\s+affordable|lower[- ]priced|less\s+pricey)\b"
+    r"|\b(?:cheaper|less\s+expensive|more\s+affordable|lower[- ]priced)\s+(?:options?|alternatives?|ones|stuff"
+    r"|choices|things|versions?)\b|(?P<too>\btoo\s+(?:expensive|pricey)\b)"
+)
+
+
+def _asks_for_suggestion(s: Signals) -> bool:
+    """A request for a gift or a suggestion ("any gift ideas for my brother?", "anything for my dog?") the
+    classifier read as a search, small talk, out of scope, or a request for a person."""
+    low = s.low
+    if s.refs or _THANKS.match(low) or not (_SUGGESTION.search(low) or recipient_pattern().search(low)):
+        return False
+    if s.intent == "search_products" or s.group in {"CONVERSATION", "OUT_OF_SCOPE", "FEEDBACK"}:
+        return True
+    return s.group == "CONTACT" and not _AGENT.search(low)
+
+
+def _asks_for_cheaper(s: Signals) -> bool:
+    """ "Anything cheaper?", "cheaper options", "these are too expensive" after a list (not "the cheaper one")."""
+    m = _CHEAPER.search(s.low)
+    if m is None or (s.refs and not m.group("too")):
+        return False
+    return s.intent in SEARCH | {"product_question", "compare_products"} or s.group in {"CONVERSATION", "OUT_OF_SCOPE"}
 
 
 @dataclass(frozen=True)
@@ -99,6 +130,10 @@ REWRITES: tuple[Rewrite, ...] = (
         "variant_question",
         "SHOPPING",
     ),
+    # Gifts and open suggestions have their own handler (planning/handlers/recommend.py), as does "something
+    # cheaper" after a list: the cheaper ones of the kind shown, not a search for the words.
+    Rewrite("asks for a gift or a suggestion", _asks_for_suggestion, "recommendation", "SHOPPING"),
+    Rewrite("asks for something cheaper", _asks_for_cheaper, "cheaper_alternatives", "SHOPPING"),
     Rewrite(
         "cancels the order just discussed",
         lambda s: s.order_context is not None and s.about_it and bool(_CANCEL.search(s.low)),

@@ -18,6 +18,7 @@ from assistant.intents.slots import (
     Slots,
     extract_deterministic,
     extract_slots,
+    find_budget,
     load_slot_prompt,
 )
 from assistant.intents.vocabulary import CatalogVocabulary, singular, tokens
@@ -143,10 +144,34 @@ def test_prompt_values_put_words_from_the_message_first(vocab: CatalogVocabulary
         ("hats under 50 in blue", {"category": "hats", "price_max": 50, "color": "Blue"}),
         ("a 15 inch bag under 40", {"price_max": 40}),
         ("between forty and twenty", {"price_min": 20, "price_max": 40}),
+        ("looking for a guitar, nothing over $500", {"price_max": 500}),
+        ("nothing more than 80 dollars", {"price_max": 80}),
     ],
 )
 def test_prices(text: str, expected: dict[str, Any], vocab: CatalogVocabulary) -> None:
     assert rules(text, vocab) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "amount", "currency"),
+    [
+        ("any gift ideas for my brother? About $40.", "around", 40, True),
+        ("around forty dollars", "around", 40, True),
+        ("under 50", "max", 50, False),
+        ("nothing over $500", "max", 500, True),
+        ("$30-60", "range", None, True),
+        ("over $100", "min", 100, True),
+    ],
+)
+def test_the_budget_phrase_keeps_how_it_was_said(text: str, kind: str, amount: float | None, currency: bool) -> None:
+    """ "About $40" is a budget around 40 (a suggestion searches a soft range about it), not only 32-48."""
+    said = find_budget(text)
+    assert said is not None and (said.kind, said.amount, said.currency) == (kind, amount, currency)
+
+
+@pytest.mark.parametrize("text", ["a gift for my dad, he is around 40", "size 10 boots", "order ORD-AB1234"])
+def test_no_budget_phrase(text: str) -> None:
+    assert find_budget(text) is None
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,11 @@ Each module handles one group of intents and lists them in its `INTENTS` (and `G
 
 from __future__ import annotations
 
-from assistant.planning.handlers import cart, catalog, conversation, orders, support
+from assistant.planning.handlers import cart, catalog, conversation, orders, recommend, support
 from assistant.planning.plan import Handler
 
 INTENTS: dict[str, Handler] = {**catalog.INTENTS, **cart.INTENTS, **orders.INTENTS, **support.INTENTS}
+INTENTS |= recommend.INTENTS  # over catalog's "recommendation": a suggestion is not a search for the words
 GROUPS: dict[str, Handler] = {**conversation.GROUPS}
 DEFAULT: Handler = support.policy  # customer-service intents are answered from the store's policies
 
