@@ -8,8 +8,13 @@ from __future__ import annotations
 from assistant.planning.handlers import cart, catalog, conversation, orders, recommend, support
 from assistant.planning.plan import Handler
 
-INTENTS: dict[str, Handler] = {**catalog.INTENTS, **cart.INTENTS, **orders.INTENTS, **support.INTENTS}
-INTENTS |= recommend.INTENTS  # over catalog's "recommendation": a suggestion is not a search for the words
+INTENTS: dict[str, Handler] = {
+    **catalog.INTENTS,
+    **recommend.INTENTS,
+    **cart.INTENTS,
+    **orders.INTENTS,
+    **support.INTENTS,
+}
 GROUPS: dict[str, Handler] = {**conversation.GROUPS}
 DEFAULT: Handler = support.policy  # customer-service intents are answered from the store's policies
 

@@ -137,7 +137,6 @@ async def compare(t: TurnContext) -> Plan:
 
 INTENTS: dict[str, Handler] = {
     "search_products": search,
-    "recommendation": search,
     "product_question": product_question,
     "variant_question": variant_question,
     "compare_products": compare,
