@@ -257,6 +257,8 @@ def print_table(scenarios: list[Scenario], trials: list[TrialResult], k: int, ch
         )
     total = rows[0][1]
     print(f"unknown product ids: {total.hallucinated}; cards priced unlike the catalog: {total.wrong_card_prices}")
+    if total.direct_answers is not None:
+        print(f"price/stock questions answered with the value in the first sentence: {total.direct_answers:.3f}")
     failed = sorted({t.scenario for t in trials if not t.passed and not t.skipped})
     if failed:
         print(f"failed: {', '.join(failed)}")

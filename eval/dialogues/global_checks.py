@@ -158,3 +158,29 @@ def ndcg(ranked: Iterable[str], qrels: dict[str, int], k: int = 5) -> float:
     ideal = sorted((gains.get(g, 0.0) for g in qrels.values()), reverse=True)[:k]
     idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
     return dcg / idcg if idcg > 0 else 0.0
+
+
+DIRECT = {"price", "stock"}
+
+
+def direct_answer(rec: TurnRecord, catalog: dict[str, Product]) -> bool | None:
+    """For a price or stock question about products the message referred to: whether the answer's first sentence
+    states the asked value (the catalog's price; its stock count, or that it is out of stock) for one of them.
+    None for any other turn."""
+    from assistant.grounding import format_price
+    from assistant.leads import asked
+
+    wanted = DIRECT & set(asked(rec.message))
+    refs = [catalog[str(r)] for r in rec.intent.get("references") or [] if str(r) in catalog]
+    if not wanted or not refs or rec.error is not None:
+        return None
+    first = SENTENCE.split(rec.answer.strip(), maxsplit=1)[0].lower() if rec.answer else ""
+    for p in refs:
+        ok = True
+        if "price" in wanted and p.price is not None:
+            ok &= format_price(p.price, p.currency).lower() in first
+        if "stock" in wanted and p.stock is not None:
+            ok &= (f"{p.stock} " in first and "stock" in first) if p.in_stock else "out of stock" in first
+        if ok:
+            return True
+    return False

@@ -39,6 +39,7 @@ class Figures:
     hallucinated: int
     skipped: int
     wrong_card_prices: int = 0
+    direct_answers: float | None = None  # price/stock questions answered with the value in the first sentence
 
     def to_json(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -72,7 +73,12 @@ def figures(scenarios: list[Scenario], trials: list[TrialResult], k: int) -> Fig
         hallucinated=sum(t.hallucinated for s in ran for t in by_name[s.name]),
         skipped=skipped,
         wrong_card_prices=sum(t.wrong_prices for s in ran for t in by_name[s.name]),
+        direct_answers=_share([d for s in ran for t in by_name[s.name] for d in t.direct]),
     )
+
+
+def _share(flags: list[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
 
 
 def by_tag(scenarios: list[Scenario], trials: list[TrialResult], k: int) -> dict[str, Figures]:

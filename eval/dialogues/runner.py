@@ -13,6 +13,7 @@ from eval.dialogues.drivers import Driver
 from eval.dialogues.global_checks import (
     Grounding,
     catalog_titles,
+    direct_answer,
     grounding,
     ndcg,
     stream_problems,
@@ -40,6 +41,7 @@ class TrialResult:
     state: State | None = None
     ndcg5: float | None = None
     hallucinated: int = 0  # card or citation ids the catalog does not hold
+    direct: list[bool] = field(default_factory=list)  # per price/stock question: answered in the first sentence
     wrong_prices: int = 0
     seconds: float = 0.0
     shopper_id: str = ""
@@ -57,6 +59,7 @@ class TrialResult:
             "state": None if self.state is None else vars(self.state),
             "ndcg@5": self.ndcg5,
             "hallucinated": self.hallucinated,
+            "direct_answers": self.direct,
             "wrong_prices": self.wrong_prices,
             "seconds": round(self.seconds, 2),
             "shopper_id": self.shopper_id,
@@ -145,6 +148,9 @@ class Runner:
                 result.failures.append(Failure("card_prices", "the catalog's prices", wrong, n))
             g = grounding(rec, catalog, titles)
             result.grounding.append(g)
+            answered = direct_answer(rec, catalog)
+            if answered is not None:
+                result.direct.append(answered)
             if g.violations:
                 result.failures.append(Failure("grounded", "claims the turn's facts back", g.to_json(), n))
         if scenario.qrels is not None and result.turns:

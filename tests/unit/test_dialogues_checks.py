@@ -236,3 +236,14 @@ def test_figures_and_the_summary_line() -> None:
     assert summary_line(f) == (
         "scenarios=2 passed=1 pass^1=0.750 pass^k=0.500 grounded=na discovery_ndcg@5=na ttft_p95_ms=na"
     )
+
+
+def test_a_price_or_stock_question_is_answered_in_the_first_sentence() -> None:
+    from eval.dialogues.global_checks import direct_answer
+
+    asked = turn("how much is the first one and is it in stock?", "product_question", cards=["p1"], refs=["p1"])
+    asked.events.insert(3, Event("token", None, {"text": "The Red running shoes costs $59.00, and 3 are in stock."}, 1))
+    assert direct_answer(asked, CATALOG) is True
+    vague = turn("how much is the first one?", "product_question", cards=["p1"], refs=["p1"], answer="Great choice!")
+    assert direct_answer(vague, CATALOG) is False
+    assert direct_answer(turn("red running shoes", cards=["p1"]), CATALOG) is None  # not a direct question
