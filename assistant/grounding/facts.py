@@ -5,9 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
+from assistant.grounding.claims import Claim, Values, claims_in
 from assistant.grounding.patterns import CAPITALISED_RUN, COMMON, MONEY, WORD, amount_of
 from retrieval.product import Product
+
+DECIMAL = re.compile(r"\d+(?:\.\d+)?")
+DESCRIPTION_CHARS = 2_000  # of a record's description, as facts (the prompts show less of it)
+BULLETS = 20
 
 
 def amounts_in(text: str) -> list[float]:
@@ -62,14 +68,29 @@ class CatalogTitles:
         return [(title, self.ids[title]) for title in sorted(found, key=found.__getitem__)]
 
 
+def record_texts(p: Product) -> list[str]:
+    """What a product's record says, as texts the claims of an answer are looked up in."""
+    texts = [p.title, p.brand or "", p.color or "", " > ".join(p.category_path), p.description[:DESCRIPTION_CHARS]]
+    texts += [b[:500] for b in p.bullet_points[:BULLETS]]
+    texts += [f"{k}: {v}" for k, v in p.attributes.items()]
+    texts += [str(x) for x in (p.price, p.rating, p.rating_count, p.stock) if x is not None]
+    return texts
+
+
 @dataclass
 class Facts:
-    """What the answer may state: the turn's products, money amounts from tools or the shopper, known names."""
+    """What the answer may state: the turn's products, money amounts from tools or the shopper, known names (tool
+    results and policy passages as text), and the shopper's message.
+
+    Beyond prices, stock and names, an answer may state the numbers, measures, percentages, sizes, colours,
+    materials, features and dates these hold (`unbacked`). The shopper's message backs numbers only ("about $40",
+    "for a 10 year old"): that they asked for red or waterproof does not make a product red or waterproof."""
 
     products: dict[str, Product] = field(default_factory=dict)
     amounts: set[float] = field(default_factory=set)
     names: set[str] = field(default_factory=set)
     catalog_titles: CatalogTitles = field(default_factory=lambda: CatalogTitles(()))
+    message: str = ""
 
     def __post_init__(self) -> None:
         self.amounts = {round(a, 2) for a in self.amounts} | {
@@ -110,8 +131,62 @@ class Facts:
         return sorted(found, key=lambda x: x[0])
 
     def foreign_titles(self, text: str) -> list[str]:
-        """Catalog titles named in `text` that are not among the turn's products."""
-        return [t for t, ids in self.catalog_titles.named_in(text) if not set(ids) & self.products.keys()]
+        """Catalog titles named in `text` that are not among the turn's products (a title inside one of theirs, as
+        "Leather Loafers" in "Sleek Brown Leather Loafers", is theirs)."""
+        low = text.lower()
+        own = [
+            (m.start(), m.end()) for p in self.products.values() for m in re.finditer(re.escape(p.title.lower()), low)
+        ]
+        out = []
+        for title, ids in self.catalog_titles.named_in(text):
+            if set(ids) & self.products.keys():
+                continue
+            spans = [(m.start(), m.end()) for m in re.finditer(re.escape(title), low)]
+            if any(not any(a <= s and e <= b for a, b in own) for s, e in spans):
+                out.append(title)
+        return out
+
+    @cached_property
+    def records(self) -> Values:
+        """The values the products' records, the tools' results and the passages hold."""
+        texts = [t for p in self.products.values() for t in record_texts(p)]
+        return Values.of([*texts, *sorted(self.names), *(str(a) for a in sorted(self.amounts))])
+
+    @cached_property
+    def said(self) -> Values:
+        """The values the shopper's own message holds (only its numbers back a claim)."""
+        return Values.of([self.message])
+
+    @cached_property
+    def numbers(self) -> set[float]:
+        """Every number the answer may say: the records', the shopper's, amounts, and how many products there are."""
+        return self.records.numbers | self.said.numbers | self.amounts | {float(len(self.products))}
+
+    def backs(self, claim: Claim) -> bool:
+        """Is this claim one the facts hold?"""
+        r, s = self.records, self.said
+        value = claim.value
+        match claim.kind:
+            case "number" | "year":
+                return value in self.numbers
+            case "ordinal":
+                return value in self.numbers or (value is not None and 1 <= value <= len(self.products))
+            case "measure":
+                pair = (value or 0.0, claim.unit or "")
+                units = r.units | s.units
+                return pair in r.measures or pair in s.measures or (value in self.numbers and claim.unit in units)
+            case "percentage":
+                return value in r.percents or value in s.percents
+            case "size":
+                term = claim.term or ""
+                if DECIMAL.fullmatch(term):
+                    return float(term) in r.numbers
+                return r.has_term(term)
+        return r.has_term(claim.term or "")
+
+    def unbacked(self, text: str) -> list[Claim]:
+        """The claims of `text` (numbers, dates, percentages, sizes, colours, materials, features) the facts lack."""
+        return [c for c in claims_in(text) if not self.backs(c)]
 
     def unknown_names(self, text: str) -> list[str]:
         """Capitalised multi-word names whose words the facts never use (likely invented products)."""

@@ -1,4 +1,6 @@
-"""One whole sentence checked against the facts: wrong prices and stock levels repaired, foreign products cut."""
+"""One whole sentence checked against the facts: wrong prices and stock levels repaired; a sentence naming a product
+the turn did not show, or saying a number, date, percentage, size, colour, material or feature the facts do not
+hold, dropped whole."""
 
 from __future__ import annotations
 
@@ -24,12 +26,14 @@ def stock_claim_ok(m: re.Match[str], about: Product | None, facts: Facts) -> boo
 
 @dataclass
 class Check:
+    """The sentence as it may go out ("" when dropped), and what was held back or repaired."""
+
     text: str
     withheld: list[str]
 
 
 def check_sentence(sentence: str, facts: Facts) -> Check:
-    """Repair or cut the unbacked claims of one sentence."""
+    """Repair the sentence's prices and stock claims, or drop it whole for any other unbacked claim."""
     withheld: list[str] = []
     mentions = facts.mentions(sentence)
     only = list(facts.products.values()) if len(facts.products) == 1 else []
@@ -74,4 +78,8 @@ def check_sentence(sentence: str, facts: Facts) -> Check:
         return stock_text(about) if about.stock is not None else "not confirmed in stock"
 
     text = STOCK.sub(fix_stock, text)
+    # Checked after the repairs: a repaired stock level is the catalog's, and prices are not claims here.
+    unbacked = facts.unbacked(text)
+    if unbacked:
+        return Check("", [f"{c.describe()} not in the results (sentence dropped)" for c in unbacked])
     return Check(text, withheld)

@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
 from assistant.dialogue.context import approx_tokens, build_history
@@ -145,8 +146,13 @@ class AnswerStream:
         """The model's text through the filters; sets `withheld`, `error` and what `_unusable` reads."""
         writer = self.writer
         messages, max_tokens, start = writer.messages(self.reply, self.session)
-        self._grounding = grounding = GroundingFilter(self.reply.facts or Facts())
+        facts = self.reply.facts or Facts()
+        if not facts.message and self.reply.variables.get("message"):
+            # The shopper's words: their numbers back the answer's, and an answer that echoes them is dropped.
+            facts = replace(facts, message=str(self.reply.variables["message"]))
+        self._grounding = grounding = GroundingFilter(facts)
         self._gate = gate = QualityGate()
+        refusal = QualityGate()  # the model's own first words: a refusal shows there before its sentence is judged
         limit = LimitGuard(max_tokens)
         info = StreamInfo()
         model_text, tokens = "", 0
@@ -172,16 +178,20 @@ class AnswerStream:
                     if not model_text.strip():
                         continue
                     delta, start = start + model_text, ""
-                piece = limit.feed(gate.feed(grounding.feed(delta)), tokens)
-                if gate.rejected or gate.looping:
+                refusal.feed(delta)
+                if refusal.rejected:
+                    gate.rejected = refusal.rejected
                     break
+                piece = limit.feed(gate.feed(grounding.feed(delta)), tokens)
                 if piece:
                     call["first_piece_ms"] = call["first_piece_ms"] or _ms_since(sent)
                     yield piece
+                if gate.rejected or gate.looping or grounding.looping:
+                    break
             else:
                 call["finish_reason"] = info.finish_reason
-                piece = gate.finish(grounding.finish())
                 cut = info.finish_reason == "length"
+                piece = gate.finish(grounding.finish(cut))
                 piece = "" if gate.rejected else limit.feed(piece, tokens) + limit.finish(cut)
                 if piece:
                     call["first_piece_ms"] = call["first_piece_ms"] or _ms_since(sent)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from assistant.grounding import CatalogTitles, Facts, GroundingFilter, QualityGate, ground
 from retrieval.product import Product
 
@@ -98,78 +100,144 @@ def test_an_invented_product_name_is_cut() -> None:
     assert withheld
 
 
-def test_plain_text_streams_through_before_the_sentence_ends() -> None:
+def test_a_sentence_goes_out_once_it_ends_repaired_and_nothing_of_it_before() -> None:
+    """Nothing of a sentence goes out before it is judged, so a dropped one leaves no words behind."""
     f = GroundingFilter(facts(LOAFERS))
-    # "are" may still be arriving, but no word starting "are" can be a claim: out at once.
-    assert f.feed("Sure, here are") == "Sure, here are"
-    assert f.feed(" some good options") == " some good options"
-    assert f.feed(" avail") == ""  # may become "available", a stock claim: waits for the word's end
-    assert f.feed("able ") == " available "  # the loafers are in stock: backed
-    assert f.feed("at $") == "at "
-    assert f.feed("45. ") == "$59.99. "
-    assert f.finish() == ""
-    assert f.text == "Sure, here are some good options available at $59.99. "
+    assert f.feed("Here are") == ""
+    assert f.feed(" some good options avail") == ""
+    assert f.feed("able at $45") == ""
+    assert f.feed(".") == ""  # "." alone does not end it: "$45.99" may follow
+    assert f.feed(" Enjoy them!") == "Here are some good options available at $59.99. "  # the price repaired
+    assert f.finish() == "Enjoy them!"
+    assert f.text == "Here are some good options available at $59.99. Enjoy them!"
+    assert f.withheld == ["price $45 replaced by $59.99"]
+
+
+def test_a_name_price_and_stock_from_the_facts_go_out_unchanged() -> None:
     f = GroundingFilter(facts(LOAFERS))
-    assert f.feed("Sure, some good options") == "Sure, some good options"
-    # A price holds the rest of the sentence until it can be checked.
-    assert f.feed(" at $") == " at "
-    assert f.feed("45. ") == "$59.99. "
-    assert f.finish() == ""
-    assert f.text == "Sure, some good options at $59.99. "
+    words = "The Sleek Brown Leather Loafers cost $59.99, 3 in stock, a great pick for the office. ".split(" ")
+    out = "".join(f.feed(w + " ") for w in words) + f.finish()
+    assert out.strip() == "The Sleek Brown Leather Loafers cost $59.99, 3 in stock, a great pick for the office."
+    assert not f.withheld and f.kept == 1 and f.cut == 0
 
 
-def test_a_name_and_price_from_the_facts_stream_without_waiting_for_the_sentence_end() -> None:
-    f = GroundingFilter(facts(LOAFERS))
-    out = f.feed("The Sleek Brown Leather Loafers cost $59.99 and are a great pick for the")
-    assert out == "The Sleek Brown Leather Loafers cost $59.99 and are a great pick for the"
-
-
-def test_a_first_word_goes_out_while_arriving_unless_it_may_become_a_claim_or_refusal() -> None:
+def test_an_opener_goes_out_with_the_models_first_word_and_the_rest_with_its_sentence() -> None:
+    """The answer prompt's reply start ("The") goes out as soon as the model's first word arrives, before its second
+    token: the first-token latency does not wait for the sentence's end. So does a greeting or interjection."""
     f, gate = GroundingFilter(facts(LOAFERS)), QualityGate()
-    assert [gate.feed(f.feed(d)) for d in ["I", "'d", " recommend"]] == ["", "I'd", " recommend"]
-    f, gate = GroundingFilter(facts(LOAFERS)), QualityGate()
-    assert [gate.feed(f.feed(d)) for d in ["I", "'m", " sorry", " but"]] == ["", "", "", ""]  # held, then rejected
-    assert gate.rejected
+    assert gate.feed(f.feed("The" + " Sle")) == "The "  # the reply start and the model's first token
+    assert gate.feed(f.feed("ek Brown Leather Loafers")) == ""
+    assert gate.feed(f.feed(" are $59.99. ")) == "Sleek Brown Leather Loafers are $59.99. "
+    assert f.finish() == "" and f.text == "The Sleek Brown Leather Loafers are $59.99. "
+    f, gate = GroundingFilter(Facts()), QualityGate()
+    assert [gate.feed(f.feed(d)) for d in ["Hello", " there", ", how can I help?"]] == ["", "Hello", ""]
+    assert f.finish() == " there, how can I help?"
+    # "These" is not "The"; without a product to finish it with, "The" waits; so do "Yes" and "I".
+    assert GroundingFilter(facts(LOAFERS)).feed("These are") == ""
+    assert GroundingFilter(Facts()).feed("The weather is") == ""
+    assert GroundingFilter(facts(LOAFERS)).feed("Yes, they are") == ""
+    assert GroundingFilter(facts(LOAFERS)).feed("I think") == ""
+
+
+def test_a_dropped_first_sentence_after_its_opener_is_finished_as_a_whole_sentence() -> None:
+    """The opener went out; its sentence names a product the turn did not show: "The" is finished with the top
+    result's catalog fact, and the answer goes on with the next sentence. No "…", no cut sentence."""
+    f = GroundingFilter(facts(LOAFERS, HAT))
+    out = f.feed("The Trail")
+    out += "".join(f.feed(w) for w in [" Runner", " Shoes", " are", " great,", " but", " pricey.", " Enjoy!"])
+    out += f.finish()
+    assert out == "The Sleek Brown Leather Loafers costs $59.99; see the cards for one more option. Enjoy!"
+    assert f.withheld == ["product not in the results: trail runner shoes"] and "…" not in out
+    # The token limit cut the first sentence: it is finished the same way.
     f = GroundingFilter(facts(LOAFERS))
-    assert [f.feed(d) for d in ["S", "old", " out"]] == ["", "", ""]  # "Sold out" is a stock claim
+    out = f.feed("The loafers are great for the") + f.finish(cut=True)
+    assert out == "The Sleek Brown Leather Loafers costs $59.99. " and f.cut == 1
+    assert f.withheld == ["unfinished at the token limit (sentence dropped): 'loafers are great for the'"]
+    # An interjection is finished with "!".
+    f = GroundingFilter(Facts())
+    assert f.feed("Sure, it was made in 2031. ") + f.feed("How can I help?") + f.finish() == "Sure! How can I help?"
 
 
-def test_a_stock_claim_opener_is_never_emitted_before_its_claim_is_checked() -> None:
+def test_a_stock_claim_is_repaired_when_its_sentence_ends() -> None:
     text, withheld = ground("The Trail Runner Shoes are not in stock right now.", facts(RUNNERS))
     assert text == "The Trail Runner Shoes are not in stock right now." and not withheld
     f = GroundingFilter(facts(RUNNERS))
     streamed = "".join(f.feed(w + " ") for w in "The Trail Runner Shoes are in stock today.".split()) + f.finish()
-    assert "out of stock" in streamed and "in stock" not in streamed.replace("out of stock", "")
-
-
-def test_character_by_character_streaming_is_checked_like_the_whole_text() -> None:
-    text = "The Sleek Brown Leather Loafers are $45 with 7 left. Also see the Cozy Wool Winter Hat. Enjoy!"
-    whole, _ = ground(text, facts(LOAFERS))
-    f = GroundingFilter(facts(LOAFERS))
-    streamed = "".join([f.feed(ch) for ch in text] + [f.finish()])
-    for out in (whole, streamed):
-        assert "$59.99" in out and "3 in stock" in out and "Cozy" not in out and out.endswith("Enjoy!")
-    # Streaming let "Also see the" through before the name arrived; the cut sentence is marked.
-    assert "Also see the … Enjoy!" in streamed
-
-
-def test_correct_prices_and_stock_levels_stream_word_by_word() -> None:
-    f = GroundingFilter(facts(LOAFERS))
-    words = "Sleek Brown Leather Loafers, $59.99, 3 in stock, a great pick for the office".split()
-    out = [f.feed(w + " ") for w in words]
-    # Every word went out as it arrived: the name, price and stock level match the facts.
-    assert "".join(out) == "Sleek Brown Leather Loafers, $59.99, 3 in stock, a great pick for the office "
-    assert f.finish() == "" and not f.withheld
-
-
-def test_a_claim_opener_waits_for_the_next_words() -> None:
-    f = GroundingFilter(facts(RUNNERS))
-    assert f.feed("The Trail Runner Shoes are in ") == "The Trail Runner Shoes are "
-    assert f.feed("stock ") == ""  # "in stock" is false for them: held for repair
-    assert "out of stock" in f.feed("today. ")
-
-
-def test_a_wrong_stock_count_still_holds_and_is_repaired() -> None:
+    assert streamed.strip() == "The Trail Runner Shoes are out of stock today."
     f = GroundingFilter(facts(LOAFERS))
     streamed = "".join(f.feed(w + " ") for w in "Sleek Brown Leather Loafers, 9 left today.".split()) + f.finish()
-    assert "3 in stock" in streamed and "9 left" not in streamed
+    assert streamed.strip() == "Sleek Brown Leather Loafers, 3 in stock today."
+
+
+def test_a_refusal_or_stock_claim_first_is_still_held() -> None:
+    f, gate = GroundingFilter(facts(LOAFERS)), QualityGate()
+    assert [gate.feed(f.feed(d)) for d in ["I", "'m", " sorry", ", but", " no. "]] == ["", "", "", "", ""]
+    assert gate.rejected == "im sorry"
+    f = GroundingFilter(facts(RUNNERS))
+    assert [f.feed(d) for d in ["S", "old", " out"]] == ["", "", ""]  # "Sold out" waits for its sentence
+
+
+TEXTS = [
+    "The Sleek Brown Leather Loafers are $45 with 7 left. Also see the Cozy Wool Winter Hat. Enjoy!",
+    "They were made in 2023. They are brown leather, 3 in stock. They come in red. The loafers are brown.",
+    "The second one is available in 2023. I'm ready. The. The Sleek Brown Leather Loafers cost $59.99.",
+    "These are 20% off today! Sizes S to XL. A 12-in strap. Made of suede. Waterproof too. Brand Acme, rated 4.5/5.",
+    "Sure, they come in navy. Hello! Thanks.",
+]
+
+
+def test_character_by_character_streaming_gives_the_whole_texts_result() -> None:
+    for text in TEXTS:
+        whole = GroundingFilter(facts(LOAFERS))
+        expected = whole.feed(text) + whole.finish()
+        f = GroundingFilter(facts(LOAFERS))
+        streamed = "".join([f.feed(ch) for ch in text] + [f.finish()])
+        assert streamed == expected and f.withheld == whole.withheld, text
+        words = GroundingFilter(facts(LOAFERS))
+        assert "".join([words.feed(w) for w in re.findall(r"\S+\s*", text)] + [words.finish()]) == expected
+        assert "…" not in streamed
+    out, withheld = ground(TEXTS[0], facts(LOAFERS))
+    assert out == "The Sleek Brown Leather Loafers are $59.99 with 3 in stock. Enjoy!"
+    out, withheld = ground(TEXTS[1], facts(LOAFERS))
+    assert out == "They are brown leather, 3 in stock. The loafers are brown."
+    assert withheld == [
+        "year '2023' not in the results (sentence dropped)",
+        "colour 'red' not in the results (sentence dropped)",
+    ]
+    # The first sentence is dropped after "The" went out: finished from the facts; the repeat of it is dropped.
+    assert ground(TEXTS[2], facts(LOAFERS))[0] == "The Sleek Brown Leather Loafers costs $59.99. "
+    assert ground(TEXTS[3], facts(LOAFERS))[0] == ""
+    assert ground(TEXTS[4], facts(LOAFERS))[0] == "Sure! Hello! Thanks."
+
+
+def test_a_title_assembled_from_words_of_shown_titles_is_caught_before_any_of_it_goes_out() -> None:
+    """Each word of "Vintage Sunburst Electric Guitar" is in a shown guitar's title, but the whole title is a
+    catalog product this turn did not show: its sentence is dropped before a word of it goes out."""
+    acoustic = Product(id="g1", title="Classic Sunburst Acoustic Guitar", price=199.0, stock=4)
+    bass = Product(id="g2", title="Vintage Electric Bass Guitar", price=349.0, stock=2)
+    foreign = Product(id="g3", title="Vintage Sunburst Electric Guitar", price=499.0, stock=1)
+    shown = Facts(products={"g1": acoustic, "g2": bass}, catalog_titles=CatalogTitles([acoustic, bass, foreign]))
+    f = GroundingFilter(shown)
+    words = "The Vintage Sunburst Electric Guitar is a great choice, but the bass is fun. It plays well.".split(" ")
+    pieces = [f.feed(w + " ") for w in words] + [f.finish()]
+    assert pieces[0] == "The" and not any("Vintage" in p for p in pieces)
+    answer = "The Classic Sunburst Acoustic Guitar costs $199.00; see the cards for one more option. It plays well."
+    assert "".join(pieces).strip() == answer
+    assert f.withheld == ["product not in the results: vintage sunburst electric guitar"]
+
+
+def test_a_title_inside_a_shown_products_title_is_not_foreign() -> None:
+    short = Product(id="x", title="Brown Leather Loafers", price=30.0)
+    titles = CatalogTitles([LOAFERS, short])
+    shown = Facts(products={"1": LOAFERS}, catalog_titles=titles)
+    sentence = "The Sleek Brown Leather Loafers cost $59.99."
+    assert ground(sentence, shown) == (sentence, [])
+    assert ground("Or the Brown Leather Loafers.", shown)[0] == ""
+
+
+def test_a_repeating_model_is_stopped_and_nothing_usable_leaves_no_text() -> None:
+    f = GroundingFilter(facts(LOAFERS))
+    assert f.feed("The loafers are brown. ") == "The loafers are brown. "
+    assert f.feed("The loafers are brown. ") == "" and f.looping
+    f = GroundingFilter(facts(LOAFERS))
+    assert f.feed("Made in 2031. ") + f.finish() == "" and f.cut == 1 and f.kept == 0
