@@ -133,7 +133,7 @@ def orders_list_answer(orders: Sequence[dict[str, Any]]) -> str:
     if not orders:
         return (
             "I couldn't find any orders on this account. If you ordered as a guest or with another account, tell "
-            "me the order number (it looks like ORD-7K2M9P and is in your confirmation e-mail) and I'll look it up."
+            "me the order number (it starts with ORD- and is in your confirmation e-mail) and I'll look it up."
         )
     listed = "; ".join(f"{o.get('order_id')} ({o.get('status')})" for o in orders[:5])
     return f"Your recent orders: {listed}. Which one do you mean?"

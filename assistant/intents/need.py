@@ -42,9 +42,17 @@ GENERIC = frozenset(
 STRONG_MATCH = 0.6  # a result this similar covers the need even without a shared word
 
 
+_MARKUP = re.compile(r"<[^>]{0,200}>")
+
+
+def plain_text(message: str) -> str:
+    """The message without markup tags (a pasted "<img src=x …>" is not part of what is asked)."""
+    return " ".join(_MARKUP.sub(" ", message).split()) or message
+
+
 def shopping_need(message: str) -> str:
-    """The product words of a request: framing, budgets and trailing politeness removed."""
-    text = _BUDGET.sub(" ", message)
+    """The product words of a request: markup, framing, budgets and trailing politeness removed."""
+    text = _BUDGET.sub(" ", plain_text(message))
     text = " ".join(text.split())
     while True:
         shorter = _FRAMING.sub("", text, count=1).strip()

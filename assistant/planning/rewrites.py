@@ -29,6 +29,16 @@ _RULES_QUESTION = re.compile(
     r"^\s*(?:can (?:i|you)|could i|is it possible|is there|are there|what(?:'s| is| are)?|how (?:long|much|many|does)"
     r"|do you|does|will|when do)\b|\b(?:policy|fee|fees|charge|charged|window|allowed)\b"
 )
+_OOS = "OUT_OF_SCOPE"
+_INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget) (?:all |any |the |your |previous |prior |above )+(?:instructions|rules|prompts?)\b"
+    r"|\bsystem prompt\b|\b(?:developer|admin|god) mode\b|\byou are now\b"
+)
+_DISTRESS = re.compile(r"\b(?:kill myself|killing myself|suicid\w*|end my life|hurt myself|self[- ]harm)\b")
+_DEMANDS_PERSON = re.compile(
+    r"\b(?:get|give|put|transfer|connect|want|need|let me (?:talk|speak) to)\b.{0,30}"
+    r"\b(?:your manager|a manager|the manager|supervisor|a real person|a human|a person|someone real)\b"
+)
 _CHAT_GROUPS = frozenset({"OUT_OF_SCOPE", "CONVERSATION"})
 _CART_VIEW = re.compile(
     r"^(?!.*\b(?:add|put|remove|delete|take)\b).*(?:\b(?:what(?:'s| is)|show|view|see|check|open)\b.*\b(?:my|the) "
@@ -191,6 +201,15 @@ REWRITES: tuple[Rewrite, ...] = (
         lambda s: s.order_context is not None and bool(_REFUND_STATUS.search(s.low)),
         "track_refund",
         "REFUNDS",
+    ),
+    # "ignore previous instructions…", "print your system prompt": not a request the store can act on.
+    Rewrite("tries to instruct the assistant", lambda s: bool(_INSTRUCTION.search(s.low)), "out_of_scope", _OOS),
+    # "get me your manager", and anyone in distress: a person, whatever the classifier heard.
+    Rewrite(
+        "asks for a person, or is in distress",
+        lambda s: s.intent != "contact_human_agent" and bool(_DISTRESS.search(s.low) or _DEMANDS_PERSON.search(s.low)),
+        "contact_human_agent",
+        "CONTACT",
     ),
     # "the first one" / "ORD-…" after "Which order would you like to cancel?": the question's own intent.
     Rewrite("answers the question asked", lambda s: s.answers is not None, to=lambda s: s.answers or ("", "")),

@@ -164,15 +164,15 @@ DIRECT = {"price", "stock"}
 
 
 def direct_answer(rec: TurnRecord, catalog: dict[str, Product]) -> bool | None:
-    """For a price or stock question about products the message referred to: whether the answer's first sentence
-    states the asked value (the catalog's price; its stock count, or that it is out of stock) for one of them.
-    None for any other turn."""
+    """For a price or stock question about products the message referred to (a product question): whether the
+    answer's first sentence states the asked value (the catalog's price; its stock count, or that it is out of
+    stock) for one of them. None for any other turn."""
     from assistant.grounding import format_price
     from assistant.leads import asked
 
     wanted = DIRECT & set(asked(rec.message))
     refs = [catalog[str(r)] for r in rec.intent.get("references") or [] if str(r) in catalog]
-    if not wanted or not refs or rec.error is not None:
+    if not wanted or not refs or rec.error is not None or rec.intent.get("intent") != "product_question":
         return None
     first = SENTENCE.split(rec.answer.strip(), maxsplit=1)[0].lower() if rec.answer else ""
     for p in refs:

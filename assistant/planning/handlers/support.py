@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from assistant.grounding import Facts, amounts_in
+from assistant.intents.need import plain_text
 from assistant.planning.plan import Handler, Plan, Reply, TurnContext, saying
 from assistant.schemas import HandoffEvent
 from assistant.tools.policies import policy_ref
@@ -35,7 +36,7 @@ async def policy(t: TurnContext) -> Plan:
     """Answer fact-first with the policy's own sentences, citing their passage: the sentences that answer the
     question, then the next step the shopper can take, or else at most one sentence the model adds from the rest
     of the same passage. When no policy answers the question, say so and offer a person."""
-    result = await t.call("policy_answer", {"question": t.message, "intent": t.intent})
+    result = await t.call("policy_answer", {"question": plain_text(t.message), "intent": t.intent})
     answer: dict[str, Any] | None = result.data.get("answer") if result.ok else None
     if not answer or not answer.get("sentences"):
         return saying(NOT_IN_POLICIES)
