@@ -57,7 +57,7 @@ class FakeLLM:
         reaches the limit finishes as vLLM's would, with reason "length"."""
         self._check()
         self.calls.append(("stream_chat", list(messages)))
-        chunks = self.streams.pop(0) if self.streams else list(self.default_stream)
+        chunks = self.next_stream(messages)
         try:
             for chunk in chunks[:max_tokens]:
                 if self.chunk_delay:
@@ -68,6 +68,11 @@ class FakeLLM:
             raise
         if info is not None:
             info.finish_reason = "length" if len(chunks) >= max_tokens else "stop"
+
+    def next_stream(self, messages: Sequence[ChatMessage]) -> list[str]:
+        """The chunks of the next answer: the next scripted stream, else `default_stream` (subclasses may write
+        them from the messages)."""
+        return self.streams.pop(0) if self.streams else list(self.default_stream)
 
     async def complete_json(self, messages: Sequence[ChatMessage], schema: type[T], *, max_tokens: int = 256) -> T:
         self._check()

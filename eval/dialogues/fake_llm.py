@@ -8,9 +8,9 @@ grounding, state changes) runs for real, so a scenario that fails with it fails 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
-from assistant.llm.base import ChatMessage, StreamInfo
+from assistant.llm.base import ChatMessage
 from assistant.llm.fake import FakeLLM
 
 PRICE = re.compile(r"[$€£]\d[\d,]*(?:\.\d\d)?")
@@ -46,25 +46,14 @@ class FactsLLM(FakeLLM):
         price = PRICE.search(first)
         return f"The {title} costs {price.group(0)}." if price else f"The {title} is one option."
 
-    async def stream_chat(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        max_tokens: int = 256,
-        temperature: float = 0.2,
-        info: StreamInfo | None = None,
-    ) -> AsyncIterator[str]:
-        self._check()
-        self.calls.append(("stream_chat", list(messages)))
+    def next_stream(self, messages: Sequence[ChatMessage]) -> list[str]:
+        """The reply to these messages, a word at a time; a final assistant message is the reply's start, which
+        is already said, so the reply continues it."""
         text = self.reply(messages)
         start = messages[-1].content if messages and messages[-1].role == "assistant" else ""
         if start and text.startswith(start):
-            text = text[len(start) :]  # the reply's start is already said; continue it
-        pieces = PIECE.findall(text)
-        for piece in pieces[:max_tokens]:
-            yield piece
-        if info is not None:
-            info.finish_reason = "length" if len(pieces) > max_tokens else "stop"
+            text = text[len(start) :]
+        return PIECE.findall(text)
 
 
 class NonsenseLLM(FactsLLM):
