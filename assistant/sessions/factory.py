@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from assistant.sessions.base import DEFAULT_STALE_AFTER_S, SessionStore
 
@@ -32,26 +32,42 @@ def make_session_store(
     stale_after_s: float = DEFAULT_STALE_AFTER_S,
 ) -> SessionStore:
     """sqlite:///path (sqlite:////abs/path, sqlite:///:memory:), redis://… / rediss://…, postgresql://…"""
+    backend = store_backend(url)
+    if backend == "sqlite":
+        from assistant.sessions.sqlite_store import SqliteSessionStore
+
+        return SqliteSessionStore(sqlite_path(url), stale_after_s=stale_after_s)
+    if backend == "redis":
+        from assistant.sessions.redis_store import DEFAULT_TTL_S, RedisSessionStore
+
+        options: dict[str, Any] = {"key_prefix": key_prefix, "stale_after_s": stale_after_s}
+        options["ttl_s"] = ttl_s if ttl_s is not None else DEFAULT_TTL_S
+        return RedisSessionStore(url, **options)
+    from assistant.sessions.postgres_store import PostgresSessionStore
+
+    return PostgresSessionStore(url, stale_after_s=stale_after_s)
+
+
+def store_backend(url: str) -> Literal["sqlite", "redis", "postgres"]:
+    """Which backend a store URL names (sessions and the shared records use the same URL); ValueError naming the
+    setting for a malformed SQLite URL or an unknown scheme."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme == "sqlite":
         if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
             raise ValueError(
                 f"{SETTING}={redact(url)!r}: a SQLite URL is sqlite:///relative/path or sqlite:////abs/path"
             )
-        from assistant.sessions.sqlite_store import SqliteSessionStore
-
-        return SqliteSessionStore(url[len("sqlite:///") :], stale_after_s=stale_after_s)
+        return "sqlite"
     if scheme in ("redis", "rediss", "unix"):
-        from assistant.sessions.redis_store import DEFAULT_TTL_S, RedisSessionStore
-
-        options: dict[str, Any] = {"key_prefix": key_prefix, "stale_after_s": stale_after_s}
-        options["ttl_s"] = ttl_s if ttl_s is not None else DEFAULT_TTL_S
-        return RedisSessionStore(url, **options)
+        return "redis"
     if scheme in ("postgresql", "postgres"):
-        from assistant.sessions.postgres_store import PostgresSessionStore
-
-        return PostgresSessionStore(url, stale_after_s=stale_after_s)
+        return "postgres"
     raise ValueError(
         f"{SETTING}={redact(url)!r}: unknown scheme {scheme or '(none)'!r}; "
         "use sqlite:///path, redis://host:port/db or postgresql://user@host:port/db"
     )
+
+
+def sqlite_path(url: str) -> str:
+    """The file (or :memory:) of a sqlite:/// URL."""
+    return url[len("sqlite:///") :]

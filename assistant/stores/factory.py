@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.sessions.factory import SETTING, redact
+from assistant.sessions.factory import SETTING, redact, sqlite_path, store_backend
 from assistant.stores.carts import CartStore
 from assistant.stores.handoffs import HandoffStore
 from assistant.stores.legacy import import_legacy_files
@@ -18,27 +18,18 @@ log = logging.getLogger(__name__)
 
 def make_record_store(url: str, *, namespace: str = "shop") -> RecordStore:
     """sqlite:///path (sqlite:////abs/path, sqlite:///:memory:), redis://… / rediss://…, postgresql://…"""
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme == "sqlite":
-        if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
-            raise ValueError(
-                f"{SETTING}={redact(url)!r}: a SQLite URL is sqlite:///relative/path or sqlite:////abs/path"
-            )
+    backend = store_backend(url)
+    if backend == "sqlite":
         from assistant.stores.sqlite_records import SqliteRecordStore
 
-        return SqliteRecordStore(url[len("sqlite:///") :], namespace=namespace)
-    if scheme in ("redis", "rediss", "unix"):
+        return SqliteRecordStore(sqlite_path(url), namespace=namespace)
+    if backend == "redis":
         from assistant.stores.redis_records import RedisRecordStore
 
         return RedisRecordStore(url, namespace=namespace)
-    if scheme in ("postgresql", "postgres"):
-        from assistant.stores.postgres_records import PostgresRecordStore
+    from assistant.stores.postgres_records import PostgresRecordStore
 
-        return PostgresRecordStore(url, namespace=namespace)
-    raise ValueError(
-        f"{SETTING}={redact(url)!r}: unknown scheme {scheme or '(none)'!r}; "
-        "use sqlite:///path, redis://host:port/db or postgresql://user@host:port/db"
-    )
+    return PostgresRecordStore(url, namespace=namespace)
 
 
 @dataclass
