@@ -29,6 +29,3 @@ class Trace:
             entry["error"] = error
         self.entries.append(entry)
         return entry
-
-    def named(self, name: str) -> list[dict[str, Any]]:
-        return [e for e in self.entries if e.get("name") == name]

@@ -17,7 +17,8 @@ DEFAULT_SEED = 20240611
 _ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: ids get read out loud and typed
 
 
-def _order_id(seed: int, key: str, salt: int) -> str:
+def order_id_for(seed: int, key: str, salt: int = 0) -> str:
+    """An order id drawn from (seed, key, salt): the same inputs always give the same id."""
     digest = hashlib.sha256(f"{seed}|{key}|{salt}".encode()).digest()
     return "ORD-" + "".join(_ID_ALPHABET[b % len(_ID_ALPHABET)] for b in digest[:6])
 
@@ -117,10 +118,10 @@ def seed_demo_orders(
         if key in known:
             continue
         salt = 0
-        order_id = _order_id(seed, key, salt)
+        order_id = order_id_for(seed, key, salt)
         while order_id in taken:  # collisions are rare; resolve them the same way on every run
             salt += 1
-            order_id = _order_id(seed, key, salt)
+            order_id = order_id_for(seed, key, salt)
         taken.add(order_id)
         keys.append(key)
         orders.append(_finish(order, order_id))

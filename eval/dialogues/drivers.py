@@ -16,6 +16,7 @@ import httpx
 from assistant.principal import Principal
 from assistant.services import Services
 from assistant.sessions.models import StoredEvent
+from assistant.stores.demo_orders import order_id_for
 from assistant.stores.orders import ORDER, Order, OrderItem
 from eval.dialogues.record import Event, State, TurnRecord
 from eval.dialogues.scenario import OrderFixture, PriorEvent, Scenario
@@ -66,17 +67,9 @@ def fixture_orders(
     the shopper and `salt` (a new one per trial, so no trial sees another's changes)."""
     out = []
     for k, fx in enumerate(scenario.shopper.orders, start=1):
-        order_id = fx.id or f"ORD-{_code(f'{shopper_id}|{salt}', k)}"
+        order_id = fx.id or order_id_for(0, f"{shopper_id}|{salt}", k)
         out.append(_order(fx, order_id, shopper_id, catalog, now))
     return out
-
-
-def _code(shopper_id: str, k: int) -> str:
-    import hashlib
-
-    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    digest = hashlib.sha256(f"{shopper_id}|{k}".encode()).digest()
-    return "".join(alphabet[b % len(alphabet)] for b in digest[:6])
 
 
 def _order(fx: OrderFixture, order_id: str, shopper_id: str, catalog: dict[str, Product], now: datetime) -> Order:

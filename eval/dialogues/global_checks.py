@@ -9,11 +9,11 @@ claim none of them backs.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.grounding import CatalogTitles, amounts_in
+from assistant.grounding import CatalogTitles, amounts_in, format_price
+from assistant.leads import asked
 from eval.dialogues.record import TurnRecord
 from retrieval.product import Product
 
@@ -149,16 +149,6 @@ def catalog_titles(catalog: dict[str, Product]) -> CatalogTitles:
     return CatalogTitles(catalog.values())
 
 
-def ndcg(ranked: Iterable[str], qrels: dict[str, int], k: int = 5) -> float:
-    """nDCG@k with the ESCI gains (Exact 1, Substitute 0.1, Complement 0.01, Irrelevant 0)."""
-    gains = {3: 1.0, 2: 0.1, 1: 0.01, 0: 0.0}
-    import math
-
-    dcg = sum(gains.get(qrels.get(pid, 0), 0.0) / math.log2(i + 2) for i, pid in enumerate(list(ranked)[:k]))
-    ideal = sorted((gains.get(g, 0.0) for g in qrels.values()), reverse=True)[:k]
-    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
-    return dcg / idcg if idcg > 0 else 0.0
-
 
 DIRECT = {"price", "stock"}
 
@@ -167,9 +157,6 @@ def direct_answer(rec: TurnRecord, catalog: dict[str, Product]) -> bool | None:
     """For a price or stock question about products the message referred to (a product question): whether the
     answer's first sentence states the asked value (the catalog's price; its stock count, or that it is out of
     stock) for one of them. None for any other turn."""
-    from assistant.grounding import format_price
-    from assistant.leads import asked
-
     wanted = DIRECT & set(asked(rec.message))
     refs = [catalog[str(r)] for r in rec.intent.get("references") or [] if str(r) in catalog]
     if not wanted or not refs or rec.error is not None or rec.intent.get("intent") != "product_question":

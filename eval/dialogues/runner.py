@@ -15,7 +15,6 @@ from eval.dialogues.global_checks import (
     catalog_titles,
     direct_answer,
     grounding,
-    ndcg,
     stream_problems,
     unknown_products,
     wrong_card_prices,
@@ -23,6 +22,7 @@ from eval.dialogues.global_checks import (
 from eval.dialogues.record import State, TurnRecord
 from eval.dialogues.scenario import Scenario
 from eval.dialogues.simulator import Simulator
+from eval.metrics import ndcg_at
 
 ORDER_SLOT = re.compile(r"\{order(?::(\d+))?\}")
 
@@ -154,4 +154,4 @@ class Runner:
             if g.violations:
                 result.failures.append(Failure("grounded", "claims the turn's facts back", g.to_json(), n))
         if scenario.qrels is not None and result.turns:
-            result.ndcg5 = ndcg([str(c.get("id")) for c in result.turns[0].cards], scenario.qrels, k=5)
+            result.ndcg5 = ndcg_at([str(c.get("id")) for c in result.turns[0].cards], scenario.qrels, k=5)

@@ -7,11 +7,12 @@ from typing import Any
 import pytest
 
 from eval.dialogues.checks import arg_matches, check_final, check_trajectory, check_turn
-from eval.dialogues.global_checks import catalog_titles, grounding, ndcg, stream_problems, unknown_products
+from eval.dialogues.global_checks import catalog_titles, grounding, stream_problems, unknown_products
 from eval.dialogues.record import Event, State, TurnRecord
 from eval.dialogues.results import figures, pass_hat_k, summary_line
 from eval.dialogues.runner import TrialResult
 from eval.dialogues.scenario import Expect, Final, Scenario, Trajectory, Turn
+from eval.metrics import ndcg_at
 from tests.unit.conftest import SMALL_CATALOG
 
 TURN = "a" * 32
@@ -211,8 +212,8 @@ def test_grounding_counts_what_the_turn_does_not_back() -> None:
 
 
 def test_ndcg_and_pass_hat_k() -> None:
-    assert ndcg(["a", "b"], {"a": 3, "b": 3}) == pytest.approx(1.0)
-    assert ndcg(["x", "a"], {"a": 3}) == pytest.approx(1 / 1.5849625, rel=1e-6)
+    assert ndcg_at(["a", "b"], {"a": 3, "b": 3}, k=5) == pytest.approx(1.0)
+    assert ndcg_at(["x", "a"], {"a": 3}, k=5) == pytest.approx(1 / 1.5849625, rel=1e-6)
     assert pass_hat_k(3, 3, 3) == 1.0 and pass_hat_k(3, 2, 3) == 0.0 and pass_hat_k(4, 3, 2) == pytest.approx(0.5)
 
 
