@@ -154,6 +154,18 @@ class AssistantSettings(RetrievalSettings):
         "them) besides the rules; unset: only with an external model server, because beside a small embedded CPU "
         "model a second generation per turn slows every answer",
     )
+    model_parse: bool = Field(
+        default=True,
+        description="when the classifier is unsure or the message leans on the conversation (a short reply, a "
+        "correction, \"the most recent one\"), let the model parse intent, slots and product reference with "
+        "JSON-schema decoding; its parse is used only when it validates",
+    )
+    model_parse_below: float = Field(
+        default=0.35, ge=0, le=1, description="classifier confidence under which the model parses the message"
+    )
+    model_parse_timeout_s: float = Field(
+        default=3.0, gt=0, description="how long a turn waits for the model's parse before the classifier decides"
+    )
     rescue_relevance: float = Field(
         default=0.55, ge=0, le=1, description="an out-of-scope message whose catalog match is this good is a search"
     )
