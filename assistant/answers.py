@@ -114,6 +114,10 @@ OUT_OF_SCOPE = (
     "I can help you find products in our store, answer questions about them, and help with orders, "
     "returns and store policies."
 )
+CLARIFY = (
+    "Sorry, I'm not sure what you'd like me to do. Are you looking for a product, asking about an order, or about "
+    "one of our store policies?"
+)
 NO_REFERENCE = "Which product do you mean? Search for something first and I can tell you more about it."
 LLM_DOWN = "the language model is unavailable right now; the product results above come straight from the catalog"
 

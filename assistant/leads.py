@@ -94,6 +94,14 @@ def products_lead(products: Sequence[Product]) -> str:
     return text[0].upper() + text[1:] + "."
 
 
+def budget_lead(products: Sequence[Product], low: float | None, high: float | None) -> str | None:
+    """For a search with a budget: the best match's price and stock, so the answer states the figure asked about."""
+    best = next((p for p in products if p.price is not None), None)
+    if best is None or (low is None and high is None):
+        return None
+    return f"The best match in your price range is the {best.title} at {price_text(best)} ({stock_clause(best)})."
+
+
 def compare_lead(products: Sequence[Product]) -> str:
     """The products side by side on price, stock and rating, and which is cheaper, from the records."""
     parts = [products_lead(products)]

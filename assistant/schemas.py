@@ -42,6 +42,11 @@ class IntentEvent(BaseModel):
     slots: dict[str, Any]
     slot_sources: dict[str, str] = Field(default_factory=dict)
     references: list[str] = Field(default_factory=list, description="product ids the message referred to")
+    source: str | None = Field(
+        default=None,
+        description="what decided the intent: 'rule' (greeting/thanks), 'classifier', 'conversation' (the session's "
+        "rules), 'model' (the model's validated parse), 'empty'",
+    )
 
 
 class ProductsEvent(BaseModel):

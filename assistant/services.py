@@ -15,6 +15,8 @@ from assistant.catalog_service import CatalogService
 from assistant.chat_service import ChatService
 from assistant.grounding import CatalogTitles
 from assistant.intents.classifier import default_encoder
+from assistant.intents.model_parse import MessageParser
+from assistant.intents.ontology import load_ontology
 from assistant.intents.router import IntentRouter, build_router
 from assistant.intents.slots import CatalogVocabulary
 from assistant.llm.base import LLM
@@ -83,6 +85,25 @@ class Services:
 
 
 SHARE_PROBES = ("a warm winter jacket for hiking", "where is my order?", "red running shoes under $60")
+
+
+def make_parser(
+    settings: AssistantSettings, llm: LLM, router: IntentRouter, prompts: PromptRegistry, vocab: CatalogVocabulary
+) -> MessageParser | None:
+    """The model's parse of unclear and contextual messages, unless it is off (SHOP_MODEL_PARSE)."""
+    if settings.parse_mode == "off":
+        return None
+    ontology = getattr(router, "ontology", None) or load_ontology()  # a test's stand-in router may have none
+    return MessageParser(
+        llm,
+        prompts.get("parse"),
+        groups={i.name: i.group for i in ontology.intents},
+        describe={i.name: i.description for i in ontology.intents},
+        vocab=vocab,
+        below=settings.model_parse_below,
+        timeout_s=settings.model_parse_timeout_s,
+        mode=settings.parse_mode,
+    )
 
 
 def share_query_vectors(router: Any, encoder: Any) -> bool:
@@ -175,6 +196,7 @@ def assemble(
         rescue_relevance=settings.rescue_relevance,
         llm=llm if settings.use_llm_slots else None,
         slot_prompt=prompts.get("slots"),
+        parser=make_parser(settings, llm, router, prompts, deps.vocab),
     )
     writer = AnswerWriter(
         llm=llm,

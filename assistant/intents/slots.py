@@ -323,6 +323,21 @@ def merge_slots(llm: LlmSlots | None, ev: _Evidence, vocab: CatalogVocabulary) -
     )
 
 
+def stated(text: str, vocab: CatalogVocabulary) -> dict[str, list[Any]]:
+    """Every value the message states for the slots a parse may fill: catalog categories, colours and brands it
+    mentions (not negated), order ids, and the numbers that could be a price."""
+    ev = _analyse(text, vocab)
+    out: dict[str, list[Any]] = {k: list(ev.mentions.get(k, [])) for k in ("category", "color", "brand", "order_id")}
+    out["price_max"] = sorted(ev.price_numbers)
+    return {k: v for k, v in out.items() if v}
+
+
+def cross_check(text: str, llm: LlmSlots, vocab: CatalogVocabulary) -> SlotResult:
+    """Slots someone else read from `text` (the model's parse), kept where the message states them; `dropped` says
+    which were not and why."""
+    return merge_slots(llm, _analyse(text, vocab), vocab)
+
+
 async def extract_slots(
     llm: LLM | None,
     text: str,

@@ -55,6 +55,7 @@ class Understanding:
     resolution: Resolution
     pending: dict[str, Any] | None = None
     llm_slots: asyncio.Task[SlotResult] | None = None
+    ask: bool = False  # the message is too unclear to act on: ask what the shopper means
 
     def cancel(self) -> None:
         if self.llm_slots is not None and not self.llm_slots.done():

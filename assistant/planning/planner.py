@@ -11,17 +11,20 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 from assistant import leads
 from assistant.dialogue import state
 from assistant.dialogue.references import Resolution, resolve_references
 from assistant.dialogue.replies import order_reply
+from assistant.intents.model_parse import MessageParser, ParseContext
 from assistant.intents.router import RoutedIntent
 from assistant.intents.slot_rules import ORDER_ID
 from assistant.intents.slots import extract_deterministic, extract_slots
 from assistant.llm.base import LLM
 from assistant.planning.handlers import handler_for
+from assistant.planning.handlers.conversation import clarify
 from assistant.planning.plan import Deps, Plan, TurnContext, TurnInput, Understanding
 from assistant.planning.rewrites import Signals, rewrite
 from assistant.prompts import Prompt
@@ -29,6 +32,8 @@ from assistant.schemas import IntentEvent
 from assistant.trace import Trace
 
 NO_MODEL_SLOTS = frozenset({"confirm_action", "greeting"})  # nothing for the model to add
+# Intents that change something: when neither the classifier nor the model reads a message surely, ask instead.
+UNSURE_WRITES = frozenset({"cancel_order", "change_order", "get_refund", "cart_add", "cart_remove", "delete_account"})
 
 
 class Router(Protocol):
@@ -49,6 +54,7 @@ class Planner:
         slot_prompt: Prompt | None = None,
         llm_slot_timeout_s: float = 10.0,
         llm_slot_wait_s: float = 1.0,
+        parser: MessageParser | None = None,
     ) -> None:
         self.router = router
         self.deps = deps
@@ -58,6 +64,7 @@ class Planner:
         self.slot_prompt = slot_prompt
         self.llm_slot_timeout_s = llm_slot_timeout_s
         self.llm_slot_wait_s = llm_slot_wait_s
+        self.parser = parser
 
     def route_soon(self, message: str) -> asyncio.Future[RoutedIntent]:
         """Start routing a message now, in a worker thread (ONNX releases the GIL: other turns' tokens keep
@@ -107,8 +114,37 @@ class Planner:
             names_order=bool(ORDER_ID.search(inp.message)),
         )
         intent, group, fired = rewrite(signals)
+        source: str = "conversation" if fired else route.source
         if fired:
             trace.note("intent_rules", data={"routed": route.intent, "intent": intent, "rules": fired})
+        ask = False
+        if self.parser is not None and not fired and answers is None:
+            reason = self.parser.why(route, inp.message, has_context=bool(last or question))
+            if reason is not None:
+                ctx = ParseContext(
+                    question=str(question.get("text") or "") if question else None,
+                    order_options=list(question.get("options") or []) if question else [],
+                    shown=last,
+                    resolved=bool(resolution.product_ids),
+                )
+                parse = await self.parser.read(route, inp.message, ctx, reason)
+                trace.note("model_parse", ok=parse.status == "accepted", data=parse.record())
+                if self.parser.mode == "on" and parse.intent is not None:
+                    if parse.product_ids and not resolution.product_ids:
+                        resolution = Resolution(product_ids=parse.product_ids, kind="other", reason="the model's parse")
+                    if parse.slots is not None:
+                        slots = slots.model_copy(update=parse.slots.model_dump(exclude_none=True) | slots.filled())
+                    signals = replace(
+                        signals,
+                        intent=parse.intent,
+                        group=self.parser.group_of(parse.intent),
+                        refs=tuple(resolution.product_ids),
+                        reference_kind=resolution.kind,
+                    )
+                    intent, group, fired = rewrite(signals)
+                    source = "model"
+                elif self.parser.mode == "on" and parse.status == "rejected" and intent in UNSURE_WRITES:
+                    ask = True  # neither reading can be trusted, and this one would change something: ask first
         filled = slots.model_dump(exclude_none=True)
         event = IntentEvent(
             intent=intent,
@@ -117,6 +153,7 @@ class Planner:
             slots=filled,
             slot_sources=dict.fromkeys(filled, "rules"),
             references=list(resolution.product_ids),
+            source=source,
         )
         llm_slots = None
         if self.llm is not None and self.slot_prompt is not None and intent not in NO_MODEL_SLOTS:
@@ -124,11 +161,13 @@ class Planner:
             llm_slots = asyncio.create_task(
                 extract_slots(self.llm, inp.message, vocab, prompt=self.slot_prompt, timeout_s=self.llm_slot_timeout_s)
             )
-        return Understanding(event=event, slots=slots, resolution=resolution, pending=pending, llm_slots=llm_slots)
+        return Understanding(
+            event=event, slots=slots, resolution=resolution, pending=pending, llm_slots=llm_slots, ask=ask
+        )
 
     async def plan(self, inp: TurnInput, understood: Understanding, trace: Trace) -> Plan:
         """The intent's handler calls the tools and returns what to show and how to answer."""
-        handler = handler_for(understood.event.intent, understood.event.group)
+        handler = clarify if understood.ask else handler_for(understood.event.intent, understood.event.group)
         return await handler(TurnContext(inp, understood, trace, self.deps))
 
     async def finish_slots(self, understood: Understanding, trace: Trace) -> dict[str, Any]:

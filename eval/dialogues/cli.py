@@ -23,7 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from eval.dialogues.drivers import Driver, HttpDriver, InProcessDriver, load_catalog_file
-from eval.dialogues.results import by_tag, compare, figures, results_json, summary_line, write_junit, write_results
+from eval.dialogues.results import (
+    by_tag,
+    compare,
+    figures,
+    intent_paths,
+    results_json,
+    summary_line,
+    write_junit,
+    write_results,
+)
 from eval.dialogues.runner import Runner, TrialResult
 from eval.dialogues.scenario import Scenario, ScenarioError, load_suites
 from eval.dialogues.simulator import Simulator
@@ -259,6 +268,22 @@ def print_table(scenarios: list[Scenario], trials: list[TrialResult], k: int, ch
     print(f"unknown product ids: {total.hallucinated}; cards priced unlike the catalog: {total.wrong_card_prices}")
     if total.direct_answers is not None:
         print(f"price/stock questions answered with the value in the first sentence: {total.direct_answers:.3f}")
+    paths = intent_paths(scenarios, trials)
+    parsed = paths.pop("model_parse")
+    decided = ", ".join(
+        f"{name} {row['turns']} ({_f(row['accuracy'])} right of {row['checked']} checked)"
+        for name, row in paths.items()
+    )
+    print(f"intent decided by: {decided}")
+    if parsed["asked"]:
+        statuses = ", ".join(
+            f"{k} {v}" for k, v in parsed.items() if k not in ("asked", "compared", "model_right", "classifier_right")
+        )
+        print(
+            f"model parse asked {parsed['asked']} times ({statuses}); where the scenario states the intent "
+            f"({parsed['compared']}): model right {parsed['model_right']}, "
+            f"classifier right {parsed['classifier_right']}"
+        )
     failed = sorted({t.scenario for t in trials if not t.passed and not t.skipped})
     if failed:
         print(f"failed: {', '.join(failed)}")

@@ -77,6 +77,49 @@ def figures(scenarios: list[Scenario], trials: list[TrialResult], k: int) -> Fig
     )
 
 
+def intent_paths(scenarios: list[Scenario], trials: list[TrialResult]) -> dict[str, Any]:
+    """Which path decided each turn's intent (the `intent` event's source: rule, classifier, conversation rules,
+    the model's parse) and how often it was right where the scenario states the intent; and for every turn the
+    model was asked to parse, how its parse fared against the classifier's reading of the same message."""
+    expected = {s.name: [t.expect.intent if t.expect else None for t in s.turns] for s in scenarios}
+    paths: dict[str, dict[str, int]] = defaultdict(lambda: {"turns": 0, "checked": 0, "correct": 0})
+    asked: dict[str, int] = defaultdict(int)
+    parse_right = classifier_right = compared = 0
+    for trial in trials:
+        wants = expected.get(trial.scenario, [])
+        for i, turn in enumerate(trial.turns):
+            got = turn.intent
+            if not got:
+                continue
+            want = wants[i] if i < len(wants) else None
+            row = paths[str(got.get("source") or "unknown")]
+            row["turns"] += 1
+            if want:
+                row["checked"] += 1
+                row["correct"] += got.get("intent") in want
+            parse = next((r.get("data") for r in turn.trace if r.get("name") == "model_parse"), None)
+            if not isinstance(parse, dict):
+                continue
+            asked[str(parse.get("status"))] += 1
+            choices = parse.get("choices") or []
+            if want and parse.get("raw") and choices:
+                compared += 1
+                parse_right += (parse["raw"] or {}).get("intent") in want
+                classifier_right += choices[0] in want
+    out: dict[str, Any] = {
+        name: {**row, "accuracy": row["correct"] / row["checked"] if row["checked"] else None}
+        for name, row in sorted(paths.items())
+    }
+    out["model_parse"] = {
+        "asked": sum(asked.values()),
+        **dict(sorted(asked.items())),
+        "compared": compared,
+        "model_right": parse_right,
+        "classifier_right": classifier_right,
+    }
+    return out
+
+
 def _share(flags: list[bool]) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
@@ -132,6 +175,7 @@ def results_json(
     return {
         "meta": meta,
         "figures": figures(scenarios, trials, k).to_json(),
+        "intent_paths": intent_paths(scenarios, trials),
         "by_tag": {tag: f.to_json() for tag, f in by_tag(scenarios, trials, k).items()},
         "scenarios": [
             {

@@ -145,3 +145,34 @@ async def test_server_down_is_unavailable_fast() -> None:
         with pytest.raises(LLMUnavailable):
             await llm.complete_json(LONG_STORY, Intent)
         assert time.monotonic() - t0 < 2.0
+
+
+async def test_the_message_parse_decodes_within_its_per_turn_schema(vllm_server: VllmEndpoint) -> None:
+    """The real model can only write what the turn's schema allows: an intent among the choices, a product number
+    within those shown, a colour the message states; whatever it picks, the parse is valid JSON for that schema."""
+    from assistant.intents.model_parse import ParseContext, parse_message
+    from assistant.intents.slots import CatalogVocabulary
+    from assistant.prompts import PromptRegistry
+    from retrieval.product import Product
+
+    shown = [
+        Product(id="p1", title="Trail Runner Shoes", price=89.0, color="blue"),
+        Product(id="p2", title="Road Racer Shoes", price=119.0, color="black"),
+    ]
+    choices = ["product_question", "search_products", "out_of_scope"]
+    async with client(vllm_server) as llm:
+        out = await parse_message(
+            llm,
+            PromptRegistry.load().get("parse"),
+            "is the second one available in black?",
+            ParseContext(shown=shown),
+            reason="context",
+            choices=choices,
+            describe={},
+            vocab=CatalogVocabulary.from_products(shown),
+            timeout_s=60,
+        )
+    assert out.status in ("accepted", "rejected"), out.problems
+    assert out.raw is not None and out.raw["intent"] in choices
+    assert 0 <= out.raw["product"] <= 2 and out.raw.get("color") in (None, "black")
+    assert set(out.raw) <= {"intent", "product", "color"}

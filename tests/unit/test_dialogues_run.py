@@ -142,3 +142,17 @@ def test_over_http_the_same_scenario_passes_and_fixture_orders_are_skipped(servi
     assert cancel.skipped and "fixture orders" in cancel.skipped
     assert carted.state is not None and carted.state.source == "tool results"
     assert carted.passed, [str(f) for f in carted.failures]
+
+
+def test_the_report_says_which_path_decided_each_intent_and_how_often_it_was_right(services: Services) -> None:
+    from eval.dialogues.results import intent_paths
+
+    scenarios = [Scenario.model_validate(i) for i in (SEARCH_THEN_SECOND, CANCEL)]
+    trials = run(services, SEARCH_THEN_SECOND, CANCEL)
+    paths = intent_paths(scenarios, trials)
+    decided = {name: row["turns"] for name, row in paths.items() if name != "model_parse"}
+    assert sum(decided.values()) == 4  # every turn's intent was decided by some path
+    assert all(row["accuracy"] == 1.0 for name, row in paths.items() if name != "model_parse" and row["checked"])
+    # The fake model writes no parse: where the model was asked, it failed, and the classifier decided.
+    assert paths["model_parse"]["asked"] == paths["model_parse"].get("error", 0)
+    assert paths["model_parse"]["model_right"] == 0

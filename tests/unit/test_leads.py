@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.leads import asked, compare_lead, product_lead, products_lead
+from assistant.leads import asked, budget_lead, compare_lead, product_lead, products_lead
 from retrieval.product import Product
 
 BOOTS = Product(
@@ -64,3 +64,11 @@ def test_several_products_and_a_comparison() -> None:
     )
     lead = compare_lead([BOOTS, MUG])
     assert lead.endswith("The Ceramic Coffee Mug is the cheaper one.")
+
+
+def test_a_budgeted_search_leads_with_the_best_matchs_price_and_stock() -> None:
+    unpriced = Product(id="u", title="Mystery Box")
+    lead = budget_lead([unpriced, BOOTS, MUG], None, 150)
+    assert lead == "The best match in your price range is the Trail Leather Hiking Boots at $149.00 (7 are in stock)."
+    assert budget_lead([BOOTS], None, None) is None  # no budget stated: nothing to lead with
+    assert budget_lead([unpriced], 10, 20) is None

@@ -54,6 +54,7 @@ async def search(t: TurnContext) -> Plan:
         facts=t.facts(products, budget),
         variables={"facts": answers.products_facts(products), "message": t.message},
         fixed=answers.list_answer(products, t.message),
+        lead=leads.budget_lead(products, s.price_min, s.price_max),
     )
 
 

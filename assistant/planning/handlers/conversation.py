@@ -22,4 +22,9 @@ async def out_of_scope(t: TurnContext) -> Plan:
     return saying(answers.OUT_OF_SCOPE)
 
 
+async def clarify(t: TurnContext) -> Plan:
+    """Neither the classifier nor the model reads the message surely, and acting on it would change something."""
+    return saying(answers.CLARIFY)
+
+
 GROUPS: dict[str, Handler] = {"CONVERSATION": smalltalk, "OUT_OF_SCOPE": out_of_scope}

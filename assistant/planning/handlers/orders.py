@@ -55,16 +55,18 @@ async def ask_order(t: TurnContext, verb: str) -> Plan:
     listed = answers.orders_list_answer(orders)
     if not orders:
         return saying(listed)
-    ask_which(t, orders)
-    return saying(f"Which order would you like to {verb}? {listed}")
+    question = f"Which order would you like to {verb}?"
+    ask_which(t, orders, question)
+    return saying(f"{question} {listed}")
 
 
-def ask_which(t: TurnContext, orders: list[dict[str, Any]]) -> None:
+def ask_which(t: TurnContext, orders: list[dict[str, Any]], question: str = "Which order do you mean?") -> None:
     """Record the question "which order?" with the orders it lists (newest first): the next message ("the first
     one", a number) answers it (assistant/dialogue/replies.py)."""
     options = [str(o.get("order_id")) for o in orders if o.get("order_id")]
     intent, group = t.understood.event.intent, t.understood.event.group
-    t.trace.note("pending_question", data={"asks": "order", "intent": intent, "group": group, "options": options})
+    record = {"asks": "order", "intent": intent, "group": group, "options": options, "text": question}
+    t.trace.note("pending_question", data=record)
 
 
 async def change_state(t: TurnContext, tool: str, args: dict[str, Any], confirmed: bool = False) -> Plan:
