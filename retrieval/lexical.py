@@ -214,6 +214,10 @@ class LexicalIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def categories(self) -> list[str]:
+        """The catalog's top-level categories (lowercase, as filters match them), for a store's category menu."""
+        return sorted(c for c, rows in self._values["cat_0"].items() if rows)
+
     def mask(self, filters: Filters | None) -> np.ndarray | None:
         """Boolean mask of products that pass the filters (None: no filter)."""
         if filters is None or filters.is_empty():

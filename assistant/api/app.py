@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from assistant.api import catalog, chat, health, sessions
+from assistant.api import catalog, chat, health, sessions, web
 from assistant.api.auth import KeyRing
 from assistant.api.errors import install_error_handlers
 from assistant.api.limits import BodySizeLimit, RateLimiter
@@ -56,6 +56,6 @@ def create_app(settings: AssistantSettings | None = None, services: Services | N
         expose_headers=["Retry-After"],
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (chat, sessions, catalog, health):
+    for module in (chat, sessions, catalog, health, web):
         app.include_router(module.router)
     return app

@@ -25,10 +25,12 @@ def serve(
     for noisy in ("httpx", "bm25s", "chromadb"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = AssistantSettings()
+    host, port = host or settings.host, port or settings.port
+    typer.echo(f"Demo store and chat widget: http://{host}:{port}/ (once the start-up below has finished)")
     uvicorn.run(
         create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         log_level="info",
         timeout_graceful_shutdown=10,
     )

@@ -1,0 +1,130 @@
+"""The front end's routes: `GET /` (the demo store page), `GET /widget.js` and the widget's modules and CSS.
+
+The files live in `web/` beside `assistant/` and are served as they are: plain JavaScript modules and CSS, no build.
+Every file is read once, gzipped once and served with a strong ETag and `Cache-Control: no-cache`: a browser keeps
+its copy and revalidates it (a 304 without a body), so a store page never runs a mix of old and new modules after
+an upgrade, which a max-age on unversioned module URLs would allow.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import html
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+
+from assistant.api.errors import ApiError
+from assistant.services import Services
+
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+FOLDERS = ("widget", "shared", "store")  # the subfolders of web/ that are served, one route each
+TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+# The demo page's own policy: its scripts, styles and API calls come from this server only.
+DEMO_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+DEMO_WIDGET_KEY = "pk_demo"
+
+router = APIRouter(tags=["web"], include_in_schema=False)
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    gzipped: bytes
+    etag: str
+    media_type: str
+
+
+def make_asset(body: bytes, media_type: str) -> Asset:
+    etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+    return Asset(body, gzip.compress(body, compresslevel=9, mtime=0), etag, media_type)
+
+
+@cache
+def load_asset(relative: str) -> Asset:
+    """A file under web/ (a served folder, a served type, no way out of the folder), read and gzipped once."""
+    path = (WEB_DIR / relative).resolve()
+    media_type = TYPES.get(path.suffix)
+    if media_type is None or not path.is_relative_to(WEB_DIR) or not path.is_file():
+        raise ApiError(404, "not_found", f"no such file: /{relative}")
+    return make_asset(path.read_bytes(), media_type)
+
+
+def respond(request: Request, asset: Asset, extra: dict[str, str] | None = None) -> Response:
+    headers = {
+        "ETag": asset.etag,
+        "Cache-Control": "no-cache",
+        "Vary": "Accept-Encoding",
+        "X-Content-Type-Options": "nosniff",
+        **(extra or {}),
+    }
+    if asset.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(asset.gzipped, media_type=asset.media_type, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+
+def page_widget_key(request: Request) -> str:
+    """The publishable key the demo page embeds. Until the API issues visitor tokens (POST /v1/visitors), a widget
+    can only present a widget API key itself, so the page embeds the demo one; this goes once visitors exist."""
+    paths = {r.path for r in request.app.routes if isinstance(r, APIRoute)}
+    if "/v1/visitors" in paths:
+        return DEMO_WIDGET_KEY
+    settings = request.app.state.services.settings if request.app.state.services else None
+    keys = settings.keys if settings is not None else {}
+    return next((k for k, v in keys.items() if v.role == "widget"), DEMO_WIDGET_KEY)
+
+
+def store_categories(services: Services | None) -> list[str]:
+    if services is None:
+        return []
+    return services.engine.lexical.categories()
+
+
+@router.get("/")
+async def store_page(request: Request) -> Response:
+    """The demo store: a header, search and a category menu over the catalog, a product grid, and the widget
+    embedded by one tag as a store would embed it."""
+    raw = (WEB_DIR / "store" / "index.html").read_text(encoding="utf-8")
+    options = "".join(
+        f'<option value="{html.escape(c)}">{html.escape(c.capitalize())}</option>'
+        for c in store_categories(request.app.state.services)
+    )
+    body = raw.replace("{{categories}}", options).replace("{{widget_key}}", html.escape(page_widget_key(request)))
+    asset = make_asset(body.encode(), "text/html; charset=utf-8")
+    return respond(request, asset, {"Content-Security-Policy": DEMO_CSP, "Referrer-Policy": "same-origin"})
+
+
+@router.get("/widget.js")
+async def widget_js(request: Request) -> Response:
+    """The one file a store's page loads; it imports the rest."""
+    return respond(request, load_asset("widget.js"), {"Access-Control-Allow-Origin": "*"})
+
+
+@router.get("/widget.css")
+async def widget_css(request: Request) -> Response:
+    return respond(request, load_asset("widget.css"), {"Access-Control-Allow-Origin": "*"})
+
+
+def file_route(folder: str) -> Callable[[Request, str], Awaitable[Response]]:
+    async def web_file(request: Request, name: str) -> Response:
+        """A module, stylesheet or image of the widget (widget/, shared/) or of the demo page (store/)."""
+        # Module scripts loaded by a store's page on another origin are fetched in CORS mode.
+        return respond(request, load_asset(f"{folder}/{name}"), {"Access-Control-Allow-Origin": "*"})
+
+    return web_file
+
+
+for _folder in FOLDERS:
+    router.add_api_route(f"/{_folder}/{{name}}", file_route(_folder), methods=["GET"], name=f"web_{_folder}")

@@ -1,0 +1,56 @@
+"""The front end's files as the server sends them (no browser): the demo page, the widget's modules and CSS with
+their caching headers, nothing outside web/, and the widget's size against its budget."""
+
+from __future__ import annotations
+
+import gzip
+
+import httpx
+
+from tests.api.conftest import Running
+from web import size
+
+
+def test_the_demo_page_embeds_the_widget_with_one_tag(running: Running) -> None:
+    r = httpx.get(f"{running.base_url}/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="/widget.js" data-key="' in r.text
+    assert '<option value="footwear">Footwear</option>' in r.text  # the catalog's categories
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+
+
+def test_widget_files_are_cached_and_revalidated(running: Running) -> None:
+    r = httpx.get(f"{running.base_url}/widget.js", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+    assert r.headers["content-encoding"] == "gzip" and r.headers["cache-control"] == "no-cache"
+    assert 'customElements.define("shop-assistant"' in r.text
+    etag = r.headers["etag"]
+    again = httpx.get(f"{running.base_url}/widget.js", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    for path in ("/widget.css", "/widget/element.js", "/shared/sse.js", "/store/store.js"):
+        r = httpx.get(f"{running.base_url}{path}", headers={"Accept-Encoding": "identity"})
+        assert r.status_code == 200 and r.headers["etag"] and "content-encoding" not in r.headers, path
+        assert r.headers["access-control-allow-origin"] == "*"  # module scripts of a store's page are CORS fetches
+
+
+def test_nothing_outside_the_front_end_is_served(running: Running) -> None:
+    for path in (
+        "/widget/..%2F..%2Fassistant%2Fsettings.py",
+        "/widget/%2E%2E%2Fsize.py",
+        "/store/index.html",  # only through GET /, filled in
+        "/shared/nope.js",
+        "/widget/../../pyproject.toml",
+    ):
+        r = httpx.get(f"{running.base_url}{path}")
+        assert r.status_code == 404, path
+        assert r.json()["error"]["code"] == "not_found"
+
+
+def test_the_widget_stays_within_its_size_budget() -> None:
+    rows = size.sizes()
+    names = {name for name, _, _ in rows}
+    assert {"widget.js", "widget.css", "widget/element.js", "shared/api.js"} <= names
+    total = sum(gz for _, _, gz in rows)
+    assert total <= size.BUDGET, f"widget is {total} bytes gzipped, over the {size.BUDGET} budget"
+    raw = (size.WEB / "widget.js").read_bytes()
+    assert dict((n, gz) for n, _, gz in rows)["widget.js"] == len(gzip.compress(raw, compresslevel=9, mtime=0))
