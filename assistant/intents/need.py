@@ -50,9 +50,34 @@ def plain_text(message: str) -> str:
     return " ".join(_MARKUP.sub(" ", message).split()) or message
 
 
+_CLAUSE_END = re.compile(r"(?<=[.!?:;])\s+")
+REQUEST_CHARS = 300
+
+
+def request_text(message: str, limit: int = REQUEST_CHARS) -> str:
+    """The part of a message that asks. A long, rambling message ends with its request ("… Sorry for the long
+    message: what hiking backpacks do you have?"): its last question, else its last clauses, up to `limit`
+    characters."""
+    text = " ".join(message.split())
+    if len(text) <= limit:
+        return text
+    clauses = _CLAUSE_END.split(text)
+    questions = [c for c in clauses if c.endswith("?") and content_words(c)]
+    if questions:
+        kept = [questions[-1]]
+    else:
+        kept = []
+        for clause in reversed(clauses):
+            if kept and sum(len(c) + 1 for c in kept) + len(clause) > limit:
+                break
+            kept.insert(0, clause)
+    out = " ".join(kept)
+    return out if len(out) <= limit else out[-limit:].split(" ", 1)[-1]
+
+
 def shopping_need(message: str) -> str:
     """The product words of a request: markup, framing, budgets and trailing politeness removed."""
-    text = _BUDGET.sub(" ", plain_text(message))
+    text = _BUDGET.sub(" ", plain_text(request_text(message)))
     text = " ".join(text.split())
     while True:
         shorter = _FRAMING.sub("", text, count=1).strip()

@@ -34,6 +34,12 @@ _INSTRUCTION = re.compile(
     r"\b(?:ignore|disregard|forget) (?:all |any |the |your |previous |prior |above )+(?:instructions|rules|prompts?)\b"
     r"|\bsystem prompt\b|\b(?:developer|admin|god) mode\b|\byou are now\b"
 )
+# A task that is not shopping: writing code, essays or homework for the shopper.
+_OTHER_TASK = re.compile(
+    r"\b(?:write|code|program|debug|fix|solve|translate|compose|do)\b(?:\s+\w+){0,4}?\s+"
+    r"(?:(?:a|an|the|my|some|this)\s+)?(?:python|javascript|java|sql|bash|c\+\+)?\s*"
+    r"(?:script|code|program|function|essay|poem|homework|assignment|equation|cover letter|thesis)\b"
+)
 _DISTRESS = re.compile(r"\b(?:kill myself|killing myself|suicid\w*|end my life|hurt myself|self[- ]harm)\b")
 _DEMANDS_PERSON = re.compile(
     r"\b(?:get|give|put|transfer|connect|want|need|let me (?:talk|speak) to)\b.{0,30}"
@@ -204,6 +210,13 @@ REWRITES: tuple[Rewrite, ...] = (
     ),
     # "ignore previous instructions…", "print your system prompt": not a request the store can act on.
     Rewrite("tries to instruct the assistant", lambda s: bool(_INSTRUCTION.search(s.low)), "out_of_scope", _OOS),
+    # "can you write me a python script": a task for someone else, whichever intent its words resembled.
+    Rewrite(
+        "asks for another kind of task",
+        lambda s: not s.refs and bool(_OTHER_TASK.search(s.low)),
+        "out_of_scope",
+        _OOS,
+    ),
     # "get me your manager", and anyone in distress: a person, whatever the classifier heard.
     Rewrite(
         "asks for a person, or is in distress",

@@ -39,3 +39,15 @@ def test_results_cover_a_need_when_similar_and_sharing_a_product_word() -> None:
     assert covers("scarves", [scarf], 0.46, 0.35)  # scarves -> scarf
     assert not covers("scarves", [scarf], 0.30, 0.35)  # not similar enough at all
     assert covers("something nice", [surf], 0.40, 0.35)  # no product word to share: similarity decides
+
+
+def test_a_long_rambling_message_is_searched_by_its_request() -> None:
+    from assistant.intents.need import REQUEST_CHARS, request_text
+
+    story = "My partner and I are planning a long trip and I have had bad luck with straps before. " * 8
+    message = story + "Sorry for the long message: what hiking backpacks do you have?"
+    assert request_text(message) == "what hiking backpacks do you have?"
+    assert shopping_need(message) == "hiking backpacks"
+    assert request_text("red shoes under $50") == "red shoes under $50"  # short: all of it
+    one_long_sentence = "backpack " * 100
+    assert 0 < len(request_text(one_long_sentence)) <= REQUEST_CHARS

@@ -10,6 +10,26 @@ P = ("p1",)
 
 CASES = [
     # (what the session says, message, routed intent/group) -> (intent, group, rule that fired)
+    (
+        "a coding task the classifier read as an invoice",
+        "can you write me a python script",
+        "get_invoice",
+        "INVOICES",
+        {},
+        "out_of_scope",
+        "OUT_OF_SCOPE",
+        ["asks for another kind of task"],
+    ),
+    (
+        "a review is not another task",
+        "I want to write a review of the boots",
+        "review",
+        "FEEDBACK",
+        {},
+        "review",
+        "FEEDBACK",
+        [],
+    ),
     ("nothing shown", "show me red shoes", "search_products", "SHOPPING", {}, "search_products", "SHOPPING", []),
     (
         "an out-of-scope message the catalog matches well",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from assistant import answers
+from assistant.intents.need import request_text
 from assistant.planning.gift_words import Wish, load_gift_words
 from assistant.planning.handlers.catalog import search
 from assistant.planning.handlers.cheaper import CHEAPER, cheaper
@@ -44,7 +45,7 @@ class Group:
 
 async def recommend(t: TurnContext) -> Plan:
     """Gift ideas and open suggestions: budget, recipient/interest/occasion categories, then profile and quality."""
-    wish = load_gift_words().read(t.message, t.deps.vocab)
+    wish = load_gift_words().read(request_text(t.message), t.deps.vocab)
     budget = soft_budget(t.message, t.slots)
     n = max(t.deps.search_results, MIN_SHOWN)
     named = _named_category(t)
