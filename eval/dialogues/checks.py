@@ -1,7 +1,8 @@
 """Checks: the per-turn assertions a scenario states, and the end state it must leave.
 
 Each check returns failures, each naming the check, what was expected and what came; nothing here reads the
-answer's wording except the `text` and `not_carried` checks a scenario asks for.
+answer's wording except the `text`, `states` and `not_carried` checks a scenario asks for (`states` looks for a
+record's values, not for phrasing).
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from assistant.grounding import format_price
+from eval.dialogues.global_checks import SENTENCE
 from eval.dialogues.record import State, TurnRecord
-from eval.dialogues.scenario import CardFilters, Expect, Final, Ref, ToolCall, Trajectory
+from eval.dialogues.scenario import CardFilters, Expect, Final, Ref, States, ToolCall, Trajectory
 
 NOT_CARRIED = re.compile(
     r"\b(?:do not|don't|doesn't|does not|don’t)\s+(?:carry|sell|stock|have)\b|\bnot\s+(?:carried|sold)\b", re.I
@@ -98,6 +101,8 @@ def check_turn(n: int, expect: Expect, rec: TurnRecord, history: list[TurnRecord
         for pattern in expect.text.not_contains:
             if re.search(pattern, answer, re.I):
                 fail("text.not_contains", pattern, answer)
+    for want in expect.states or []:
+        out.extend(Failure(c, e, g, n) for c, e, g in check_states(want, answer, [*history, rec]))
     if expect.citations is not None:
         kinds = {c.split(":", 1)[0] for c in rec.citations}
         if not expect.citations and rec.citations:
@@ -127,6 +132,49 @@ def check_turn(n: int, expect: Expect, rec: TurnRecord, history: list[TurnRecord
             if limit is not None and (got is None or got > limit):
                 fail(f"latency.{name}", f"<= {limit:g}", None if got is None else round(got, 1))
     return out
+
+
+def check_states(want: States, answer: str, turns: list[TurnRecord]) -> list[tuple[str, Any, Any]]:
+    """(check, expected, got) for each field the answer (or its first sentence) does not state as the record of
+    the card `want.ref` names holds it; `turns` runs up to this turn."""
+    if want.ref.turn > len(turns) or want.ref.rank > len(turns[want.ref.turn - 1].cards):
+        return [("states", f"a card at turn {want.ref.turn}, rank {want.ref.rank}", "no such card")]
+    card = turns[want.ref.turn - 1].cards[want.ref.rank - 1]
+    text = answer.strip()
+    if want.where == "first_sentence":
+        text = SENTENCE.split(text, maxsplit=1)[0]
+    out: list[tuple[str, Any, Any]] = []
+    for name in want.fields:
+        pattern = value_pattern(card, name)
+        if pattern is None:
+            out.append((f"states.{name}", f"a card whose record has a {name}", card.get("title")))
+        elif not re.search(pattern, text, re.I):
+            out.append((f"states.{name}", f"{pattern} in the {want.where.replace('_', ' ')}", text))
+    return out
+
+
+def value_pattern(card: dict[str, Any], name: str) -> str | None:
+    """A regular expression for a card's value of one field as an answer states it; None when the record has none."""
+    if name == "name":
+        return _word(str(card["title"])) if card.get("title") else None
+    if name == "price":
+        price = card.get("price")
+        return None if price is None else re.escape(format_price(float(price), str(card.get("currency") or "USD")))
+    if name == "stock":
+        stock = card.get("stock")
+        if stock is None:
+            return None
+        return rf"\b{int(stock)}\b.*\bin stock\b" if int(stock) > 0 else r"\bout of stock\b"
+    if name == "rating":
+        rating = card.get("rating")
+        return None if rating is None else rf"(?<![\d.]){re.escape(f'{float(rating):g}')}(?![\d])"
+    value = card.get("color" if name == "colour" else name)
+    return _word(str(value)) if value else None
+
+
+def _word(value: str) -> str:
+    """`value` as whole words ("red" is not in "rated")."""
+    return rf"(?<!\w){re.escape(value)}(?!\w)"
 
 
 def category_share(cards: list[dict[str, Any]], categories: list[str]) -> float:

@@ -1,8 +1,9 @@
 """`--llm fake`: a model that phrases the facts it is given, deterministically and instantly.
 
-It answers like a careful small model would: the first product of the facts with its price, the first sentence
-of a policy passage, a greeting for small talk. The conversation logic around it (routing, tools, cards,
-grounding, state changes) runs for real, so a scenario that fails with it fails for a reason the model is not.
+It answers like a careful small model would: the first product of the facts with its price (the first product when
+none has a price, as in much of the ESCI catalog), the first sentence of a policy passage, a greeting for small talk.
+The conversation logic around it (routing, tools, cards, grounding, state changes) runs for real, so a scenario that
+fails with it fails for a reason the model is not.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from assistant.llm.base import ChatMessage
 from assistant.llm.fake import FakeLLM
 
 PRICE = re.compile(r"[$€£]\d[\d,]*(?:\.\d\d)?")
+# A product's fact line always states its availability (assistant.answers.product_fact), priced or not.
+PRODUCT_LINE = re.compile(r", (?:\d+ in stock|out of stock|availability unknown)\b")
 PIECE = re.compile(r"\s*\S+")
 
 
@@ -39,7 +42,9 @@ class FactsLLM(FakeLLM):
             sentence = re.split(r"(?<=[.!?])\s", passage, maxsplit=1)[0]
             return sentence or "Please contact customer service about that."
         lines = [line.lstrip("- ").strip() for line in facts.splitlines() if line.strip()]
-        first = next((line for line in lines if PRICE.search(line)), "")
+        first = next((line for line in lines if PRICE.search(line)), "") or next(
+            (line for line in lines if PRODUCT_LINE.search(line)), ""
+        )
         if not first:
             return "I can help you find products or with an order."
         title = first.split(",", 1)[0].strip()

@@ -114,6 +114,19 @@ class Latency(Strict):
     turn_ms: float | None = Field(default=None, gt=0)
 
 
+class States(Strict):
+    """What the answer states about one card shown in an earlier turn or in this one, checked against the card's
+    record (cards come from the catalog): `name` its title; `price` as the store writes it ($1,234.50); `stock` its
+    count and "in stock", or "out of stock"; `brand`; `colour`; `rating` (4.6). A field the record lacks fails the
+    check: the scenario names a card that has it."""
+
+    ref: Ref
+    fields: list[Literal["name", "price", "stock", "brand", "colour", "rating"]] = Field(min_length=1)
+    where: Literal["first_sentence", "answer"] = Field(
+        default="first_sentence", description="in the answer's first sentence (a direct question) or anywhere"
+    )
+
+
 class Personalized(Strict):
     """The same message from a fresh shopper (no history) is answered too: this shopper's cards must hold a larger
     share of `categories` than the fresh shopper's."""
@@ -131,6 +144,9 @@ class Expect(Strict):
     tools: Trajectory | None = None
     products: ProductsCheck | None = None
     text: TextCheck | None = None
+    states: list[States] | None = Field(
+        default=None, description="values the answer states about shown cards, as their records hold them"
+    )
     citations: list[CitationKind] | None = Field(
         default=None, description="kinds of citation the answer carries; [] means none at all"
     )
@@ -285,6 +301,9 @@ class Scenario(Strict):
             for ref in refs:
                 if ref.turn >= n:
                     raise ValueError(f"turn {n} refers to turn {ref.turn}: only earlier turns' cards can be named")
+            for state in turn.expect.states or []:
+                if state.ref.turn > n:
+                    raise ValueError(f"turn {n} states a card of turn {state.ref.turn}: it has not been shown yet")
         for m in re.finditer(r"\{order(?::(\d+))?\}", " ".join(t.say for t in self.turns)):
             k = int(m.group(1) or 1)
             if k > len(self.shopper.orders):

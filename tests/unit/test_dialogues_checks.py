@@ -25,12 +25,14 @@ def card(pid: str) -> dict[str, Any]:
         "id": p.id,
         "title": p.title,
         "price": p.price,
+        "currency": p.currency,
         "color": p.color,
         "brand": p.brand,
         "category": p.category,
         "category_path": list(p.category_path),
         "stock": p.stock,
         "in_stock": p.in_stock,
+        "rating": p.rating,
     }
 
 
@@ -120,6 +122,37 @@ def test_text_citations_actions_handoff_and_not_carried() -> None:
     assert failed({"action": {"status": "done"}}, rec) == ["action"]
     assert failed({"handoff": True, "not_carried": True}, rec) == []
     assert failed({"handoff": False, "not_carried": False}, rec) == ["handoff", "not_carried"]
+
+
+def test_states_looks_for_the_shown_cards_record_values() -> None:
+    first = turn(cards=["p1", "p2", "p6"])  # p2: Blue running shoes, $89.00, out of stock, Swift, rated 4.1
+    said = "The Blue running shoes costs $89.00, and it's out of stock. Swift makes them, rated 4.1 out of 5."
+    second = turn("how much is the second one?", "product_question", cards=["p2"], refs=["p2"], answer=said)
+
+    def states(fields: list[str], rank: int = 2, **more: Any) -> dict[str, Any]:
+        return {"states": [{"ref": {"turn": 1, "rank": rank}, "fields": fields, **more}]}
+
+    assert failed(states(["name", "price", "stock"]), second, [first]) == []
+    # the first sentence by default: the brand and the rating come only after it
+    assert failed(states(["brand", "rating"]), second, [first]) == ["states.brand", "states.rating"]
+    assert failed(states(["brand", "rating", "colour"], where="answer"), second, [first]) == []
+    # another card's values are not this card's ("red" is no word of "rated")
+    assert failed(states(["name", "price", "stock", "colour"], rank=1), second, [first]) == [
+        "states.name",
+        "states.price",
+        "states.stock",
+        "states.colour",
+    ]
+    wrong = turn("how much is it?", "product_question", cards=["p2"], answer="The Blue running shoes costs $59.00.")
+    assert failed(states(["price"]), wrong, [first]) == ["states.price"]
+    near = turn("rated?", "product_question", cards=["p2"], answer="It's rated 4.15 out of 5, or 14.1 by some.")
+    assert failed(states(["rating"], where="answer"), near, [first]) == ["states.rating"]
+    # this turn's own cards can be named; a card nobody showed, or a field the record lacks, fails saying so
+    listed = turn(cards=["p1", "p6"], answer="The Red running shoes costs $59.00, and 3 are in stock.")
+    ref_now = {"states": [{"ref": {"turn": 1, "rank": 1}, "fields": ["price", "stock"]}]}
+    assert failed(ref_now, listed) == []
+    assert failed(states(["price"], rank=5), second, [first]) == ["states"]
+    assert failed(states(["rating"], rank=3), second, [first]) == ["states.rating"]  # p6 has no rating
 
 
 def test_latency_budgets() -> None:

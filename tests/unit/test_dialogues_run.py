@@ -156,3 +156,16 @@ def test_the_report_says_which_path_decided_each_intent_and_how_often_it_was_rig
     # The fake model writes no parse: where the model was asked, it failed, and the classifier decided.
     assert paths["model_parse"]["asked"] == paths["model_parse"].get("error", 0)
     assert paths["model_parse"]["model_right"] == 0
+
+
+def test_the_fake_model_names_the_first_product_when_none_has_a_price() -> None:
+    from assistant.llm.base import ChatMessage
+
+    def reply(facts: str) -> str:
+        messages = [ChatMessage(role="system", content="Answer."), ChatMessage(role="assistant", content=facts)]
+        return FactsLLM().reply([*messages, ChatMessage(role="user", content="show me slippers")])
+
+    priced = "- UGG Slipper, Black, availability unknown, brand UGG\n- Felt Slipper, $19.99, availability unknown"
+    assert reply(priced) == "The Felt Slipper costs $19.99."
+    assert reply("- UGG Slipper, Black, availability unknown, brand UGG") == "The UGG Slipper is one option."
+    assert reply("Order ORD-ABC123 is placed.") == "I can help you find products or with an order."

@@ -30,6 +30,10 @@ def write(tmp_path: Path, text: str) -> Path:
         ("- name: x\n  turns: [{say: hi, expect: {intnt: greeting}}]\n", "turns.0.expect.intnt"),
         ("- name: x\n", "either turns or a goal"),
         ("- name: x\n  turns: [{say: hi, expect: {references: [{turn: 1, rank: 1}]}}]\n", "only earlier turns"),
+        (
+            "- name: x\n  turns: [{say: hi, expect: {states: [{ref: {turn: 2, rank: 1}, fields: [price]}]}}]\n",
+            "has not been shown yet",
+        ),
         ("- name: x\n  turns: [{say: 'cancel {order}'}]\n", "names order 1; the shopper has 0"),
         ("- name: Bad Name\n  turns: [{say: hi}]\n", "a name is"),
         ("- name: x\n  turns: [{say: hi, expect: {text: {contains: '('}}}]\n", "not a regular expression"),

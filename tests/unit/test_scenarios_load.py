@@ -17,7 +17,7 @@ from eval.dialogues.scenario import SCENARIOS_DIR, Scenario, load_file, load_sui
 FILES = sorted(SCENARIOS_DIR.glob("*.yaml"))
 # Each hand-written file's scenarios are named with its prefix and carry its tag.
 PREFIX = {"smoke": ("smoke-", "smoke"), "quality": ("quality-", "quality"), "adversarial": ("adv-", "adversarial")}
-PREFIX |= {"personalization": ("pers-", "personalization")}
+PREFIX |= {"personalization": ("pers-", "personalization"), "esci": ("esci-", "esci")}
 CI_SUITES = ["smoke", "core"]
 MIN_HAND_WRITTEN = 80
 DEMO_CATALOG = SHARED_DATA / "retail-demo-store" / "products.yaml"
