@@ -49,6 +49,9 @@ _POINTING_WORD = re.compile(
     re.I,
 )
 SHORT_REPLY_WORDS = 3
+# Intents that change something: the model's reading alone never turns a message into one (the classifier's must
+# agree), however well the rest of its parse validates.
+WRITES = frozenset({"cancel_order", "change_order", "get_refund", "cart_add", "cart_remove", "delete_account"})
 # Intents about products already shown: without a product to be about, the message does not support them.
 ABOUT_SHOWN = frozenset({"product_question", "compare_products", "variant_question", "cart_add", "cart_remove"})
 
@@ -159,7 +162,8 @@ def render(
 def validate(
     raw: dict[str, Any], message: str, ctx: ParseContext, choices: Sequence[str], vocab: CatalogVocabulary
 ) -> tuple[str | None, list[str], Slots | None, list[str]]:
-    """(intent, product ids, slots, problems): the parse's parts that hold, and what does not."""
+    """(intent, product ids, slots, problems): the parse's parts that hold, and what does not. `choices[0]` is the
+    classifier's reading."""
     problems: list[str] = []
     intent = raw.get("intent")
     if intent not in choices:
@@ -173,6 +177,8 @@ def validate(
             problems.append(f"product {index}: only {len(ctx.shown)} shown")
         else:
             product_ids = [ctx.shown[index - 1].id]
+    if intent in WRITES and choices and intent != choices[0]:
+        problems.append(f"{intent}: a change the classifier did not read")
     if intent in ABOUT_SHOWN and not (product_ids or ctx.resolved):
         problems.append(f"{intent}: no product it is about")
     order_id = raw.get("order_id")

@@ -18,7 +18,7 @@ from assistant import leads
 from assistant.dialogue import state
 from assistant.dialogue.references import Resolution, resolve_references
 from assistant.dialogue.replies import order_reply
-from assistant.intents.model_parse import MessageParser, ParseContext
+from assistant.intents.model_parse import WRITES, MessageParser, ParseContext
 from assistant.intents.router import RoutedIntent
 from assistant.intents.slot_rules import ORDER_ID
 from assistant.intents.slots import extract_deterministic, extract_slots
@@ -32,8 +32,7 @@ from assistant.schemas import IntentEvent
 from assistant.trace import Trace
 
 NO_MODEL_SLOTS = frozenset({"confirm_action", "greeting"})  # nothing for the model to add
-# Intents that change something: when neither the classifier nor the model reads a message surely, ask instead.
-UNSURE_WRITES = frozenset({"cancel_order", "change_order", "get_refund", "cart_add", "cart_remove", "delete_account"})
+
 
 
 class Router(Protocol):
@@ -143,7 +142,7 @@ class Planner:
                     )
                     intent, group, fired = rewrite(signals)
                     source = "model"
-                elif self.parser.mode == "on" and parse.status == "rejected" and intent in UNSURE_WRITES:
+                elif self.parser.mode == "on" and parse.status == "rejected" and intent in WRITES:
                     ask = True  # neither reading can be trusted, and this one would change something: ask first
         filled = slots.model_dump(exclude_none=True)
         event = IntentEvent(

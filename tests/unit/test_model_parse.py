@@ -170,3 +170,13 @@ def test_an_intent_about_shown_products_needs_a_product() -> None:
     assert out.status == "rejected" and out.problems == ["product_question: no product it is about"]
     resolved = ParseContext(shown=SHOWN, resolved=True)  # the rules already know which product
     assert parse({"intent": "product_question", "product": 0}, "and its price?", resolved).status == "accepted"
+
+
+def test_the_model_alone_never_turns_a_message_into_a_change() -> None:
+    # "how much does it cost?" read as a refund request: the classifier (choices[0]) read a question.
+    out = parse(
+        {"intent": "get_refund", "product": 1}, "how much does it cost?", choices=["product_question", "get_refund"]
+    )
+    assert out.status == "rejected" and out.problems == ["get_refund: a change the classifier did not read"]
+    agreed = parse({"intent": "get_refund", "product": 0}, "send it back", choices=["get_refund", "product_question"])
+    assert agreed.status == "accepted"
