@@ -18,10 +18,10 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from fastapi.routing import APIRoute
 
 from assistant.api.errors import ApiError
 from assistant.services import Services
+from assistant.settings import DEMO_KEYS
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 FOLDERS = ("widget", "shared", "store")  # the subfolders of web/ that are served, one route each
@@ -31,7 +31,7 @@ DEMO_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-DEMO_WIDGET_KEY = "pk_demo"
+DEMO_WIDGET_KEY = "demo-widget-key"  # for a server without publishable keys (visitor tokens)
 
 router = APIRouter(tags=["web"], include_in_schema=False)
 
@@ -76,14 +76,14 @@ def respond(request: Request, asset: Asset, extra: dict[str, str] | None = None)
 
 
 def page_widget_key(request: Request) -> str:
-    """The publishable key the demo page embeds. Until the API issues visitor tokens (POST /v1/visitors), a widget
-    can only present a widget API key itself, so the page embeds the demo one; this goes once visitors exist."""
-    paths = {r.path for r in request.app.routes if isinstance(r, APIRoute)}
-    if "/v1/visitors" in paths:
-        return DEMO_WIDGET_KEY
-    settings = request.app.state.services.settings if request.app.state.services else None
-    keys = settings.keys if settings is not None else {}
-    return next((k for k, v in keys.items() if v.role == "widget"), DEMO_WIDGET_KEY)
+    """The key the demo page embeds: a publishable key (public by design; `pk_demo` among the demo keys), else, on a
+    server without them, the documented demo widget key. Never another API key: the page is public."""
+    services: Services | None = request.app.state.services
+    keys = services.settings.keys if services is not None else {}
+    publishable = next((k for k, v in keys.items() if v.role == "publishable"), None)
+    if publishable is not None:
+        return publishable
+    return DEMO_WIDGET_KEY if DEMO_WIDGET_KEY in keys and DEMO_WIDGET_KEY in DEMO_KEYS else ""
 
 
 def store_categories(services: Services | None) -> list[str]:

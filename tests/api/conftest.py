@@ -160,10 +160,10 @@ def build_services(
 
 
 @contextmanager
-def serve(services: Services) -> Iterator[str]:
-    """Run the app in a uvicorn thread on a free loopback port; yield its base URL."""
+def serve(services: Services, port: int | None = None) -> Iterator[str]:
+    """Run the app in a uvicorn thread on `port` (default: a free loopback port); yield its base URL."""
     app = create_app(services=services)
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from assistant.llm.fake import FakeLLM
-from tests.api.conftest import Running, build_services, running, serve  # noqa: F401 (running: the API tests' app)
+from tests.api.conftest import Running, build_services, free_port, running, serve  # noqa: F401 (running: the API tests' app)
 from tests.unit.conftest import SMALL_CATALOG, make_product
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -62,9 +62,11 @@ def browser(sync_api: ModuleType) -> Iterator[Any]:
 def store(tmp_path: Path) -> Iterator[Running]:
     """The app over the small catalog (with the hostile title) and a personalization store, on a free port."""
     llm = FakeLLM()
-    services, orders = build_services(tmp_path, llm, catalog=CATALOG, profiles=True)
+    # The app knows its port, as `serve` tells it: the demo page's widget key is accepted on that origin only.
+    port = free_port()
+    services, orders = build_services(tmp_path, llm, catalog=CATALOG, profiles=True, port=port)
     try:
-        with serve(services) as url:
+        with serve(services, port) as url:
             yield Running(url, services, llm, orders, tmp_path)
     finally:
         # Playwright's sync API keeps an event loop on this thread: the services close on a thread of their own.

@@ -3,11 +3,14 @@ their caching headers, nothing outside web/, and the widget's size against its b
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+from pathlib import Path
 
 import httpx
 
-from tests.api.conftest import Running
+from assistant.llm.fake import FakeLLM
+from tests.api.conftest import Running, build_services, serve
 from web import size
 
 
@@ -17,6 +20,18 @@ def test_the_demo_page_embeds_the_widget_with_one_tag(running: Running) -> None:
     assert '<script type="module" src="/widget.js" data-key="' in r.text
     assert '<option value="footwear">Footwear</option>' in r.text  # the catalog's categories
     assert "default-src 'self'" in r.headers["content-security-policy"]
+
+
+def test_the_demo_page_never_embeds_a_secret_key(tmp_path: Path) -> None:
+    keys = {"k-widget-42": {"role": "widget", "shopper_id": "42"}, "k-agent": {"role": "agent"}}
+    services, _ = build_services(tmp_path, FakeLLM(), api_keys=keys, demo_keys=False)
+    try:
+        with serve(services) as url:
+            page = httpx.get(f"{url}/").text
+    finally:
+        asyncio.run(services.close())
+    assert "k-widget-42" not in page and "k-agent" not in page
+    assert '<script type="module" src="/widget.js" data-key=""></script>' in page
 
 
 def test_widget_files_are_cached_and_revalidated(running: Running) -> None:

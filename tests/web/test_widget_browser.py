@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
 import time
 from pathlib import Path
@@ -13,6 +16,9 @@ import pytest
 
 from tests.api.conftest import AGENT, Running
 from tests.web.conftest import HOSTILE_TITLE
+
+DEMO_PAGE_KEY = "pk_demo"  # the publishable key the demo page embeds
+DEMO_IDENTITY_SECRET = b"demo-identity-secret"  # its identity secret, as public as the demo keys
 
 
 def words(n: int) -> list[str]:
@@ -125,8 +131,22 @@ def test_add_to_cart_from_a_card_and_thumbs(store: Running, page: Any, sync_api:
     assert page.problems == []
 
 
+def signed_in(page: Any, store: Running, shopper: str) -> None:
+    """The demo page as a store's page for a logged-in shopper: the id and the store's signature of it on the tag
+    (HMAC-SHA256 with the demo key's identity secret, computed on the store's server)."""
+    signature = hmac.new(DEMO_IDENTITY_SECRET, shopper.encode(), hashlib.sha256).hexdigest()
+
+    def tag(route: Any) -> None:
+        response = route.fetch()
+        attrs = f'data-shopper-id="{shopper}" data-shopper-signature="{signature}" data-key='
+        route.fulfill(response=response, body=response.text().replace("data-key=", attrs))
+
+    page.route(store.base_url + "/", tag)
+
+
 def test_a_change_is_confirmed_with_a_button(store: Running, page: Any, sync_api: ModuleType) -> None:
     expect = sync_api.expect
+    signed_in(page, store, "1")  # shopper 1 has order ORD-AAAAAA
     panel = open_widget(page, store.base_url)
     say(panel, "please cancel order ORD-AAAAAA")
     confirm = panel.get_by_role("group", name=re.compile("^Please confirm: cancel order ORD-AAAAAA", re.I))
@@ -163,6 +183,30 @@ def test_the_conversation_survives_a_reload(store: Running, page: Any, sync_api:
     expect(log.get_by_role("group", name="Rate this answer")).to_have_count(3)
     assert len(turns(store, session)) == 3
     assert page.problems == []
+
+
+def test_a_visitor_cannot_read_another_visitors_conversation(
+    store: Running, browser: Any, page: Any, sync_api: ModuleType
+) -> None:
+    expect = sync_api.expect
+    if not has_endpoint(store, "/v1/visitors"):
+        pytest.skip("no visitor tokens on this server: every page acts for the demo widget key's one shopper")
+    store.llm.streams = [[" running shoes ", "are here."]]
+    panel = open_widget(page, store.base_url)
+    say(panel, "red running shoes")
+    expect(panel.get_by_role("log", name="Conversation")).to_contain_text("The running shoes are here.")
+    theirs = session_of(page)
+    other = browser.new_context()
+    try:
+        stranger = other.new_page()
+        # Another visitor's page holding the first one's session id: the server says no such session.
+        key = f"shop-assistant:{DEMO_PAGE_KEY}:session"
+        stranger.add_init_script(f"localStorage.setItem({json.dumps(key)}, JSON.stringify({json.dumps(theirs)}))")
+        log = open_widget(stranger, store.base_url).get_by_role("log", name="Conversation")
+        expect(log).to_contain_text("Hi! I can help you")
+        expect(log).not_to_contain_text("red running shoes")
+    finally:
+        other.close()
 
 
 def test_a_dropped_connection_resumes_without_lost_or_repeated_text(
@@ -220,6 +264,20 @@ def test_the_stop_button_cancels_the_turn(store: Running, page: Any, sync_api: M
         time.sleep(0.05)
     assert turns(store, session)[-1]["status"] == "cancelled"
     assert page.problems == []
+
+
+def test_an_unavailable_model_is_said_with_a_retry(store: Running, page: Any, sync_api: ModuleType) -> None:
+    expect = sync_api.expect
+    store.llm.available = False
+    panel = open_widget(page, store.base_url)
+    say(panel, "red running shoes")
+    alert = panel.get_by_role("alert")
+    expect(alert).to_contain_text("The assistant isn't available right now.")
+    store.llm.available = True
+    store.llm.streams = [[" running shoes ", "are here."]]
+    alert.get_by_role("button", name="Try again").click()
+    expect(panel.get_by_role("log", name="Conversation")).to_contain_text("The running shoes are here.")
+    expect(panel.get_by_role("alert")).to_have_count(0)
 
 
 def test_keyboard_only(store: Running, page: Any, sync_api: ModuleType) -> None:
@@ -294,7 +352,7 @@ def test_mobile_full_screen_and_dark_scheme(
         page.route(store.base_url + "/", themed)
         panel = open_widget(page, store.base_url)
         assert panel.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(27, 29, 33)"
-        header = panel.locator("header")
+        header = panel.locator(".head")
         assert header.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(122, 31, 92)"
         say(panel, "red running shoes")
         expect(panel.get_by_role("heading", name="Red running shoes")).to_be_visible()
@@ -303,32 +361,31 @@ def test_mobile_full_screen_and_dark_scheme(
         context.close()
 
 
-def test_no_serious_accessibility_violations(store: Running, browser: Any, sync_api: ModuleType) -> None:
+def test_no_accessibility_violations(store: Running, browser: Any, sync_api: ModuleType) -> None:
     axe = pytest.importorskip("axe_playwright_python", reason="axe-core not installed: pip install -e '.[dev]'")
     source = (Path(axe.__file__).parent / "axe.min.js").read_text(encoding="utf-8")
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, bypass_csp=True)  # axe is injected
-    try:
-        page = context.new_page()
-        found: dict[str, list[str]] = {}
-        page.goto(store.base_url)
-        page.get_by_role("list", name="Featured products").get_by_role("listitem").first.wait_for()
-        page.evaluate(source)
-        found["store page"] = serious(page)
-        panel = open_widget(page, store.base_url)
-        say(panel, "red running shoes")
-        panel.get_by_role("group", name="Rate this answer").wait_for()
-        panel.get_by_text("Why this?").first.click()
-        page.evaluate(source)
-        found["open widget"] = serious(page)
-        assert found == {"store page": [], "open widget": []}
-    finally:
-        context.close()
+    found: dict[str, list[str]] = {}
+    for scheme in ("light", "dark"):
+        # axe is injected into the page, which the demo page's CSP would refuse.
+        context = browser.new_context(viewport={"width": 1280, "height": 860}, bypass_csp=True, color_scheme=scheme)
+        try:
+            page = context.new_page()
+            page.goto(store.base_url)
+            page.get_by_role("list", name="Featured products").get_by_role("listitem").first.wait_for()
+            page.evaluate(source)
+            found[f"store page, {scheme}"] = violations(page)
+            page.get_by_role("button", name="Open chat").click()
+            panel = page.get_by_role("dialog", name="Shopping assistant")
+            say(panel, "red running shoes")
+            panel.get_by_role("group", name="Rate this answer").wait_for()
+            panel.get_by_text("Why this?").first.click()
+            found[f"open widget, {scheme}"] = violations(page)
+        finally:
+            context.close()
+    assert all(v == [] for v in found.values()), found
 
 
-def serious(page: Any) -> list[str]:
+def violations(page: Any) -> list[str]:
+    """axe-core's violations (any impact) on the page, open shadow roots included."""
     results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
-        for v in results["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
+    return [f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}" for v in results["violations"]]

@@ -54,7 +54,7 @@ export class Answer {
         this.extras.append(h("p", { class: "note handoff" }, this.t("handoff", d.ticket_id)));
         break;
       case "error":
-        this.fail(this.ui.errorText(d.error || {}), null);
+        this.fail(this.ui.errorText(d.error || {}), this.retry);
         break;
       case "done":
         this.finish(d.status);

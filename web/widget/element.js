@@ -72,7 +72,7 @@ export class ShopAssistant extends HTMLElement {
     fresh.addEventListener("click", () => this.restart());
     const store = this.config.store_name ? h("span", { class: "sub" }, this.config.store_name) : null;
     this.panel = h("section", { class: "panel", role: "dialog", "aria-labelledby": "sa-title", lang: this.lang, hidden: true },
-      h("header", {}, h("div", { class: "titles" }, h("h2", { id: "sa-title" }, this.dataset.title || t("title")), store), fresh, close),
+      h("div", { class: "head" }, h("div", { class: "titles" }, h("h2", { id: "sa-title" }, this.dataset.title || t("title")), store), fresh, close),
       this.log, this.status, this.chips, form);
     this.panel.addEventListener("keydown", (e) => {
       if (e.key === "Escape") {
@@ -169,6 +169,7 @@ export class ShopAssistant extends HTMLElement {
 
   async run(message, shown) {
     const answer = this.newAnswer();
+    answer.retry = () => (answer.el.remove(), this.run(message, shown));
     this.setBusy(true);
     this.setStatus(this.t("understanding"));
     this.scroll();
@@ -182,8 +183,7 @@ export class ShopAssistant extends HTMLElement {
         this.setStatus(this.t("stopped"));
       } else {
         this.setStatus("");
-        const retry = e.code === "message_too_long" || e.status === 413 ? null : () => this.run(message, shown);
-        answer.fail(this.errorText(e), retry);
+        answer.fail(this.errorText(e), e.code === "message_too_long" || e.status === 413 ? null : answer.retry);
       }
     } finally {
       this.setBusy(false);
