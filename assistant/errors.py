@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 
 class AssistantError(Exception):
@@ -43,6 +43,19 @@ class Forbidden(AssistantError):
     code = "forbidden"
 
 
+TokenProblem = Literal["malformed", "bad_signature", "expired", "unknown_key", "wrong_key"]
+
+
+class TokenRejected(AssistantError):
+    """A visitor token or identity signature that proves nothing: forged, tampered, expired, or another key's."""
+
+    code = "unauthorized"
+
+    def __init__(self, message: str, reason: TokenProblem) -> None:
+        super().__init__(message, {"reason": reason})
+        self.reason = reason
+
+
 class SessionNotFound(AssistantError, LookupError):
     """No such session for this caller (another shopper's session reads as absent, so nothing leaks)."""
 
@@ -59,6 +72,36 @@ class InvalidLastEventId(AssistantError, ValueError):
     """A resume point that is not of the form `<turn_id>:<seq>`."""
 
     code = "invalid_last_event_id"
+
+
+class TurnNotFound(AssistantError, LookupError):
+    """No such turn in the session."""
+
+    code = "turn_not_found"
+
+
+class ProductNotFound(AssistantError, LookupError):
+    """A product id the catalog does not hold, where one product was asked for."""
+
+    code = "product_not_found"
+
+
+class OutOfStock(AssistantError):
+    """The product exists but cannot be added now."""
+
+    code = "out_of_stock"
+
+
+class FeatureOff(AssistantError):
+    """A feature this deployment has not configured (e.g. photo search without a CLIP checkpoint)."""
+
+    code = "not_configured"
+
+
+class InvalidImage(InvalidRequest):
+    """An upload that is not an image the service can read."""
+
+    code = "invalid_image"
 
 
 class UnknownProducts(AssistantError):

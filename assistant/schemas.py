@@ -148,3 +148,76 @@ class SearchQuery(FilterParams):
 class SearchResponse(BaseModel):
     query: str
     products: list[ProductCard]
+
+
+# --- visitor identity and the widget
+
+class VisitorRequest(BaseModel):
+    """POST /v1/visitors: the token the page kept, and/or the store's signed logged-in shopper."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    visitor_token: str | None = Field(
+        default=None, max_length=2048, description="the token the page holds; renewed while valid for this key"
+    )
+    shopper_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="the store's logged-in shopper (with its signature)"
+    )
+    shopper_signature: str | None = Field(
+        default=None,
+        min_length=64,
+        max_length=64,
+        description="hex HMAC-SHA256 of shopper_id with the publishable key's identity secret, made by the store's "
+        "server",
+    )
+
+
+class VisitorTokenResponse(BaseModel):
+    token: str = Field(description="send as 'Authorization: Bearer <token>'")
+    shopper_id: str
+    expires_at: datetime
+
+
+class WidgetConfig(BaseModel):
+    """What the widget may show on this deployment."""
+
+    image_search: bool = Field(description="photo search is configured (POST /v1/search/image)")
+    languages: list[str]
+    default_language: str
+    store_name: str
+
+
+# --- feedback and the cart
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: str = Field(min_length=1, max_length=64)
+    turn_id: str = Field(min_length=1, max_length=64)
+    rating: Literal["up", "down"]
+    comment: str | None = Field(default=None, max_length=1000)
+
+
+class CartItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: str = Field(min_length=1, max_length=256)
+    quantity: int = Field(default=1, ge=1, le=99)
+    shopper_id: str | None = Field(default=None, min_length=1, max_length=64, description="agent keys only")
+
+
+class CartLine(BaseModel):
+    product_id: str
+    quantity: int
+    unit_price: float | None
+    subtotal: float
+    product: ProductCard
+
+
+class CartResponse(BaseModel):
+    shopper_id: str
+    items: list[CartLine]
+    count: int = Field(description="items in the cart, quantities summed")
+    total: float
+    currency: str | None = Field(description="the lines' currency; None for an empty cart")

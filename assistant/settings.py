@@ -3,37 +3,60 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from retrieval.settings import RetrievalSettings
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHIPPED_POLICIES = Path(__file__).resolve().parent / "store_policies"  # the demo store's policies (package data)
-Role = Literal["widget", "agent"]
+Role = Literal["widget", "agent"]  # what a caller acts as (Principal)
+KeyRole = Literal["widget", "agent", "publishable"]  # what a configured key is
+WIDGET_LANGUAGES = ("en", "es")  # the languages the widget's strings table holds
+SERVICE_ORIGINS = ["http://127.0.0.1:8080", "http://localhost:8080"]  # the demo store page `serve` hosts
 
 
 class ApiKey(BaseModel):
-    """What a key may do: a widget key acts for one shopper; an agent key reads any session."""
+    """What a key may do: a widget key acts for one shopper; an agent key reads any session; a publishable key (public,
+    in a store's page) reads nothing itself and only gets visitor tokens for pages on its `allowed_origins`."""
 
-    role: Role
+    role: KeyRole
     shopper_id: str | None = None
+    allowed_origins: list[str] = Field(default_factory=list)
+    identity_secret: SecretStr | None = None
 
     @model_validator(mode="after")
-    def _widget_has_shopper(self) -> ApiKey:
+    def _fields_fit_the_role(self) -> ApiKey:
         if self.role == "widget" and not self.shopper_id:
             raise ValueError("a widget key needs a shopper_id")
+        if self.role == "publishable" and self.shopper_id:
+            raise ValueError("a publishable key stands for no shopper: drop its shopper_id")
+        if self.role != "publishable" and (self.allowed_origins or self.identity_secret):
+            raise ValueError("allowed_origins and identity_secret are for publishable keys only")
+        for origin in self.allowed_origins:
+            if not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(f"allowed origin {origin!r}: write scheme://host[:port], no path")
+        if self.identity_secret is not None and len(self.identity_secret.get_secret_value()) < 16:
+            raise ValueError("an identity_secret needs at least 16 characters")
         return self
 
 
+DEMO_PUBLISHABLE_KEY = "pk_demo"
 # Well-known keys for the embedded demo only; a deployment sets SHOP_API_KEYS and SHOP_DEMO_KEYS=false.
 DEMO_KEYS = {
     "demo-widget-key": ApiKey(role="widget", shopper_id="1"),
     "demo-widget-key-2": ApiKey(role="widget", shopper_id="2"),
     "demo-agent-key": ApiKey(role="agent"),
+    # The demo store page's widget; its identity secret is as public as the other demo keys.
+    DEMO_PUBLISHABLE_KEY: ApiKey(
+        role="publishable",
+        allowed_origins=[*SERVICE_ORIGINS, "http://localhost:3000"],
+        identity_secret=SecretStr("demo-identity-secret"),
+    ),
 }
 
 
@@ -184,13 +207,41 @@ class AssistantSettings(RetrievalSettings):
     api_keys: dict[str, ApiKey] = Field(
         default_factory=dict,
         description='accepted API keys, JSON: {"KEY": {"role": "widget", "shopper_id": "42"}, "KEY2": {"role": '
-        '"agent"}}; a widget key acts for its own shopper, an agent key for any; empty: the demo keys unless '
-        "SHOP_DEMO_KEYS=false",
+        '"agent"}, "pk_…": {"role": "publishable", "allowed_origins": ["https://shop.example"], '
+        '"identity_secret": "…"}}; a widget key acts for its own shopper, an agent key for any, a publishable key '
+        "(public, in the store's pages) only gets visitor tokens (README: Widget keys and visitor identity); "
+        "empty: the demo keys unless SHOP_DEMO_KEYS=false",
     )
     demo_keys: bool = Field(default=True, description="accept the documented demo keys when SHOP_API_KEYS is empty")
     cors_origins: list[str] = Field(
         default_factory=lambda: ["http://localhost:3000"],
-        description="browser origins allowed to call the API (the pages that embed a chat client), JSON list",
+        description="browser origins allowed to call the API (the pages that embed a chat client), JSON list; every "
+        "publishable key's allowed_origins are allowed too",
+    )
+    agent_origins: list[str] = Field(
+        default_factory=list,
+        description="browser origins an agent key is accepted from (an agent console's page), JSON list; a request "
+        "with an agent key and any other Origin header is refused, so by default agent keys work only outside "
+        "browsers",
+    )
+    visitor_secret: SecretStr | None = Field(
+        default=None,
+        description="key that signs visitor tokens (HMAC-SHA256); unset: a random one created once in "
+        "data_dir/visitor-secret (mode 0600), so restarts keep visitors; replicas must share one",
+    )
+    visitor_token_days: float = Field(
+        default=30.0, gt=0, le=400, description="days a visitor token is valid; the widget renews it on each page load"
+    )
+    store_name: str = Field(
+        default="Retail Demo Store", min_length=1, max_length=80, description="the store's name as the widget shows it"
+    )
+    widget_language: Literal["en", "es"] = Field(
+        default="en", description="the widget's language when the page does not set one (en or es)"
+    )
+    max_image_bytes: int = Field(
+        default=5_000_000,
+        ge=10_000,
+        description="largest photo POST /v1/search/image accepts (413 beyond); other bodies keep SHOP_MAX_BODY_BYTES",
     )
     max_body_bytes: int = Field(default=16_384, ge=1_024, description="largest request body accepted (413 beyond)")
     max_message_chars: int = Field(default=2_000, ge=10, description="longest shopper message accepted (413 beyond)")
@@ -204,6 +255,14 @@ class AssistantSettings(RetrievalSettings):
     )
     host: str = Field(default="127.0.0.1", description="address `shop-assistant serve` listens on")
     port: int = Field(default=8080, ge=1, le=65535, description="port `shop-assistant serve` listens on")
+
+    @field_validator("agent_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        for origin in v:
+            if not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(f"origin {origin!r}: write scheme://host[:port], no path")
+        return v
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -219,6 +278,8 @@ class AssistantSettings(RetrievalSettings):
     def _check(self) -> AssistantSettings:
         if self.llm_mode == "external" and not self.llm_base_url:
             raise ValueError("SHOP_LLM_MODE=external needs SHOP_LLM_BASE_URL")
+        if self.visitor_secret is not None and len(self.visitor_secret.get_secret_value()) < 16:
+            raise ValueError("SHOP_VISITOR_SECRET needs at least 16 characters (e.g. `openssl rand -hex 32`)")
         url = self.resolved_session_store_url
         if not url.startswith(("sqlite:///", "redis://", "rediss://", "postgresql://", "postgres://")):
             raise ValueError(f"SHOP_SESSION_STORE_URL={url!r}: use sqlite:///path, redis://… or postgresql://…")
@@ -243,4 +304,20 @@ class AssistantSettings(RetrievalSettings):
         """The accepted API keys."""
         if self.api_keys:
             return dict(self.api_keys)
-        return dict(DEMO_KEYS) if self.demo_keys else {}
+        if not self.demo_keys:
+            return {}
+        keys = dict(DEMO_KEYS)
+        # The demo store page is served by this process: its widget key is allowed on whatever port it listens on.
+        demo = keys[DEMO_PUBLISHABLE_KEY]
+        own = [f"http://{host}:{self.port}" for host in ("127.0.0.1", "localhost", self.host) if host != "0.0.0.0"]
+        origins = list(dict.fromkeys([*own, *demo.allowed_origins]))
+        keys[DEMO_PUBLISHABLE_KEY] = demo.model_copy(update={"allowed_origins": origins})
+        return keys
+
+    @property
+    def browser_origins(self) -> list[str]:
+        """Origins CORS lets call the API: SHOP_CORS_ORIGINS, agent origins and every publishable key's."""
+        found = [*self.cors_origins, *self.agent_origins]
+        for key in self.keys.values():
+            found += key.allowed_origins
+        return list(dict.fromkeys(found))

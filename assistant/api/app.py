@@ -6,16 +6,18 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from assistant.api import catalog, chat, health, sessions, web
-from assistant.api.auth import KeyRing
+from assistant.api import catalog, chat, health, sessions, visitors, web
+from assistant.api.auth import Authenticator, KeyRing
 from assistant.api.errors import install_error_handlers
 from assistant.api.limits import BodySizeLimit, RateLimiter
 from assistant.services import Services, build_services, limit_numeric_threads
 from assistant.settings import AssistantSettings
+from assistant.visitors import SECRET_FILE, VisitorTokens, load_or_create_secret
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +47,28 @@ def create_app(settings: AssistantSettings | None = None, services: Services | N
     app = FastAPI(title="Shopping assistant", version="0.1.0", lifespan=lifespan)
     app.state.services = None
     # Who may call, and how often: HTTP concerns, so they are built here and not in the services.
-    app.state.keys = KeyRing(settings.keys)
+    app.state.auth = Authenticator(KeyRing(settings.keys), visitor_tokens(settings), frozenset(settings.agent_origins))
     app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
     install_error_handlers(app)
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=settings.cors_origins,
+        allow_origins=settings.browser_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-API-Key"],
+        allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-API-Key", "X-Widget-Key"],
         expose_headers=["Retry-After"],
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (chat, sessions, catalog, health, web):
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, larger={"/v1/search/image": settings.max_image_bytes}
+    )
+    for module in (chat, sessions, catalog, visitors, health, web):
         app.include_router(module.router)
     return app
+
+
+def visitor_tokens(settings: AssistantSettings) -> VisitorTokens:
+    """Visitor tokens signed with SHOP_VISITOR_SECRET, else with the secret kept in the data dir (made once)."""
+    if settings.visitor_secret is not None:
+        secret = settings.visitor_secret.get_secret_value().encode()
+    else:
+        secret = load_or_create_secret(settings.data_dir / SECRET_FILE)
+    return VisitorTokens(secret, timedelta(days=settings.visitor_token_days))

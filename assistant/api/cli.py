@@ -25,12 +25,14 @@ def serve(
     for noisy in ("httpx", "bm25s", "chromadb"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = AssistantSettings()
-    host, port = host or settings.host, port or settings.port
-    typer.echo(f"Demo store and chat widget: http://{host}:{port}/ (once the start-up below has finished)")
+    # The app knows where it listens: the demo widget key is allowed on the demo page's own origin.
+    settings = settings.model_copy(update={"host": host or settings.host, "port": port or settings.port})
+    url = f"http://{settings.host}:{settings.port}/"
+    typer.echo(f"Demo store and chat widget: {url} (once the start-up below has finished)")
     uvicorn.run(
         create_app(settings),
-        host=host,
-        port=port,
+        host=settings.host,
+        port=settings.port,
         log_level="info",
         timeout_graceful_shutdown=10,
     )

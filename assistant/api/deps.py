@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from assistant.api.auth import KeyRing, authenticate, retry_after
+from assistant.api.auth import Authenticator, KnownKey, retry_after
 from assistant.api.errors import ApiError
 from assistant.api.limits import RateLimiter
 from assistant.principal import Principal
@@ -24,14 +24,35 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_principal(request: Request) -> Principal:
-    keys: KeyRing = request.app.state.keys
+def get_authenticator(request: Request) -> Authenticator:
+    auth: Authenticator = request.app.state.auth
+    return auth
+
+
+AuthDep = Annotated[Authenticator, Depends(get_authenticator)]
+
+
+def limit(request: Request, key: str) -> None:
     limiter: RateLimiter = request.app.state.limiter
-    principal = authenticate(request, keys)
-    wait = limiter.check(principal.key_id)
+    wait = limiter.check(key)
     if wait > 0:
         raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.1f}s", headers=retry_after(wait))
+
+
+def get_principal(request: Request, auth: AuthDep) -> Principal:
+    principal = auth.principal(request)
+    limit(request, principal.key_id)
     return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_widget_key(request: Request, auth: AuthDep) -> KnownKey:
+    """The publishable key of a widget's page; counted per key and client address (every visitor shares the key)."""
+    key = auth.widget_key(request)
+    limit(request, f"{key.key_id}@{request.client.host if request.client else '-'}")
+    return key
+
+
+WidgetKeyDep = Annotated[KnownKey, Depends(get_widget_key)]

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant import errors
+from assistant.schemas import ErrorResponse
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,30 @@ DOMAIN_STATUS: dict[type[errors.AssistantError], int] = {
     errors.InvalidLastEventId: 400,
     errors.UnknownProducts: 422,
     errors.Unavailable: 503,
+    errors.TurnNotFound: 404,
+    errors.ProductNotFound: 404,
+    errors.OutOfStock: 409,
+    errors.FeatureOff: 409,
+    errors.InvalidImage: 422,
+    errors.TokenRejected: 401,
 }
+
+ERROR_MEANINGS = {
+    400: "malformed request (e.g. the body is not valid JSON)",
+    401: "missing or unknown key; a forged, tampered, expired or another key's visitor token",
+    403: "the key may not do this, or not from this page's Origin",
+    404: "no such session, turn or product for this caller",
+    409: "the request conflicts with the state: out of stock, or a feature this deployment has not configured",
+    413: "body over the size limit",
+    422: "invalid fields, each named in details",
+    429: "over the rate limit; see Retry-After",
+    503: "still starting, or a part the request needs is unavailable",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these statuses, each in the one error shape."""
+    return {status: {"model": ErrorResponse, "description": ERROR_MEANINGS[status]} for status in statuses}
 
 
 def domain_status(exc: errors.AssistantError) -> int:
