@@ -4,14 +4,31 @@ personalization profile."""
 from __future__ import annotations
 
 import asyncio
+import io
+import tempfile
+import warnings
 from datetime import UTC, datetime
+from pathlib import Path
 
-from assistant.errors import InvalidRequest, Unavailable, UnknownProducts
+from assistant.errors import FeatureOff, InvalidImage, InvalidRequest, Unavailable, UnknownProducts
 from assistant.principal import Principal
 from assistant.schemas import EventIn, ProductCard, SearchQuery, SearchResponse
 from retrieval.filters import FilterError
 from retrieval.personalization import Event, ProfileStore, refresh_profile
-from retrieval.search import SearchEngine
+from retrieval.search import SearchEngine, SearchResult
+
+
+def check_image(photo: bytes) -> None:
+    """InvalidImage unless `photo` is an image Pillow can read (and not a decompression bomb)."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(photo)) as img:
+                img.verify()
+    except Exception as e:  # Pillow raises many kinds for a bad file
+        raise InvalidImage(f"the upload is not an image that can be read ({type(e).__name__})") from None
 
 
 class CatalogService:
@@ -31,6 +48,24 @@ class CatalogService:
         profile = self.profiles.get(shopper) if self.profiles is not None and shopper else None
         results = await asyncio.to_thread(self.engine.search, query.q, filters, query.k, "full", profile)
         return SearchResponse(query=query.q, products=[ProductCard.of(r.product, r) for r in results])
+
+    async def search_photo(self, photo: bytes, k: int) -> SearchResponse:
+        """Products whose pictures look like the photo (CLIP image similarity); FeatureOff without a CLIP checkpoint
+        or indexed product images, InvalidImage for an upload that is not a readable image."""
+        if not await asyncio.to_thread(lambda: self.engine.image_enabled):
+            raise FeatureOff(
+                "photo search is not configured: set SHOP_CLIP_MODEL_PATH (and SHOP_IMAGE_ROOT) and index the catalog"
+            )
+        await asyncio.to_thread(check_image, photo)
+        results = await asyncio.to_thread(self._search_photo, photo, k)
+        return SearchResponse(query="", products=[ProductCard.of(r.product, r) for r in results])
+
+    def _search_photo(self, photo: bytes, k: int) -> list[SearchResult]:
+        # The encoder reads images from files; the upload lives in a private temporary directory for the call.
+        with tempfile.TemporaryDirectory(prefix="shop-photo-") as tmp:
+            path = Path(tmp) / "photo"
+            path.write_bytes(photo)
+            return self.engine.search("", k=k, mode="dense", image=path)
 
     async def record(self, principal: Principal, events: list[EventIn]) -> tuple[int, list[str]]:
         """Store the events and rebuild each shopper's profile; (events accepted, shoppers). Nothing is stored when

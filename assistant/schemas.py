@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistant.stores.feedback import Feedback
 from retrieval.cards import ProductCard  # the one card shape; used here and re-exported to the service
 from retrieval.filters import FilterParams
 
@@ -199,6 +200,11 @@ class FeedbackIn(BaseModel):
     comment: str | None = Field(default=None, max_length=1000)
 
 
+class FeedbackList(BaseModel):
+    session_id: str
+    feedback: list[Feedback]
+
+
 class CartItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -220,4 +226,4 @@ class CartResponse(BaseModel):
     items: list[CartLine]
     count: int = Field(description="items in the cart, quantities summed")
     total: float
-    currency: str | None = Field(description="the lines' currency; None for an empty cart")
+    currency: str | None = Field(description="the lines' currency; None for an empty cart (or mixed currencies)")

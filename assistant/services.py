@@ -11,8 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from assistant.cart_service import CartService
 from assistant.catalog_service import CatalogService
 from assistant.chat_service import ChatService
+from assistant.feedback_service import FeedbackService
 from assistant.grounding import CatalogTitles
 from assistant.intents.classifier import default_encoder
 from assistant.intents.model_parse import MessageParser
@@ -60,9 +62,11 @@ class Services:
     prompts: PromptRegistry
     chat: ChatService
     catalog: CatalogService
+    cart: CartService
+    feedback: FeedbackService
     metrics: Metrics
     components: Components | None = None
-    stores: Stores | None = None  # orders, carts, handoffs (what tools change)
+    stores: Stores | None = None  # orders, carts, handoffs (what tools change), feedback
     vllm: Any = None
     supervisor: Supervisor | None = None
     closers: list[Any] = field(default_factory=list)
@@ -175,6 +179,7 @@ def assemble(
     catalog: Sequence[Product],
     prompts: PromptRegistry | None = None,
     profiles: ProfileStore | None = None,
+    stores: Stores | None = None,
 ) -> Services:
     """Wire built parts into Services (tests call this with fakes and small catalogs)."""
     prompts = prompts or PromptRegistry.load(required=REQUIRED_PROMPTS)
@@ -232,7 +237,10 @@ def assemble(
         prompts=prompts,
         chat=chat,
         catalog=CatalogService(engine, profiles),
+        cart=CartService(toolbox, engine),
+        feedback=FeedbackService(chat, stores.feedback if stores is not None else None),
         metrics=metrics,
+        stores=stores,
     )
 
 
@@ -331,9 +339,9 @@ async def build_services(
         catalog=products,
         prompts=prompts,
         profiles=components.profiles,
+        stores=stores,
     )
     services.components, services.vllm, services.closers = components, server, closers
-    services.stores = stores
     if server is not None:
         services.supervisor = Supervisor(server)
         services.supervisor.start()

@@ -142,9 +142,9 @@ class AssistantSettings(RetrievalSettings):
     # --- sessions
     session_store_url: str | None = Field(
         default=None,
-        description="where sessions, their event logs and the shopper's state (cart, order changes, handoff tickets) "
-        "are kept: sqlite:///path (default data_dir/sessions.sqlite), redis://… or postgresql://…; replicas that "
-        "share one Redis or PostgreSQL URL share all of it",
+        description="where sessions, their event logs, the shopper's state (cart, order changes, handoff tickets) and "
+        "answer feedback are kept: sqlite:///path (default data_dir/sessions.sqlite), redis://… or postgresql://…; "
+        "replicas that share one Redis or PostgreSQL URL share all of it",
     )
 
     # --- dialogue

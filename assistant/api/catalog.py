@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, File, Query, UploadFile
 
 from assistant.api.deps import PrincipalDep, ServicesDep
+from assistant.api.errors import ApiError, error_responses
 from assistant.schemas import EventsIn, SearchQuery, SearchResponse
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
@@ -18,6 +19,21 @@ async def search(
 ) -> SearchResponse:
     """Hybrid search with filters, personalized for the key's shopper (or the agent's named one)."""
     return await services.catalog.search(principal, query)
+
+
+@router.post("/search/image", responses=error_responses(401, 403, 409, 413, 422, 429, 503))
+async def search_image(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    file: Annotated[UploadFile, File(description="the shopper's photo (JPEG, PNG, WebP…)")],
+    k: Annotated[int, Query(ge=1, le=50, description="how many products to return")] = 10,
+) -> SearchResponse:
+    """Products that look like the photo (409 when photo search is not configured; GET /v1/widget/config says)."""
+    limit = services.settings.max_image_bytes
+    photo = await file.read(limit + 1)
+    if len(photo) > limit:
+        raise ApiError(413, "payload_too_large", f"photo over {limit} bytes")
+    return await services.catalog.search_photo(photo, k)
 
 
 @router.post("/events", status_code=202)

@@ -1,8 +1,9 @@
-"""State a second replica must see: orders, carts and handoff tickets, behind SHOP_SESSION_STORE_URL."""
+"""State a second replica must see: orders, carts, handoff tickets, answer feedback; behind SHOP_SESSION_STORE_URL."""
 
 from assistant.stores.carts import MAX_QUANTITY, CartStore
 from assistant.stores.demo_orders import seed_demo_orders
 from assistant.stores.factory import Stores, make_record_store, open_stores
+from assistant.stores.feedback import Feedback, FeedbackStore
 from assistant.stores.handoffs import HandoffStore, Ticket
 from assistant.stores.orders import RETURN_WINDOW_DAYS, NotAllowed, Order, OrderItem, OrderStore, ReturnInfo
 from assistant.stores.records import Record, RecordStore
@@ -11,6 +12,8 @@ __all__ = [
     "MAX_QUANTITY",
     "RETURN_WINDOW_DAYS",
     "CartStore",
+    "Feedback",
+    "FeedbackStore",
     "HandoffStore",
     "NotAllowed",
     "Order",

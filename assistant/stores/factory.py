@@ -1,4 +1,4 @@
-"""`open_stores(url)`: orders, carts and handoffs behind the URL the sessions use (SHOP_SESSION_STORE_URL)."""
+"""`open_stores(url)`: orders, carts, handoffs and feedback behind the URL the sessions use (SHOP_SESSION_STORE_URL)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from assistant.sessions.factory import SETTING, redact, sqlite_path, store_backend
 from assistant.stores.carts import CartStore
+from assistant.stores.feedback import FeedbackStore
 from assistant.stores.handoffs import HandoffStore
 from assistant.stores.legacy import import_legacy_files
 from assistant.stores.orders import OrderStore
@@ -40,10 +41,11 @@ class Stores:
     orders: OrderStore
     carts: CartStore
     handoffs: HandoffStore
+    feedback: FeedbackStore
 
     @classmethod
     def over(cls, records: RecordStore) -> Stores:
-        return cls(records, OrderStore(records), CartStore(records), HandoffStore(records))
+        return cls(records, OrderStore(records), CartStore(records), HandoffStore(records), FeedbackStore(records))
 
     def close(self) -> None:
         self.records.close()

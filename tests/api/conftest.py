@@ -153,9 +153,9 @@ def build_services(
         router=KeywordRouter(),  # type: ignore[arg-type]
         catalog=catalog,
         profiles=profile_store,
+        stores=stores,
     )
     services.closers = [stores.close, *([profile_store.close] if profile_store else [])]
-    services.stores = stores
     return services, orders
 
 

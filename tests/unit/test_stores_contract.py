@@ -18,6 +18,7 @@ import pytest
 
 from assistant.stores import (
     MAX_QUANTITY,
+    Feedback,
     NotAllowed,
     Order,
     OrderItem,
@@ -222,6 +223,32 @@ class StoresContract:
         stores.handoffs.open("s2", "t1", "u1", "other session", NOW)
         assert [t.ticket_id for t in stores.handoffs.for_session("s1")] == [first.ticket_id, later.ticket_id]
         assert stores.handoffs.get(later.ticket_id) == later and stores.handoffs.get("HO-NOSUCH") is None
+
+    def test_feedback_is_one_per_turn_and_a_second_rating_replaces_the_first(self, stores: Stores) -> None:
+        def rate(turn: str, rating: str, at: datetime, comment: str | None = None, session: str = "s1") -> Feedback:
+            return Feedback(
+                session_id=session,
+                turn_id=turn,
+                rating=rating,  # type: ignore[arg-type]
+                comment=comment,
+                shopper_id="u1",
+                given_by="shopper",
+                key_id="key-abc/u1",
+                at=at,
+            )
+
+        assert not stores.feedback.give(rate("t1", "up", NOW))
+        assert not stores.feedback.give(rate("t2", "down", NOW + timedelta(minutes=1), "wrong size"))
+        assert stores.feedback.give(rate("t1", "down", NOW + timedelta(minutes=2), "changed my mind"))
+        stores.feedback.give(rate("t1", "up", NOW, session="s2"))
+        listed = stores.feedback.for_session("s1")
+        assert [(f.turn_id, f.rating, f.comment) for f in listed] == [
+            ("t2", "down", "wrong size"),
+            ("t1", "down", "changed my mind"),
+        ]
+        assert listed[1].at == NOW + timedelta(minutes=2) and listed[1].key_id == "key-abc/u1"
+        assert stores.feedback.get("s1", "t1") == listed[1] and stores.feedback.get("s1", "t9") is None
+        assert [f.session_id for f in stores.feedback.for_session("s2")] == ["s2"]
 
     # --- two replicas
 
