@@ -1,7 +1,7 @@
 """Who is calling: a widget acts for its one shopper; an agent reads any session and names the shopper it acts for.
 
-How a caller is recognised (API keys, later visitor tokens) is the HTTP layer's business; what a caller may do
-is decided here.
+How a caller is recognised (a widget or agent key, or a visitor token, which is a widget for its own visitor) is
+the HTTP layer's business; what a caller may do is decided here.
 """
 
 from __future__ import annotations
