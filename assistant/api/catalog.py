@@ -25,12 +25,16 @@ async def search(
 async def search_image(
     services: ServicesDep,
     principal: PrincipalDep,
-    file: Annotated[UploadFile, File(description="the shopper's photo (JPEG, PNG, WebP…)")],
+    image: Annotated[UploadFile | None, File(description="the shopper's photo (JPEG, PNG, WebP…)")] = None,
+    file: Annotated[UploadFile | None, File(description="the photo under this field name instead")] = None,
     k: Annotated[int, Query(ge=1, le=50, description="how many products to return")] = 10,
 ) -> SearchResponse:
     """Products that look like the photo (409 when photo search is not configured; GET /v1/widget/config says)."""
+    upload = image or file
+    if upload is None:
+        raise ApiError(422, "invalid_request", "send the photo as the multipart field 'image'")
     limit = services.settings.max_image_bytes
-    photo = await file.read(limit + 1)
+    photo = await upload.read(limit + 1)
     if len(photo) > limit:
         raise ApiError(413, "payload_too_large", f"photo over {limit} bytes")
     return await services.catalog.search_photo(photo, k)

@@ -185,8 +185,10 @@ def with_photos(tmp_path: Path) -> Iterator[str]:
         asyncio.run(services.close())
 
 
-def photo_search(url: str, photo: bytes, headers: dict[str, str], **params: Any) -> httpx.Response:
-    files = {"file": ("photo.png", photo, "image/png")}
+def photo_search(
+    url: str, photo: bytes, headers: dict[str, str], field: str = "image", **params: Any
+) -> httpx.Response:
+    files = {field: ("photo.png", photo, "image/png")}
     return httpx.post(f"{url}/v1/search/image", files=files, params=params, headers=headers, timeout=30)
 
 
@@ -200,7 +202,9 @@ def test_photo_search_finds_the_products_that_look_like_the_photo(with_photos: s
     assert r.status_code == 200, r.text
     cards = r.json()["products"]
     assert len(cards) == 3 and cards[0]["id"] == "p1" and cards[0]["breakdown"]["image"] > 0.99
-    assert photo_search(with_photos, png((30, 30, 200)), me).json()["products"][0]["id"] == "p2"
+    assert photo_search(with_photos, png((30, 30, 200)), me, field="file").json()["products"][0]["id"] == "p2"
+    missing = httpx.post(f"{with_photos}/v1/search/image", files={"other": ("x", b"x")}, headers=me)
+    is_error(missing, 422, "invalid_request")
     is_error(photo_search(with_photos, b"not an image at all", me), 422, "invalid_image")
     is_error(photo_search(with_photos, png((1, 1, 1)), {}), 401, "unauthorized")
 
