@@ -31,6 +31,17 @@ def focus(session: Session) -> str | None:
     return latest.product_ids[0] if latest is not None and len(latest.product_ids) == 1 else None
 
 
+def last_search(session: Session) -> dict[str, Any] | None:
+    """The arguments of the search behind the latest result list (the latest finished turn that showed cards), if
+    a search made it: a message that only changes a constraint ("actually under $60") refines it."""
+    latest = next((t for t in reversed(session.turns) if t.finished and t.product_ids), None)
+    if latest is None:
+        return None
+    calls = [c for c in latest.tool_trace if c.get("name") == "search_products" and c.get("ok")]
+    args = calls[-1].get("arguments") if calls else None
+    return dict(args) if isinstance(args, dict) else None
+
+
 def order_context(session: Session) -> str | None:
     """The one order the previous turn was about, if it was about exactly one."""
     last = next((t for t in reversed(session.turns) if t.finished), None)

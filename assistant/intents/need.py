@@ -108,6 +108,22 @@ def content_words(text: str) -> set[str]:
     return {singular(w) for w in WORD.findall(text.lower()) if len(w) > 2 and w not in GENERIC}
 
 
+# Words of a correction or a constraint that name no product: "no, I meant the blue one", "actually under $60".
+REFINING = frozenset(
+    "sorry meant mean actually instead rather please pls not nope one ones about how what any anything else under "
+    "over below above less more than cheaper pricier price budget max maximum size sized color colour colored "
+    "coloured shade then okay let see show instead version versions".split()
+)
+
+
+def only_refines(message: str, stated: Iterable[str]) -> bool:
+    """Whether a message names no product beyond the constraints it states (`stated`: the values of its colour,
+    brand and size slots): a change to the last search, not a new one."""
+    text = _BUDGET.sub(" ", plain_text(message))
+    said = {singular(w) for value in stated for w in WORD.findall(value.lower())}
+    return not (content_words(text) - REFINING - said)
+
+
 def covers(need: str, products: Iterable[Product], best_similarity: float, min_similarity: float) -> bool:
     """Whether results cover a need: similar enough, and sharing a product word with it (a "surfboard" is not
     covered by the "Urban Surf Home Office Setup"), unless very similar."""

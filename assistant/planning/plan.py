@@ -56,6 +56,7 @@ class Understanding:
     pending: dict[str, Any] | None = None
     llm_slots: asyncio.Task[SlotResult] | None = None
     ask: bool = False  # the message is too unclear to act on: ask what the shopper means
+    refines: dict[str, Any] | None = None  # the last search's arguments, when the message only changes a constraint
 
     def cancel(self) -> None:
         if self.llm_slots is not None and not self.llm_slots.done():

@@ -19,6 +19,7 @@ from assistant.dialogue import state
 from assistant.dialogue.references import Resolution, resolve_references
 from assistant.dialogue.replies import order_reply
 from assistant.intents.model_parse import WRITES, MessageParser, ParseContext
+from assistant.intents.need import only_refines
 from assistant.intents.router import RoutedIntent
 from assistant.intents.slot_rules import ORDER_ID
 from assistant.intents.slots import extract_deterministic, extract_slots
@@ -98,6 +99,13 @@ class Planner:
             if picked is not None:
                 slots = slots.model_copy(update={"order_id": picked})
                 answers = (str(question.get("intent")), str(question.get("group")))
+        previous = state.last_search(session)
+        constraints = [v for v in (slots.color, slots.brand, slots.size) if v]
+        refines = (
+            previous is not None
+            and bool(constraints or slots.price_min is not None or slots.price_max is not None)
+            and only_refines(inp.message, constraints)
+        )
         signals = Signals(
             message=inp.message,
             intent=route.intent,
@@ -111,6 +119,7 @@ class Planner:
             pending=pending is not None,
             answers=answers,
             names_order=bool(ORDER_ID.search(inp.message)),
+            refines=refines,
         )
         intent, group, fired = rewrite(signals)
         source: str = "conversation" if fired else route.source
@@ -160,8 +169,15 @@ class Planner:
             llm_slots = asyncio.create_task(
                 extract_slots(self.llm, inp.message, vocab, prompt=self.slot_prompt, timeout_s=self.llm_slot_timeout_s)
             )
+        refined = previous if "changes a constraint of the last search" in fired else None
         return Understanding(
-            event=event, slots=slots, resolution=resolution, pending=pending, llm_slots=llm_slots, ask=ask
+            event=event,
+            slots=slots,
+            resolution=resolution,
+            pending=pending,
+            llm_slots=llm_slots,
+            ask=ask,
+            refines=refined,
         )
 
     async def plan(self, inp: TurnInput, understood: Understanding, trace: Trace) -> Plan:

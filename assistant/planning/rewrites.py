@@ -100,6 +100,7 @@ class Signals:
     pending: bool = False  # the previous turn asked the shopper to confirm a change
     answers: tuple[str, str] | None = None  # (intent, group) of a question the message answers ("which order?")
     names_order: bool = False  # the message itself names an order number
+    refines: bool = False  # the message only changes a constraint of the search behind the latest list
 
     @property
     def low(self) -> str:
@@ -144,6 +145,13 @@ REWRITES: tuple[Rewrite, ...] = (
         "asks for a variant",
         lambda s: s.has_constraint and bool(s.refs) and s.intent in SEARCH | {"product_question"},
         "variant_question",
+        "SHOPPING",
+    ),
+    # "no, I meant the blue one", "actually under $60" after a list: the same search with the constraint changed.
+    Rewrite(
+        "changes a constraint of the last search",
+        lambda s: s.refines and not s.refs and not s.pending and s.answers is None and s.group != "ORDER",
+        "search_products",
         "SHOPPING",
     ),
     # Gifts and open suggestions have their own handler (planning/handlers/recommend.py), as does "something

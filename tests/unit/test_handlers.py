@@ -32,3 +32,16 @@ def test_customer_service_intents_without_a_handler_are_answered_from_the_polici
 def test_the_intents_the_rewrite_rules_produce_have_handlers() -> None:
     for intent in ("product_question", "variant_question", "cancel_order", "get_refund", "confirm_action"):
         assert intent in INTENTS
+
+
+def test_a_refined_search_keeps_the_kind_and_swaps_the_constraint() -> None:
+    from assistant.planning.handlers.catalog import refined_search
+
+    previous = {"query": "red jackets", "limit": 5, "category": "jacket", "color": "Red", "max_price": 100.0}
+    swapped = refined_search(previous, {"color": "Blue", "max_price": None})
+    assert swapped == {"query": "jackets", "category": "jacket", "color": "Blue", "max_price": 100.0}
+    cheaper = refined_search({"query": "sneakers", "category": "sneaker", "max_price": 100.0}, {"max_price": 60.0})
+    assert cheaper == {"query": "sneakers", "category": "sneaker", "max_price": 60.0}
+    # A catalog without a colour field: the old colour was a word of the query only.
+    titled = refined_search({"query": "red jackets"}, {"color": "Blue"})
+    assert titled == {"query": "jackets", "color": "Blue"}

@@ -51,3 +51,22 @@ def test_a_long_rambling_message_is_searched_by_its_request() -> None:
     assert request_text("red shoes under $50") == "red shoes under $50"  # short: all of it
     one_long_sentence = "backpack " * 100
     assert 0 < len(request_text(one_long_sentence)) <= REQUEST_CHARS
+
+
+@pytest.mark.parametrize(
+    ("message", "stated", "refines"),
+    [
+        ("no, I meant the blue one", ["Blue"], True),
+        ("sorry, blue ones please", ["Blue"], True),
+        ("actually under $60", [], True),
+        ("what about size M", ["M"], True),
+        ("blue running shoes", ["Blue"], False),  # a new kind of product: a new search
+        ("something in red for my wife", ["Red"], False),
+    ],
+)
+def test_a_message_that_only_changes_constraints_refines_the_last_search(
+    message: str, stated: list[str], refines: bool
+) -> None:
+    from assistant.intents.need import only_refines
+
+    assert only_refines(message, stated) is refines

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from assistant import answers, leads
-from assistant.dialogue.references import variant_search
+from assistant.dialogue.references import BASIC_COLORS, variant_search
 from assistant.intents.need import content_words, covers, shopping_need
 from assistant.planning.plan import Handler, Plan, TurnContext, saying, showing
+from assistant.tools.base import ToolResult
+from retrieval.product import Product
 
+# Colour words a query may hold that a new colour filter makes wrong ("red jackets" after "the blue one").
+_COLOUR_WORDS = frozenset(BASIC_COLORS)
 # The search tool's argument for each slot that narrows a search.
 SEARCH_SLOTS = {
     "category": "category",
@@ -25,19 +30,20 @@ async def search(t: TurnContext) -> Plan:
     """Search the catalog for the shopping need (the message without its framing) and its slots; cards, and an
     answer over their facts — or, when nothing covers the need, "we don't carry" it, naming close categories."""
     s = t.slots
-    need = shopping_need(t.message)
-    query = need if content_words(need) else t.message
-    args: dict[str, Any] = {"query": query, "limit": t.deps.search_results}
-    for slot, arg in SEARCH_SLOTS.items():
-        value = getattr(s, slot)
-        if value is not None:
-            args[arg] = value
-    colour = args.pop("color", None) if not t.deps.color_field else None  # no field to filter on
-    result = await t.call("search_products", args)
-    items, products = t.search_results(result)
-    if colour:
-        # The query's words already favour titles naming the colour; put those first.
-        products.sort(key=lambda p: colour.lower() not in p.title.lower())
+    previous = t.understood.refines
+    if previous is not None:
+        args = refined_search(previous, {arg: getattr(s, slot) for slot, arg in SEARCH_SLOTS.items()})
+        args["limit"] = t.deps.search_results
+        need = str(args["query"])
+    else:
+        need = shopping_need(t.message)
+        query = need if content_words(need) else t.message
+        args = {"query": query, "limit": t.deps.search_results}
+        for slot, arg in SEARCH_SLOTS.items():
+            value = getattr(s, slot)
+            if value is not None:
+                args[arg] = value
+    result, items, products = await _search_in_colour(t, args)
     best = float(result.data.get("best_match", 0.0))
     if products and not covers(need, products, best, t.deps.min_relevance):
         t.trace.note("relevance_check", data={"verdict": "not carried", "need": need, "best_match": round(best, 4)})
@@ -56,6 +62,65 @@ async def search(t: TurnContext) -> Plan:
         fixed=answers.list_answer(products, t.message),
         lead=leads.budget_lead(products, s.price_min, s.price_max),
     )
+
+
+def _names_colour(p: Product, words: list[str]) -> bool:
+    title = set(re.findall(r"[a-z]+", p.title.lower()))
+    return all(w in title for w in words)
+
+
+async def _search_in_colour(
+    t: TurnContext, args: dict[str, Any]
+) -> tuple[ToolResult, dict[str, dict[str, Any]], list[Product]]:
+    """Search; a colour asked for is a filter on the catalog's colour field, and, where that field is missing (a
+    catalog without one, or records that leave it empty), the titles that name the colour ("Black and White Wall
+    Art") count too: a wider search without the filter finds them."""
+    colour = args.get("color")
+    if not colour:
+        plain = await t.call("search_products", args)
+        return (plain, *t.search_results(plain))
+    n = t.deps.search_results
+    words = [w for w in re.findall(r"[a-z]+", colour.lower()) if w not in ("and", "with")]
+    result: ToolResult | None = None
+    items: dict[str, dict[str, Any]] = {}
+    products: list[Product] = []
+    if t.deps.color_field:
+        result = await t.call("search_products", args)
+        items, products = t.search_results(result)
+        if len(products) >= n:
+            return result, items, products
+    wider = {k: v for k, v in args.items() if k != "color"}
+    if not any(w in str(wider["query"]).lower() for w in words):
+        wider["query"] = f"{colour.lower()} {wider['query']}"  # titles naming the colour are what it favours
+    wider["limit"] = min(4 * n, 20)
+    found = await t.call("search_products", wider)
+    more_items, more = t.search_results(found)
+    named = [p for p in more if _names_colour(p, words) and p.id not in items]
+    if not t.deps.color_field and not named:
+        named = more  # no colour anywhere to go by: the query's words decide
+    items |= {p.id: more_items[p.id] for p in named}
+    # The relevance check reads the best match of the search whose results lead the list.
+    lead = result if result is not None and products else found
+    return lead, items, (products + named)[:n]
+
+
+def refined_search(previous: dict[str, Any], changed: dict[str, Any]) -> dict[str, Any]:
+    """The last search with the constraints the message changed: a new colour or brand replaces the old one (and
+    leaves the query, where the old one was a word of it: "red jackets" → "jackets"); a new price bound replaces
+    the old bound; everything else is kept."""
+    args = {k: v for k, v in previous.items() if k in ("query", *SEARCH_SLOTS.values())}
+    query = str(args.get("query") or "")
+    for arg, value in changed.items():
+        if value is None:
+            continue
+        old = args.get(arg)
+        if isinstance(old, str) and arg in ("color", "brand"):
+            query = " ".join(w for w in query.split() if w.lower() != old.lower())
+        elif arg == "color":
+            query = " ".join(w for w in query.split() if w.lower() not in _COLOUR_WORDS)
+        args[arg] = value
+    args["query"] = query.strip() or str(previous.get("query") or "")
+    return args
 
 
 async def product_question(t: TurnContext) -> Plan:
