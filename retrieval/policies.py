@@ -8,6 +8,7 @@ encoded again).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,10 +35,33 @@ QUESTION_WORDS = "what how when where which who why can could do does did is are
 # The first sentence of a section is written to stand alone (the section's answer in brief); among sentences
 # about as close to the question, it goes first.
 LEAD_BONUS = 0.03
-# A question about a policy as a whole ("what is your refund policy?") is answered by the policy's first section,
-# which states it in brief, rather than by a detail section that happens to share its words.
+# A question about a policy as a whole ("what is your refund policy?", or nothing but its title's words: "what is
+# your warranty?") is answered by the policy's first section, which states it in brief, rather than by a detail section
+# that happens to share its words.
 OVERVIEW_WORDS = "policy policies rules terms"
 OVERVIEW_BONUS = 0.1
+# A question's topic is the policy whose topics (the front matter's words shoppers use for it) it names: "stopped
+# working" is the warranty's, whatever product it stopped working in. Such a passage ranks this much higher, and it
+# answers from a lower closeness: MiniLM scores a question that names a product and a time ("my headphones stopped
+# working after 3 months, is that covered?") only ~0.3 against the warranty's sentences, as far as an off-topic one.
+TOPIC_BONUS = 0.08
+MIN_TOPIC_DENSE = 0.25
+# A question that asks how long ("how long do I have to return shoes?", "what's your return window?"), or says how
+# long ago ("they stopped working after 3 months, is that covered?"), is answered by a sentence that states the
+# policy's period: passages and sentences that state one rank this much higher, more than all shared words can
+# (LEXICAL_WEIGHT), so the period outweighs a sentence that shares the question's product word ("shoes ... can't be
+# returned"); closeness in meaning still tells one policy's period from another's.
+ASKS_PERIOD = re.compile(
+    r"\bhow (?:long|soon|quickly|fast|many (?:\w+ )?(?:hours|days|weeks|months|years))\b|"
+    r"\b(?:window|time ?limits?|time ?frames?|deadlines?|cut-?off)\b|\b(?:by|until) when\b",
+    re.I,
+)
+STATES_PERIOD = re.compile(
+    r"\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|a|an)(?:\s*(?:to|-|–)\s*\d+)?\s+"
+    r"(?:business\s+|working\s+|calendar\s+)?(?:hours?|days?|weeks?|months?|years?)\b",
+    re.I,
+)
+PERIOD_BONUS = 0.25
 
 
 class SentenceScore(BaseModel):
@@ -101,6 +125,10 @@ class PolicyIndex:
         self._first_sections = np.array(
             [i == 0 or passages[i - 1].policy != p.policy for i, p in enumerate(passages)], dtype=np.float64
         )
+        self._topic_terms = [[tuple(self._tokenize(t)) for t in p.topics] for p in passages]
+        self._names = [set(self._tokenize(p.policy_title)) for p in passages]
+        self._period_sentences = [[bool(STATES_PERIOD.search(s)) for s in p.sentences()] for p in passages]
+        self._states_period = np.array([any(flags) for flags in self._period_sentences], dtype=np.float64)
 
     @classmethod
     def build(
@@ -136,15 +164,18 @@ class PolicyIndex:
 
     def search(self, question: str, k: int = 3, intent: str | None = None) -> list[PolicyHit]:
         """The `k` best passages, best first: lexical (scaled to [0, 1]) and dense cosine fused, plus a bonus for
-        the policies that list `intent` (and for first sections, when the question asks about a policy as a whole);
-        each with its sentences scored against the question."""
+        the policies that list `intent` or whose topics the question names (and for first sections, when the question
+        asks about a policy as a whole; for passages that state a period, when it asks how long); each with its
+        sentences scored against the question."""
         n = len(self.passages)
         if n == 0 or not question.strip():
             return []
         terms = self._tokenize(question)
         vocab = self._bm25.vocab_dict
-        known = [t for t in terms if t in vocab]
-        raw = np.asarray(self._bm25.get_scores(known), dtype=np.float64) if known else np.zeros(n)
+        # Question words say what kind of answer is wanted, not what it is about ("how" is not "How to start a
+        # return"): only the other words are matched.
+        words = [t for t in terms if t in vocab and t not in self._question_words]
+        raw = np.asarray(self._bm25.get_scores(words), dtype=np.float64) if words else np.zeros(n)
         top = float(raw.max()) if raw.size else 0.0
         lex = raw / top if top > 0 else raw
         sims: np.ndarray | None = None
@@ -157,18 +188,26 @@ class PolicyIndex:
             score = lex.copy()
         if self._overview_words & set(terms):
             score += OVERVIEW_BONUS * self._first_sections
+        elif words:
+            named = np.array([set(words) <= names for names in self._names], dtype=np.float64)
+            score += OVERVIEW_BONUS * self._first_sections * named
         if intent:
             score += INTENT_BONUS * np.array([intent in p.intents for p in self.passages], dtype=np.float64)
+        topical = self._names_topic(terms)
+        score += TOPIC_BONUS * topical
+        period = bool(ASKS_PERIOD.search(question) or STATES_PERIOD.search(question))
+        if period:
+            score += PERIOD_BONUS * self._states_period
         order = np.argsort(-score, kind="stable")[:k]
-        content = raw
-        if dense is None:
-            words = [t for t in known if t not in self._question_words]
-            content = np.asarray(self._bm25.get_scores(words), dtype=np.float64) if words else np.zeros(n)
         hits = []
         for i in order:
             if dense is None and raw[i] <= 0:
                 continue
-            relevant = bool(dense[i] >= self.min_dense) if dense is not None else bool(content[i] > 0)
+            if dense is None:
+                relevant = bool(raw[i] > 0)
+            else:
+                floor = MIN_TOPIC_DENSE if topical[i] else self.min_dense
+                relevant = bool(dense[i] >= min(floor, self.min_dense))
             hits.append(
                 PolicyHit(
                     passage=self.passages[i],
@@ -176,20 +215,34 @@ class PolicyIndex:
                     lexical=float(lex[i]),
                     dense=float(dense[i]) if dense is not None else None,
                     relevant=relevant,
-                    sentences=self._sentence_scores(int(i), set(terms), sims),
+                    sentences=self._sentence_scores(int(i), set(words), sims, period),
                 )
             )
         return hits
 
-    def _sentence_scores(self, i: int, terms: set[str], sims: np.ndarray | None) -> list[SentenceScore]:
+    def _names_topic(self, terms: list[str]) -> np.ndarray:
+        """1.0 for each passage whose policy's topics the question names (a topic's words in a row), else 0.0."""
+        seq = tuple(terms)
+
+        def named(topic: tuple[str, ...]) -> bool:
+            return bool(topic) and any(seq[j : j + len(topic)] == topic for j in range(len(seq) - len(topic) + 1))
+
+        return np.array([any(named(t) for t in topics) for topics in self._topic_terms], dtype=np.float64)
+
+    def _sentence_scores(
+        self, i: int, terms: set[str], sims: np.ndarray | None, period: bool = False
+    ) -> list[SentenceScore]:
         """Each sentence of passage `i`: its cosine to the question (when dense), plus the share of the question's
-        words it holds, plus the lead sentence's bonus."""
+        words it holds, plus the lead sentence's bonus (and the period's, for a sentence stating one when the
+        question asks how long)."""
         passage = self.passages[i]
         start = int(self._chunk_starts[i])
         out = []
         for j, (text, words) in enumerate(zip(passage.sentences(), self._sentence_terms[i], strict=True)):
             overlap = len(terms & words) / len(terms) if terms else 0.0
             score = LEXICAL_WEIGHT * overlap + (LEAD_BONUS if j == 0 else 0.0)
+            if period and self._period_sentences[i][j]:
+                score += PERIOD_BONUS
             if sims is not None:
                 score += DENSE_WEIGHT * float(sims[start + j])
             out.append(SentenceScore(text=text, score=round(score, 4)))

@@ -36,8 +36,8 @@ def policy_ref(passage_id: str) -> str:
 
 
 def policy_answer(index: PolicyIndex, args: PolicyAnswerArgs, ctx: ToolContext) -> ToolOutput:
-    """The best passages for the question, each cited; `answer` holds the sentences of the best one that answer the
-    question (and the rest of that passage), when it is relevant enough."""
+    """The best passages for the question, each cited; `answer` holds the sentences of the best relevant one that
+    answer the question (and the rest of that passage), when one is relevant enough."""
     hits = index.search(args.question, k=args.limit, intent=args.intent)
     passages: list[dict[str, Any]] = [
         {
@@ -51,7 +51,7 @@ def policy_answer(index: PolicyIndex, args: PolicyAnswerArgs, ctx: ToolContext) 
         }
         for h in hits
     ]
-    best = hits[0] if hits and hits[0].relevant else None
+    best = next((h for h in hits if h.relevant), None)  # a closer passage may be off the question's topic
     answer = None
     if best is not None:
         quoted = best.quote()

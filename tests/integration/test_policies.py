@@ -80,13 +80,32 @@ def ask(toolbox: Toolbox, question: str, intent: str | None = None) -> dict:  # 
         ("do you sell my data?", "policy_question", "privacy#selling-and-sharing", "never sell"),
         ("I forgot my password", "recover_password", "account#resetting-your-password", "link"),
         ("what are your customer service hours?", "contact_customer_service", "contact#opening-hours", "Monday"),
+        ("when is your customer service open?", "contact_customer_service", "contact#opening-hours", "Monday"),
+        # A "how long" question gets the period, not the section sharing its product word ("shoes ... worn outside").
+        ("how long do I have to return shoes?", "check_refund_policy", "returns#returns-window", "30 days"),
+        ("what's your return window for shoes?", "check_refund_policy", "returns#returns-window", "30 days"),
+        ("what is the time limit for returning a jacket?", "check_refund_policy", "returns#returns-window", "30 days"),
+        # A question naming a policy's topic ("stopped working", "broke", "accept") is answered from it though a
+        # product and a time keep MiniLM's closeness low; the period it is measured against comes first.
+        (
+            "my headphones stopped working after 3 months, is that covered?",
+            "policy_question",
+            "warranty#what-the-warranty-covers",
+            "1 year",
+        ),
+        (
+            "my blender broke after a week, can you fix it?",
+            "policy_question",
+            "warranty#what-the-warranty-covers",
+            "1 year",
+        ),
+        ("do you accept bitcoin?", "check_payment_methods", "payments#accepted-payment-methods", "Visa"),
     ],
 )
 def test_a_question_gets_the_section_that_answers_it_quoted(
     toolbox: Toolbox, question: str, intent: str, passage: str, says: str
 ) -> None:
     data = ask(toolbox, question, intent)
-    assert data["passages"][0]["id"] == passage and data["passages"][0]["relevant"]
     assert data["answer"]["passage"] == passage
     quoted = " ".join(data["answer"]["sentences"])
     assert says in quoted and len(quoted.split()) <= 50
@@ -97,6 +116,19 @@ def test_a_question_gets_the_section_that_answers_it_quoted(
 )
 def test_what_the_policies_do_not_cover_gets_no_answer(toolbox: Toolbox, question: str) -> None:
     assert ask(toolbox, question)["answer"] is None
+
+
+@pytest.mark.parametrize(
+    ("question", "intent"),
+    [
+        ("can I switch to a business plan?", "switch_account"),
+        ("is there a student discount?", "get_invoice"),
+        ("do you have a loyalty program?", "check_payment_methods"),
+    ],
+)
+def test_an_intent_alone_does_not_make_its_policy_answer(toolbox: Toolbox, question: str, intent: str) -> None:
+    """The router's intent ranks its policies higher, but only closeness, or a topic the question names, answers."""
+    assert ask(toolbox, question, intent)["answer"] is None
 
 
 def test_a_second_start_reuses_the_cached_sentence_vectors(

@@ -164,3 +164,118 @@ def test_shipped_policies_answer_with_bm25_alone() -> None:
         ("how do I reset my password?", "account#resetting-your-password"),
     ]:
         assert plain.search(question)[0].passage.id == expected, question
+
+
+class EvenEncoder:
+    """A fake encoder that puts every question at the same cosine (`closeness`) from every policy sentence, so only
+    the words (lexical, topics, periods) tell passages apart."""
+
+    model_id = "even-fake"
+    dim = 2
+
+    def __init__(self, closeness: float) -> None:
+        self.closeness = closeness
+
+    def embed_batch(self, texts, progress=None):  # type: ignore[no-untyped-def]
+        return np.tile(np.array([1.0, 0.0], dtype=np.float32), (len(texts), 1))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return np.array([self.closeness, (1 - self.closeness**2) ** 0.5], dtype=np.float32)
+
+
+def topical(pid: str, text: str, topics: list[str]) -> Passage:
+    return passage(pid, text).model_copy(update={"topics": topics})
+
+
+RETURNS = [
+    topical(
+        "returns#condition",
+        "Items must be unused. Shoes and boots worn outside can't be returned.",
+        ["return", "worn"],
+    ),
+    topical(
+        "returns#how-to-start-a-return",
+        "Tell me the order number. Hand the parcel to the carrier.",
+        ["return", "worn"],
+    ),
+    topical(
+        "returns#window",
+        "You can return most items within 30 days of delivery. The days start when your order arrives.",
+        ["return", "worn"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how long do I have to return shoes?",
+        "what's your return window for shoes?",
+        "I bought boots 5 weeks ago, can I still return them?",
+    ],
+)
+def test_a_how_long_question_is_answered_by_the_period_not_by_its_product_word(question: str) -> None:
+    index = PolicyIndex.build(RETURNS, EvenEncoder(0.6))
+    hit = index.search(question, intent="check_refund_policy")[0]
+    assert hit.passage.id == "returns#window"  # not the section that shares "shoes"/"boots", nor "how to"
+    assert "30 days" in hit.quote()[0]
+
+
+def test_question_words_match_nothing() -> None:
+    index = PolicyIndex.build(RETURNS)  # BM25 alone
+    assert index.search("how does it work?") == []  # "how" is not "How to start a return"
+    assert index.search("how do I return boots?")[0].passage.id != "returns#how-to-start-a-return"
+
+
+WARRANTY = [
+    topical(
+        "warranty#what-the-warranty-covers",
+        "Our warranty lasts 1 year from delivery and covers defects. If an item stops working within that year, we "
+        "repair it.",
+        ["warranty", "stopped working", "broke"],
+    ),
+    topical(
+        "warranty#making-a-claim",
+        "To make a warranty claim, send us your order number and a photo of the fault.",
+        ["warranty", "stopped working", "broke"],
+    ),
+    topical("returns#window", "You can return most items within 30 days of delivery.", ["return"]),
+]
+
+
+def test_a_question_that_names_a_policy_topic_gets_it_from_a_lower_closeness() -> None:
+    index = PolicyIndex.build(WARRANTY, EvenEncoder(0.3))  # a product and a time dilute MiniLM's closeness so
+    hits = index.search("my headphones stopped working after 3 months, is that covered?", k=3)
+    assert hits[0].passage.id == "warranty#what-the-warranty-covers" and hits[0].relevant
+    assert "1 year" in hits[0].quote()[0]  # the period the question's "3 months" is measured against
+    assert not next(h for h in hits if h.passage.policy == "returns").relevant  # another policy's topic
+    assert not any(h.relevant for h in index.search("my headphones are noisy, is that normal?"))  # no topic named
+    far = PolicyIndex.build(WARRANTY, EvenEncoder(0.1))
+    assert not any(h.relevant for h in far.search("my headphones stopped working, is that covered?"))
+
+
+def test_a_question_naming_only_the_policy_gets_its_first_section() -> None:
+    index = PolicyIndex.build(WARRANTY, EvenEncoder(0.6))
+    assert index.search("what is your warranty?")[0].passage.id == "warranty#what-the-warranty-covers"
+    assert index.search("how do I make a warranty claim?")[0].passage.id == "warranty#making-a-claim"
+
+
+def test_policy_answer_quotes_the_best_relevant_passage() -> None:
+    closer_off_topic = [
+        topical("returns#window", "A blender you can't fix can be sent back within 30 days.", ["return"]),
+        topical("warranty#covers", "Our warranty covers defects for 1 year.", ["broke"]),
+    ]
+
+    class Leaning(EvenEncoder):
+        """The returns sentence closer than the warranty's, both under the plain threshold (0.41 and 0.26)."""
+
+        def embed_batch(self, texts, progress=None):  # type: ignore[no-untyped-def]
+            return np.stack([np.array([1.0, 0.0] if "blender" in t else [0.63, 0.78], dtype=np.float32) for t in texts])
+
+        def embed_query(self, text: str) -> np.ndarray:
+            return np.array([0.41, 0.0], dtype=np.float32)
+
+    toolbox = Toolbox(policies.tools(ToolDeps(policies=PolicyIndex.build(closer_off_topic, Leaning(0.4)))))
+    res = asyncio.run(toolbox.call("policy_answer", {"question": "my blender broke, can you fix it?"}, CTX))
+    assert res.data["passages"][0]["id"] == "returns#window" and not res.data["passages"][0]["relevant"]
+    assert res.data["answer"]["passage"] == "warranty#covers"
