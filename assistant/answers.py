@@ -10,6 +10,7 @@ from retrieval.product import Product
 
 if TYPE_CHECKING:
     from assistant.dialogue.references import Resolution
+    from assistant.tools.base import ToolResult
 
 AFFIRMATIVE = {
     "yes",
@@ -120,6 +121,43 @@ CLARIFY = (
 )
 NO_REFERENCE = "Which product do you mean? Search for something first and I can tell you more about it."
 LLM_DOWN = "the language model is unavailable right now; the product results above come straight from the catalog"
+
+
+# What each tool was doing, for the apology when it fails in a way the shopper can't act on.
+TOOL_TASKS = {
+    "search_products": "search our catalog",
+    "get_product": "look that product up",
+    "compare_products": "compare those products",
+    "order_status": "look up that order",
+    "cancel_order": "cancel that order",
+    "start_return": "start that return",
+    "add_to_cart": "add that to your cart",
+    "remove_from_cart": "take that out of your cart",
+    "view_cart": "read your cart",
+    "handoff_to_human": "reach a person from our team",
+    "policy_answer": "look that up in our store policies",
+}
+
+
+def as_sentence(text: str) -> str:
+    """`text` as a sentence: its first letter a capital, its end a full stop unless it has one."""
+    text = " ".join(text.split())
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else f"{text}."
+
+
+def tool_failure(result: ToolResult) -> str:
+    """What the shopper reads when a tool call failed: a refusal's own words (tools write them for the shopper, with
+    what to do), as whole sentences; for anything else (arguments the tool refused, a tool that broke) what didn't
+    work and what to do, never the internals (exception names, argument paths, ids)."""
+    if result.error_kind == "refused" and result.error:
+        return as_sentence(result.error)
+    task = TOOL_TASKS.get(result.name, "do that")
+    if result.error_kind == "invalid":
+        return f"Sorry, I couldn't {task}: something in the request wasn't right. Could you say it another way?"
+    return f"Sorry, I couldn't {task} just now. Please try again in a moment, or ask me for a person."
 
 
 def order_answer(data: dict[str, Any]) -> str:

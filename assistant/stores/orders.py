@@ -117,7 +117,10 @@ def plan_return(order: Order, product_ids: Sequence[str] | None, now: datetime) 
     wanted = list(dict.fromkeys(product_ids)) if product_ids else in_order
     unknown = [pid for pid in wanted if pid not in in_order]
     if unknown:
-        raise NotAllowed(f"order {order.order_id} does not contain {', '.join(unknown)}")
+        # The ids are the catalog's, not words a shopper knows: the message names none of them.
+        raise NotAllowed(
+            f"order {order.order_id} doesn't include {'that item' if len(unknown) == 1 else 'those items'}"
+        )
     deadline = order.return_deadline()
     if deadline is not None and now > deadline:
         raise NotAllowed(

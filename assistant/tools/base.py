@@ -44,6 +44,9 @@ class ToolResult(BaseModel):
     ok: bool
     data: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    # Why it failed: "refused" (a ToolError, whose message is written for the shopper), "invalid" (arguments the tool
+    # refused) or "failed" (the tool broke). Only a refusal's words may reach the shopper (answers.tool_failure).
+    error_kind: Literal["refused", "invalid", "failed"] | None = None
     citations: list[str] = Field(default_factory=list)
     needs_confirmation: bool = False
     confirmation: dict[str, Any] | None = None
@@ -55,7 +58,8 @@ class ToolResult(BaseModel):
 
 
 class ToolError(Exception):
-    """A tool's expected refusal (not found, not allowed); the message is safe to show the shopper."""
+    """A tool's expected refusal (not found, not allowed); the message is written for the shopper: whole sentences
+    that say what went wrong and what to do about it (answers.tool_failure shows it)."""
 
     def __init__(self, message: str, data: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -147,21 +151,22 @@ class Toolbox:
 
         tool = self._tools.get(name)
         if tool is None:
-            return result(ok=False, error=f"unknown tool {name!r}; available: {', '.join(self._tools)}")
+            available = ", ".join(self._tools)
+            return result(ok=False, error=f"unknown tool {name!r}; available: {available}", error_kind="invalid")
         if not isinstance(arguments, dict):
-            return result(ok=False, error=f"invalid arguments for {name}: expected a JSON object")
+            return result(ok=False, error=f"invalid arguments for {name}: expected a JSON object", error_kind="invalid")
         try:
             args = tool.args_model.model_validate(arguments)
         except ValidationError as exc:
             problems = errors_text(exc, unknown="unknown argument", whole="arguments")
-            return result(ok=False, error=f"invalid arguments for {name}: {problems}")
+            return result(ok=False, error=f"invalid arguments for {name}: {problems}", error_kind="invalid")
         try:
             out = await asyncio.to_thread(tool.fn, args, ctx)
         except ToolError as exc:
-            return result(ok=False, error=exc.message, data=exc.data)
+            return result(ok=False, error=exc.message, data=exc.data, error_kind="refused")
         except Exception as exc:  # one failing tool must not end the turn
             log.exception("tool %s failed", name)
-            return result(ok=False, error=f"{name} failed: {type(exc).__name__}: {exc}")
+            return result(ok=False, error=f"{name} failed: {type(exc).__name__}: {exc}", error_kind="failed")
         return result(
             ok=True,
             data=out.data,

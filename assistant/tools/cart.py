@@ -63,9 +63,14 @@ def add_to_cart(
     """Add a product in stock; with shopper profiles, the add also reshapes the shopper's profile."""
     product = engine.get_products([args.product_id]).get(args.product_id)
     if product is None:
-        raise ToolError(f"no product {args.product_id} in the catalog", {"reason": "unknown_product"})
+        raise ToolError(
+            "That product isn't in our catalog any more.", {"product_id": args.product_id, "reason": "unknown_product"}
+        )
     if not product.in_stock:
-        raise ToolError(f"the {product.title} is out of stock", {"product_id": product.id, "reason": "out_of_stock"})
+        raise ToolError(
+            f"The {product.title} is out of stock, so it can't be added to the cart.",
+            {"product_id": product.id, "reason": "out_of_stock"},
+        )
     quantity = carts.add(ctx.shopper_id, product.id, args.quantity)
     if profiles is not None:
         # A cart add is a strong signal: it joins the shopper's events and reshapes their profile.

@@ -36,6 +36,11 @@ def _order_id(v: str) -> str:
 
 
 OrderId = Annotated[str, AfterValidator(_order_id)]
+# What a shopper does about an order number we can't find: where the right one is.
+ORDER_NUMBER_HELP = (
+    "Please check the number: it starts with ORD- and is in your order confirmation e-mail, and under Order history "
+    "in your account."
+)
 Clock = Callable[[], datetime]
 
 
@@ -123,7 +128,9 @@ def _order(store: OrderStore, order_id: str, ctx: ToolContext) -> Order:
     order = store.get(order_id)
     # Another shopper's order reads exactly like a missing one: nothing about it leaks.
     if order is None or (ctx.role != "agent" and order.shopper_id != ctx.shopper_id):
-        raise ToolError(f"no order {order_id} found for this account", {"order_id": order_id})
+        raise ToolError(
+            f"I couldn't find order {order_id} on this account. {ORDER_NUMBER_HELP}", {"order_id": order_id}
+        )
     return order
 
 

@@ -130,7 +130,7 @@ def get_product(engine: SearchEngine, args: GetProductArgs, ctx: ToolContext) ->
     pid = _normalise_id(args.product_id)
     product = engine.get_products([pid]).get(pid)
     if product is None:
-        raise ToolError(f"product {pid!r} is not in the catalog", {"product_id": pid})
+        raise ToolError("That product isn't in our catalog any more.", {"product_id": pid})
     return ToolOutput(data={"product": product_detail(product)}, citations=[product_ref(pid)])
 
 
@@ -139,7 +139,8 @@ def compare_products(engine: SearchEngine, args: CompareProductsArgs, ctx: ToolC
     found = engine.get_products(args.product_ids)
     missing = [pid for pid in args.product_ids if pid not in found]
     if missing:
-        raise ToolError(f"not in the catalog: {', '.join(missing)}", {"missing": missing})
+        some = "That product isn't" if len(missing) == 1 else "Some of those products aren't"
+        raise ToolError(f"{some} in our catalog any more.", {"missing": missing})
     products = [found[pid] for pid in args.product_ids]
     table = compare_table(products)
     return ToolOutput(data=table, citations=[product_ref(p.id) for p in products])

@@ -190,7 +190,9 @@ def test_cancelling_an_order_asks_for_confirmation_then_acts_once(running: Runni
 def test_another_shoppers_order_is_not_found(running: Running) -> None:
     events = chat_events(running.base_url, {"message": "cancel order ORD-CCCCCC"})
     assert not any(e["event"] == "action" and e["data"]["status"] != "refused" for e in events)
-    assert "no order ORD-CCCCCC" in answer(events)
+    text = answer(events)  # a sentence for the shopper, with where to find the number; not the tool's error
+    assert text.startswith("I couldn't find order ORD-CCCCCC on this account.") and text.endswith(".")
+    assert "confirmation e-mail" in text
     assert running.orders.get("ORD-CCCCCC").status == "placed"  # type: ignore[union-attr]
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from assistant.stores.orders import RETURN_POLICY_REF, RETURN_WINDOW_DAYS, Order, OrderItem, OrderStore
 from assistant.stores.sqlite_records import SqliteRecordStore
+from assistant.tools import orders
 from assistant.tools.base import Toolbox, ToolContext, ToolDeps, ToolResult
 from assistant.tools.builder import make_toolbox
 
@@ -118,7 +119,8 @@ def test_another_shoppers_order_reads_as_not_found(toolbox: Toolbox, store: Orde
     theirs = call(toolbox, "order_status", {"order_id": "ORD-BOBS01"}, ALICE)
     nothing = call(toolbox, "order_status", {"order_id": "ORD-NOSUCH"}, ALICE)
     assert not theirs.ok and not nothing.ok
-    assert theirs.error == "no order ORD-BOBS01 found for this account"
+    assert theirs.error == f"I couldn't find order ORD-BOBS01 on this account. {orders.ORDER_NUMBER_HELP}"
+    assert theirs.error_kind == "refused" and "ORD-" in orders.ORDER_NUMBER_HELP  # says where the number is
     assert (theirs.error or "").replace("BOBS01", "X") == (nothing.error or "").replace("NOSUCH", "X")
     assert "bob" not in str(theirs.as_trace()) and "p8" not in str(theirs.as_trace())
     stolen = call(toolbox, "cancel_order", {"order_id": "ORD-BOBS01"}, confirmed(ALICE))
@@ -208,7 +210,7 @@ def test_partial_returns_do_not_return_an_item_twice(toolbox: Toolbox, store: Or
         ),
         ({"order_id": "ORD-PLACED", "reason": "x"}, "has not shipped yet", "cancel_order"),
         ({"order_id": "ORD-SHIPPD", "reason": "x"}, "once it is delivered", None),
-        ({"order_id": "ORD-DELIVR", "product_ids": ["p1"], "reason": "x"}, "does not contain p1", None),
+        ({"order_id": "ORD-DELIVR", "product_ids": ["p1"], "reason": "x"}, "doesn't include that item", None),
     ],
 )
 def test_returns_that_are_not_allowed_say_why(
@@ -217,6 +219,7 @@ def test_returns_that_are_not_allowed_say_why(
     before = store.get(args["order_id"])
     res = call(toolbox, "start_return", args, confirmed(ALICE))
     assert not res.ok and text in (res.error or "") and res.data["suggest"] == suggest
+    assert "p1" not in (res.error or "")  # catalog ids are not words a shopper knows
     assert store.get(args["order_id"]) == before
 
 

@@ -72,6 +72,7 @@ def test_failures_come_back_as_results(toolbox: Toolbox) -> None:
     assert not bad.ok
     assert "text: Field required" in (bad.error or "") and "times:" in (bad.error or "")
     assert "extra: unknown argument" in (bad.error or "")
+    assert [r.error_kind for r in (boom, unknown, not_object, bad)] == ["failed", "invalid", "invalid", "invalid"]
 
 
 def test_cancellation_while_a_tool_runs_is_not_swallowed() -> None:

@@ -40,13 +40,13 @@ async def change_cart(t: TurnContext) -> Plan:
     if products:
         events.append(cards(products))
     for r in refused:
-        why = r.error or "That didn't work."
+        why = answers.tool_failure(r)
         events.append(ActionEvent(tool=tool, status="refused", description=why, result=r.data))
     if not done:
-        return Plan(events, Reply(fixed=refused[0].error or "That didn't work.", citations=refused[0].citations))
+        return Plan(events, Reply(fixed=answers.tool_failure(refused[0]), citations=refused[0].citations))
     text = answers.cart_message(done[0].data) if len(done) == 1 else answers.cart_changes([r.data for r in done])
     if refused:
-        text += " " + " ".join(r.error or "" for r in refused).strip()
+        text += " " + " ".join(dict.fromkeys(answers.tool_failure(r) for r in refused))
     events += [ActionEvent(tool=tool, status="done", description=text, result=r.data) for r in done]
     citations = list(dict.fromkeys(c for r in results for c in r.citations))
     return Plan(events, Reply(fixed=text, products=products, citations=citations))
@@ -58,7 +58,7 @@ async def view_cart(t: TurnContext) -> Plan:
         return saying("The cart isn't available right now.")
     result = await t.call("view_cart", {})
     if not result.ok:
-        return saying(result.error or "I couldn't read your cart right now.")
+        return saying(answers.tool_failure(result))
     cart = result.data.get("cart", {})
     products = t.products([str(i["product_id"]) for i in cart.get("items", [])])
     events: list[PlanEvent] = [cards(products)] if products else []

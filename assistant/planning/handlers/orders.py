@@ -17,7 +17,7 @@ async def order_status(t: TurnContext) -> Plan:
     args = {"order_id": t.slots.order_id} if t.slots.order_id else {}
     result = await t.call("order_status", args)
     if not result.ok:
-        return saying(result.error or "I couldn't find that order.")
+        return saying(answers.tool_failure(result))
     orders = result.data.get("orders")
     if orders is not None and len(orders) != 1:
         if orders:
@@ -51,7 +51,9 @@ async def confirm(t: TurnContext) -> Plan:
 async def ask_order(t: TurnContext, verb: str) -> Plan:
     """Which order? With the shopper's recent orders listed."""
     result = await t.call("order_status", {})
-    orders = result.data.get("orders", []) if result.ok else []
+    if not result.ok:
+        return saying(answers.tool_failure(result))
+    orders = result.data.get("orders", [])
     listed = answers.orders_list_answer(orders)
     if not orders:
         return saying(listed)
@@ -73,7 +75,7 @@ async def change_state(t: TurnContext, tool: str, args: dict[str, Any], confirme
     """Run a state-changing tool: it asks for confirmation first unless the shopper already confirmed."""
     result = await t.call(tool, args, confirmed=confirmed)
     if not result.ok:
-        refused = result.error or "That can't be done."
+        refused = answers.tool_failure(result)
         action = ActionEvent(tool=tool, status="refused", description=refused, result=result.data)
         return saying(refused, action, citations=result.citations)
     if result.needs_confirmation:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from assistant import answers
 from assistant.grounding import Facts, amounts_in
 from assistant.intents.need import plain_text
 from assistant.planning.plan import Handler, Plan, Reply, TurnContext, saying
@@ -26,7 +27,7 @@ NEXT_STEP: dict[str, str] = {
 async def handoff(t: TurnContext) -> Plan:
     result = await t.call("handoff_to_human", {"reason": t.message[:500]})
     if not result.ok:
-        return saying(result.error or "I couldn't reach a human agent right now.")
+        return saying(answers.tool_failure(result))
     ticket = result.data.get("ticket_id", "")
     text = f"I've asked a human agent to take over (ticket {ticket}). They will reply here shortly."
     return saying(text, HandoffEvent(ticket_id=ticket, reason=t.message[:500]))
@@ -37,7 +38,9 @@ async def policy(t: TurnContext) -> Plan:
     question, then the next step the shopper can take, or else at most one sentence the model adds from the rest
     of the same passage. When no policy answers the question, say so and offer a person."""
     result = await t.call("policy_answer", {"question": plain_text(t.message), "intent": t.intent})
-    answer: dict[str, Any] | None = result.data.get("answer") if result.ok else None
+    if not result.ok:
+        return saying(answers.tool_failure(result))
+    answer: dict[str, Any] | None = result.data.get("answer")
     if not answer or not answer.get("sentences"):
         return saying(NOT_IN_POLICIES)
     quoted: list[str] = answer["sentences"]
