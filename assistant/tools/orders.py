@@ -128,9 +128,7 @@ def _order(store: OrderStore, order_id: str, ctx: ToolContext) -> Order:
     order = store.get(order_id)
     # Another shopper's order reads exactly like a missing one: nothing about it leaks.
     if order is None or (ctx.role != "agent" and order.shopper_id != ctx.shopper_id):
-        raise ToolError(
-            f"I couldn't find order {order_id} on this account. {ORDER_NUMBER_HELP}", {"order_id": order_id}
-        )
+        raise ToolError(f"There's no order {order_id} on this account. {ORDER_NUMBER_HELP}", {"order_id": order_id})
     return order
 
 

@@ -191,7 +191,7 @@ def test_another_shoppers_order_is_not_found(running: Running) -> None:
     events = chat_events(running.base_url, {"message": "cancel order ORD-CCCCCC"})
     assert not any(e["event"] == "action" and e["data"]["status"] != "refused" for e in events)
     text = answer(events)  # a sentence for the shopper, with where to find the number; not the tool's error
-    assert text.startswith("I couldn't find order ORD-CCCCCC on this account.") and text.endswith(".")
+    assert text.startswith("There's no order ORD-CCCCCC on this account.") and text.endswith(".")
     assert "confirmation e-mail" in text
     assert running.orders.get("ORD-CCCCCC").status == "placed"  # type: ignore[union-attr]
 
