@@ -37,7 +37,8 @@ GENERIC = frozenset(
     "something thing things stuff item items product products nice good great cool new best cheap cheaper "
     "affordable quality gift gifts idea ideas present presents recommendation recommendations option options "
     "one ones kind sort type you your my our their his her it them that this these those for with and the from "
-    "into onto about some any all".split()
+    "into onto about some any all again too also now today tonight tomorrow instead please asap soon quickly still "
+    "really very just more".split()
 )
 STRONG_MATCH = 0.6  # a result this similar covers the need even without a shared word
 
@@ -124,15 +125,36 @@ def only_refines(message: str, stated: Iterable[str]) -> bool:
     return not (content_words(text) - REFINING - said)
 
 
+_QUALIFIER = re.compile(
+    r"\s*[,;:]\s*|\s+(?:for|to|with|without|that|which|who|from|in|on|at|like|by|under|over|below|above|around|about"
+    r"|between|within|budget|nothing|no more than|less than|more than)\s+",
+    re.I,
+)
+
+
+def thing_named(need: str) -> str:
+    """The thing a need names, without what qualifies it: "refrigerator for my kitchen" → "refrigerator", "wall
+    art in black and white" → "wall art" (the whole need when nothing before a qualifier names a product)."""
+    head = _QUALIFIER.split(need, maxsplit=1)[0].strip(" ,.!?")
+    return head if content_words(head) else need
+
+
+def head_word(need: str) -> str | None:
+    """The noun a need is about: the last product word of the thing it names ("fresh lobster" → "lobster")."""
+    words = [singular(w) for w in WORD.findall(thing_named(need).lower()) if len(w) > 2 and w not in GENERIC]
+    return words[-1] if words else None
+
+
 def covers(need: str, products: Iterable[Product], best_similarity: float, min_similarity: float) -> bool:
-    """Whether results cover a need: similar enough, and sharing a product word with it (a "surfboard" is not
-    covered by the "Urban Surf Home Office Setup"), unless very similar."""
+    """Whether results cover a need: similar enough, and naming the thing it is about (a "surfboard" is not
+    covered by the "Urban Surf Home Office Setup", nor "fresh lobster" by "Wicked Fresh" toothpaste), unless very
+    similar."""
     if best_similarity < min_similarity:
         return False
-    wanted = content_words(need)
-    if not wanted or best_similarity >= STRONG_MATCH:
+    head = head_word(need)
+    if head is None or best_similarity >= STRONG_MATCH:
         return True
     shown: set[str] = set()
     for p in products:
         shown |= content_words(" ".join([p.title, *p.category_path]))
-    return bool(wanted & shown)
+    return head in shown

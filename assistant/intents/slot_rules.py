@@ -77,7 +77,10 @@ _LETTER_SIZES = {
 _SIZE_WORD = "|".join(sorted((re.escape(k) for k in _LETTER_SIZES), key=len, reverse=True))
 _SIZE_RULES = [
     # "size M", "size 42", "size 10.5", "size 32x34"
-    re.compile(rf"\bsize\s*[:=]?\s*(?P<v>\d{{1,2}}(?:\.5)?(?:\s?[x/]\s?\d{{2}})?|(?:{_SIZE_WORD}))(?![\w-])", re.I),
+    # (a separator after "size": "sizes" is not size S)
+    re.compile(
+        rf"\bsize(?:\s+|\s*[:=]\s*)(?P<v>\d{{1,2}}(?:\.5)?(?:\s?[x/]\s?\d{{2}})?|(?:{_SIZE_WORD}))(?![\w-])", re.I
+    ),
     # "in XL", "in medium": words and multi-letter sizes only; a lone letter needs "size" or capitals
     re.compile(
         r"\bin\s+(?:a\s+)?(?P<v>x{1,3}l|xs|xxs|[23]xl|extra[- ]large|extra[- ]small|x+-large|small|medium|large)\b",

@@ -28,7 +28,7 @@ class WordEntry(BaseModel):
 
     words: list[str] = Field(min_length=1)
     categories: list[str] = Field(default_factory=list)
-    say: str | None = Field(default=None, description="how the answer names it; {word} is the first word")
+    say: str | None = Field(default=None, description="how the answer names it; {word} is the word the message used")
     likes: str | None = Field(default=None, description="an interest, as in 'who likes {likes}'")
 
     @field_validator("words", "categories")
@@ -82,13 +82,14 @@ class Found:
     kind: Kind
     entry: WordEntry
     categories: tuple[str, ...]
+    said: str = ""  # the words the message used ("nephew" for the entry that starts with "man")
 
     def phrase(self) -> str:
-        """How the answer names it: 'your brother', 'a birthday', 'cooking'."""
+        """How the answer names it: 'your nephew', 'a birthday', 'cooking'."""
         if self.kind == "interest":
             return self.entry.likes or self.entry.word
         default = "for your {word}" if self.kind == "recipient" else "for {word}"
-        return (self.entry.say or default).format(word=self.entry.word)
+        return (self.entry.say or default).format(word=self.said or self.entry.word)
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ class GiftWords:
                 if hit is not None:
                     kind, entry = hit
                     if all(f.entry is not entry for f in found):
-                        found.append(Found(kind, entry, self.available(entry, vocab)))
+                        found.append(Found(kind, entry, self.available(entry, vocab), " ".join(key)))
                     break
             else:
                 n = 1

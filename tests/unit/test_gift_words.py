@@ -97,3 +97,13 @@ def test_unknown_fields_are_refused() -> None:
 )
 def test_a_request_on_someones_behalf(message: str, matches: bool) -> None:
     assert bool(recipient_pattern().search(message.lower())) is matches
+
+
+def test_an_instrument_is_a_musical_interest_and_the_recipient_is_named_as_said(demo: CatalogVocabulary) -> None:
+    wish = load_gift_words().read("my nephew is learning guitar, what could I get him", demo)
+    assert [f.phrase() for f in wish.of("recipient")] == ["for your nephew"]
+    assert [f.entry.likes for f in wish.of("interest")] == ["music"]
+    assert wish.of("interest")[0].categories  # the demo store's instruments
+    assert wish.content == ()  # nothing left over to search for, or to report as not found
+    lover = load_gift_words().read("gift ideas for a dog lover", demo)
+    assert "lover" not in lover.content

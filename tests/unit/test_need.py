@@ -70,3 +70,29 @@ def test_a_message_that_only_changes_constraints_refines_the_last_search(
     from assistant.intents.need import only_refines
 
     assert only_refines(message, stated) is refines
+
+
+@pytest.mark.parametrize(
+    ("need", "thing", "head"),
+    [
+        ("refrigerator for my kitchen", "refrigerator", "refrigerator"),
+        ("wall art in black and white", "wall art", "art"),
+        ("new office chair, budget 300", "new office chair", "chair"),
+        ("sneakers between 50 and", "sneakers", "sneaker"),
+        ("fresh lobster", "fresh lobster", "lobster"),
+        ("something for my dog", "something for my dog", "dog"),  # nothing before "for" names a product
+    ],
+)
+def test_the_thing_a_need_names_and_the_noun_it_is_about(need: str, thing: str, head: str) -> None:
+    from assistant.intents.need import head_word, thing_named
+
+    assert thing_named(need) == thing
+    assert head_word(need) == head
+
+
+def test_results_that_share_only_a_modifier_do_not_cover_the_need() -> None:
+    toothpaste = Product(id="t", title="Natural Wicked Fresh Toothpaste", category_path=["Beauty"])
+    lobster_pot = Product(id="l", title="Steel Lobster Pot", category_path=["Kitchen"])
+    assert not covers("fresh lobster", [toothpaste], 0.45, 0.35)
+    assert covers("fresh lobster", [toothpaste, lobster_pot], 0.45, 0.35)
+    assert covers("fresh lobster", [toothpaste], 0.65, 0.35)  # very similar: covered whatever the words

@@ -8,7 +8,7 @@ from typing import Any
 
 from assistant import answers, leads
 from assistant.dialogue.references import BASIC_COLORS, variant_search
-from assistant.intents.need import content_words, covers, shopping_need
+from assistant.intents.need import content_words, covers, head_word, shopping_need, thing_named
 from assistant.planning.plan import Handler, Plan, TurnContext, saying, showing
 from assistant.tools.base import ToolResult
 from retrieval.product import Product
@@ -50,7 +50,8 @@ async def search(t: TurnContext) -> Plan:
         products = []
     if not products:
         closest = await asyncio.to_thread(t.deps.nearest_categories, need) if t.deps.nearest_categories else []
-        what = need if len(need) < 60 else "that"
+        named = thing_named(need)
+        what = named if len(named) < 60 else "that"
         return showing([], items, fixed=answers.not_carried(what, closest))
     budget = {v for v in (s.price_min, s.price_max) if v is not None}
     return showing(
@@ -65,6 +66,8 @@ async def search(t: TurnContext) -> Plan:
 
 
 def _names_colour(p: Product, words: list[str]) -> bool:
+    """Whether the title names the colour (not the description: free text that may list other colours, or carry
+    whatever a catalog row's author put there)."""
     title = set(re.findall(r"[a-z]+", p.title.lower()))
     return all(w in title for w in words)
 
@@ -95,7 +98,16 @@ async def _search_in_colour(
     wider["limit"] = min(4 * n, 20)
     found = await t.call("search_products", wider)
     more_items, more = t.search_results(found)
-    named = [p for p in more if _names_colour(p, words) and p.id not in items]
+    # In the colour, and still what was asked for: among the best matches, or naming the thing itself (a wider
+    # search also finds a copper lamp for "a copper kettle").
+    head = head_word(str(args["query"]))
+    named = [
+        p
+        for rank, p in enumerate(more)
+        if p.id not in items
+        and _names_colour(p, words)
+        and (rank < n or head is None or head in content_words(p.title))
+    ]
     if not t.deps.color_field and not named:
         named = more  # no colour anywhere to go by: the query's words decide
     items |= {p.id: more_items[p.id] for p in named}
