@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Literal
 
 from assistant.grounding.claims import Claim, Values, claims_in
 from assistant.grounding.patterns import CAPITALISED_RUN, COMMON, MONEY, WORD, amount_of
@@ -77,6 +78,37 @@ def record_texts(p: Product) -> list[str]:
     return texts
 
 
+# A shortened title names its product when it says at least this many of the title's first words, two of them
+# longer than two letters ("Amazon Basics Stemless", not "Set of 4").
+SHORT_TITLE_WORDS = 3
+
+
+def _title_start_in(low: str, title: str) -> tuple[int, int] | None:
+    """Where `low` says the longest start of `title` (whole words, at least SHORT_TITLE_WORDS of them), if anywhere."""
+    words = list(WORD.finditer(title))
+    for n in range(len(words) - 1, SHORT_TITLE_WORDS - 1, -1):  # the whole title is a full mention, not a short one
+        if sum(len(w.group(0)) > 2 for w in words[:n]) < 2:
+            break
+        start = title[: words[n - 1].end()]
+        at = low.find(start)
+        while at >= 0:
+            after = at + len(start)
+            if (at == 0 or not low[at - 1].isalnum()) and (after == len(low) or not low[after].isalnum()):
+                return at, after
+            at = low.find(start, at + 1)
+    return None
+
+
+@dataclass(frozen=True)
+class Mention:
+    """Where a text names a product, and how: by its full title, a shortened title, or most of its title words."""
+
+    start: int
+    end: int
+    product: Product
+    how: Literal["title", "shortened", "words"]
+
+
 @dataclass
 class Facts:
     """What the answer may state: the turn's products, money amounts from tools or the shopper, known names (tool
@@ -102,33 +134,55 @@ class Facts:
             self.vocab.update(WORD.findall(" ".join(fields).lower()))
 
     def mentioned(self, text: str) -> list[Product]:
-        """Products of the facts that `text` names (by full title, or by most of its title words)."""
-        return [p for _, p in self.mentions(text)]
+        """Products of the facts that `text` names (by full title, a shortened title, or most of its title words)."""
+        return [m.product for m in self.named(text)]
 
     def mentions(self, text: str) -> list[tuple[int, Product]]:
-        """(where the mention ends, product) for each product `text` names, in text order: by its full title, or
-        by most of its title words. Words inside a full title belong to that product: "Office Chair Pro" in
-        "the Ergonomic Office Chair Pro" does not also name the "ErgoFlex Pro Office Chair"."""
+        """(where the mention ends, product) for each product `text` names, in text order."""
+        return [(m.end, m.product) for m in self.named(text)]
+
+    def named(self, text: str) -> list[Mention]:
+        """Each product `text` names, in text order: by its full title; else by its title shortened, the title's
+        first words said in a row (a model shortens "GoodGlassware Stemless Wine Glasses (Set Of 4) 15 oz - Crystal
+        Clear Clarity, Classic Bowl Design ..." after a few of them); else by most of its title words. Words inside a
+        full or shortened title belong to that product: "Office Chair Pro" in "the Ergonomic Office Chair Pro" does
+        not also name the "ErgoFlex Pro Office Chair", nor "Stemless Wine Glasses (Set of 4)" in the GoodGlassware's
+        shortened title the "Amazon Basics Stemless Wine Glasses (Set of 4), 15 oz"."""
         low = text.lower()
-        found: list[tuple[int, Product]] = []
+        found: list[Mention] = []
         spans: list[tuple[int, int]] = []
-        partial: list[Product] = []
+
+        def free(a: int, b: int) -> bool:
+            return not any(a < e and s < b for s, e in spans)
+
+        rest: list[Product] = []
         for p in self.products.values():
             title = p.title.lower()
             at = low.find(title)
             if at >= 0:
-                found.append((at + len(title), p))
+                found.append(Mention(at, at + len(title), p, "title"))
                 spans.append((at, at + len(title)))
             else:
-                partial.append(p)
-        free = "".join(" " if any(a <= i < b for a, b in spans) else ch for i, ch in enumerate(low))
-        words = set(WORD.findall(free))
+                rest.append(p)
+        shortened = sorted(
+            ((span, p) for p in rest if (span := _title_start_in(low, p.title.lower())) is not None),
+            key=lambda x: x[0][0] - x[0][1],  # the longest first: it takes the words it says
+        )
+        taken = set()
+        for (a, b), p in shortened:
+            if free(a, b) or any(m.how == "shortened" and (m.start, m.end) == (a, b) for m in found):
+                found.append(Mention(a, b, p, "shortened"))  # two products with one shortened title: both named
+                spans.append((a, b))
+                taken.add(p.id)
+        partial = [p for p in rest if p.id not in taken]
+        blank = "".join(" " if any(a <= i < b for a, b in spans) else ch for i, ch in enumerate(low))
+        words = set(WORD.findall(blank))
         for p in partial:
             title_words = [w for w in WORD.findall(p.title.lower()) if len(w) > 2]
             if len(title_words) >= 2 and sum(w in words for w in title_words) >= max(2, 0.6 * len(title_words)):
-                ends = [m.end() for w in title_words for m in re.finditer(rf"\b{re.escape(w)}\b", free)]
-                found.append((max(ends), p))
-        return sorted(found, key=lambda x: x[0])
+                hits = [m for w in title_words for m in re.finditer(rf"\b{re.escape(w)}\b", blank)]
+                found.append(Mention(min(m.start() for m in hits), max(m.end() for m in hits), p, "words"))
+        return sorted(found, key=lambda m: m.end)
 
     def foreign_titles(self, text: str) -> list[str]:
         """Catalog titles named in `text` that are not among the turn's products (a title inside one of theirs, as

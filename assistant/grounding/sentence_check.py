@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assistant.grounding.facts import Facts, format_price, stock_text
+from assistant.grounding.facts import Facts, Mention, format_price, stock_text
 from assistant.grounding.patterns import MONEY, STOCK, amount_of
 from retrieval.product import Product
 
@@ -33,40 +33,62 @@ class Check:
 
 
 def check_sentence(sentence: str, facts: Facts) -> Check:
-    """Repair the sentence's prices and stock claims, or drop it whole for any other unbacked claim."""
+    """Repair the sentence's prices and stock claims, or drop it whole for any other unbacked claim, and for a price
+    whose product is not sure: a repair never makes a price that belongs to a product the sentence names into
+    another product's price."""
     withheld: list[str] = []
-    mentions = facts.mentions(sentence)
+    named = facts.named(sentence)
     only = list(facts.products.values()) if len(facts.products) == 1 else []
-    subject = mentions[0][1] if len(mentions) == 1 else (only[0] if only else None)
+    subject = named[0] if len(named) == 1 else None
 
-    def subject_at(pos: int) -> Product | None:
-        """The product a claim at `pos` is about: the last one named before it, else the sentence's subject."""
-        before = [p for end, p in mentions if end <= pos]
+    def subject_at(pos: int) -> Mention | None:
+        """The mention a claim at `pos` is about: the last one named before it, else the sentence's subject."""
+        before = [m for m in named if m.end <= pos]
         return before[-1] if before else subject
+
+    def about_at(pos: int) -> Product | None:
+        m = subject_at(pos)
+        return m.product if m is not None else (only[0] if only else None)
 
     foreign = facts.foreign_titles(sentence) or facts.unknown_names(sentence)
     if foreign:
         return Check("", [f"product not in the results: {n}" for n in foreign])
+    unsure: list[str] = []
 
     def fix_price(m: re.Match[str]) -> str:
-        amount = amount_of(m)
-        about = subject_at(m.start())
+        amount = round(amount_of(m), 2)
+        said = m.group(0).strip()
+        mention = subject_at(m.start())
+        about = mention.product if mention is not None else (only[0] if only else None)
         if about is not None and about.price is not None:
-            right = format_price(about.price, about.currency)
-            namesakes = [p for _, p in mentions if p.title.lower() == about.title.lower()]  # one title, two prices
-            if any(p.price is not None and round(amount, 2) == round(p.price, 2) for p in [about, *namesakes]):
+            # Products named by the same words (one title, or one shortened title, for two products) may each be meant.
+            span = (mention.start, mention.end) if mention is not None else None
+            alike = [n.product for n in named if (n.start, n.end) == span]
+            if any(p.price is not None and amount == round(p.price, 2) for p in [about, *alike]):
                 return m.group(0)
-            withheld.append(f"price {m.group(0).strip()} replaced by {right}")
+            owners = [p for p in facts.products.values() if p.price is not None and amount == round(p.price, 2)]
+            if any(n.product in owners for n in named) or (owners and (mention is None or mention.how == "words")):
+                # The price is one a named product has, or the product is known only by some of its words while
+                # another shown product has this price: which product is meant is not sure, so nothing is repaired.
+                unsure.append(f"price {said} belongs to the {owners[0].title}, said of the {about.title}")
+                return m.group(0)
+            if len({p.id for p in [about, *alike]}) > 1:
+                unsure.append(f"price {said} said of {len(alike)} products named alike")
+                return m.group(0)
+            right = format_price(about.price, about.currency)
+            withheld.append(f"price {said} replaced by {right}")
             return right
-        if round(amount, 2) in facts.amounts:
+        if amount in facts.amounts:
             return m.group(0)
-        withheld.append(f"price {m.group(0).strip()} not in the results")
+        withheld.append(f"price {said} not in the results")
         return "the price shown on the card"
 
     text = MONEY.sub(fix_price, sentence)
+    if unsure:
+        return Check("", [f"{u} (sentence dropped)" for u in unsure])
 
     def fix_stock(m: re.Match[str]) -> str:
-        about = subject_at(m.start())
+        about = about_at(m.start())
         if about is None and not facts.products:
             withheld.append(f"stock claim {m.group(0)!r} with no product")
             return "availability unknown"

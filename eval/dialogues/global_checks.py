@@ -109,9 +109,10 @@ def grounding(rec: TurnRecord, catalog: dict[str, Product], titles: CatalogTitle
     result.stock = [int(m.group(1)) for m in STOCK_COUNT.finditer(answer) if int(m.group(1)) not in stock]
     result.names = [title for title, ids in titles.named_in(answer) if not set(ids) & product_ids]
     allowed_other = {round(a, 2) for a in other}
+    shown = {pid: catalog[pid].title for pid in prices}
     for sentence in SENTENCE.split(answer):
         named = [[pid for pid in ids if pid in prices] for _, ids in titles.named_in(sentence)]
-        named = [ids for ids in named if ids]
+        named = [ids for ids in named if ids] or shortened_titles(sentence, shown)
         if len(named) != 1:
             continue
         own = {prices[pid] for pid in named[0]}  # several products may share the title
@@ -121,6 +122,32 @@ def grounding(rec: TurnRecord, catalog: dict[str, Product], titles: CatalogTitle
                 title = catalog[named[0][0]].title
                 result.misattributed.append(f"${a:.2f} said of {title} (catalog ${min(own):.2f})")
     return result
+
+
+# An answer that shortens a long title says its first words: at least this many, two longer than two letters.
+SHORT_TITLE_WORDS = 3
+WORDS = re.compile(r"[a-z0-9]+")
+
+
+def shortened_titles(sentence: str, shown: dict[str, str]) -> list[list[str]]:
+    """The shown products (id -> title) whose titles `sentence` says the first words of, grouped by the words said,
+    in text order; a shortened title inside a longer one's words is that one's ("Stemless Wine Glasses (Set of 4)"
+    inside "GoodGlassware Stemless Wine Glasses (Set Of 4) 15 oz")."""
+    low = sentence.lower()
+    spans: dict[tuple[int, int], list[str]] = {}
+    for pid, title in shown.items():
+        title = title.lower()
+        words = list(WORDS.finditer(title))
+        for n in range(len(words), SHORT_TITLE_WORDS - 1, -1):
+            if sum(len(w.group(0)) > 2 for w in words[:n]) < 2:
+                break
+            start = title[: words[n - 1].end()]
+            whole = rf"(?<![a-z0-9]){re.escape(start)}(?![a-z0-9])"  # whole words of the sentence
+            if (m := re.search(whole, low)) is not None:
+                spans.setdefault(m.span(), []).append(pid)
+                break
+    kept = [s for s in spans if not any(o != s and o[0] <= s[0] and s[1] <= o[1] for o in spans)]
+    return [spans[s] for s in sorted(kept)]
 
 
 def _walk(data: Any, ids: set[str], amounts: set[float], stock: set[int], texts: list[str]) -> None:

@@ -13,6 +13,7 @@ from eval.dialogues.results import figures, pass_hat_k, summary_line
 from eval.dialogues.runner import TrialResult
 from eval.dialogues.scenario import Expect, Final, Scenario, Trajectory, Turn
 from eval.metrics import ndcg_at
+from retrieval.product import Product
 from tests.unit.conftest import SMALL_CATALOG
 
 TURN = "a" * 32
@@ -281,3 +282,32 @@ def test_a_price_or_stock_question_is_answered_in_the_first_sentence() -> None:
     vague = turn("how much is the first one?", "product_question", cards=["p1"], refs=["p1"], answer="Great choice!")
     assert direct_answer(vague, CATALOG) is False
     assert direct_answer(turn("red running shoes", cards=["p1"]), CATALOG) is None  # not a direct question
+
+
+def test_a_price_said_of_a_shortened_title_is_checked_against_that_product() -> None:
+    """A model shortens a long title: the shortened title still names its product, and a look-alike's price said of
+    it is misattributed (the GoodGlassware set's $15.99 once became the Amazon Basics set's $16.16 unnoticed)."""
+    good = Product(
+        id="g",
+        title="GoodGlassware Stemless Wine Glasses (Set Of 4) 15 oz - Crystal Clear Clarity, Classic Bowl Design "
+        "Perfect for Red and White Wines - Lead Free, Dishwasher Safe",
+        price=15.99,
+    )
+    basics = Product(id="b", title="Amazon Basics Stemless Wine Glasses (Set of 4), 15 oz", price=16.16)
+    catalog = {p.id: p for p in (good, basics)}
+    short = "The GoodGlassware Stemless Wine Glasses (Set Of 4) 15 oz - Crystal Clear Clarity"
+    cards = [{"id": p.id, "title": p.title, "price": p.price} for p in (good, basics)]
+
+    def said(answer: str) -> list[str]:
+        names = [("session", {"session_id": "s", "turn_id": TURN}), ("products", {"products": cards})]
+        names += [("token", {"text": answer}), ("done", {"turn_id": TURN, "status": "completed", "withheld": []})]
+        events = [Event(n, f"{TURN}:{i}", d, 1.0) for i, (n, d) in enumerate(names)]
+        rec = TurnRecord(message="wine glasses", events=events, session_id="s", turn_id=TURN, turn_ms=1.0)
+        return grounding(rec, catalog, catalog_titles(catalog)).misattributed
+
+    assert said(f"{short} costs $16.16.") == [f"$16.16 said of {good.title} (catalog $15.99)"]
+    assert said(f"{short} costs $15.99.") == []
+    assert said("The Amazon Basics Stemless Wine Glasses cost $15.99.") == [
+        f"$15.99 said of {basics.title} (catalog $16.16)"
+    ]
+    assert said("Both sets of stemless wine glasses cost $16.16.") == []  # no title's first words: not attributed

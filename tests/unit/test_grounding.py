@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from assistant.grounding import CatalogTitles, Facts, GroundingFilter, QualityGate, ground
+from assistant.grounding.sentence_check import check_sentence
 from retrieval.product import Product
 
 LOAFERS = Product(id="1", title="Sleek Brown Leather Loafers", price=59.99, stock=3, brand="Acme", color="brown")
@@ -241,3 +242,46 @@ def test_a_repeating_model_is_stopped_and_nothing_usable_leaves_no_text() -> Non
     assert f.feed("The loafers are brown. ") == "" and f.looping
     f = GroundingFilter(facts(LOAFERS))
     assert f.feed("Made in 2031. ") + f.finish() == "" and f.cut == 1 and f.kept == 0
+
+
+GOOD = Product(
+    id="g",
+    title="GoodGlassware Stemless Wine Glasses (Set Of 4) 15 oz - Crystal Clear Clarity, Classic Bowl Design Perfect "
+    "for Red and White Wines - Lead Free, Dishwasher Safe, All-Purpose Tumblers",
+    price=15.99,
+)
+BASICS = Product(id="b", title="Amazon Basics Stemless Wine Glasses (Set of 4), 15 oz", price=16.16)
+SHORT = "The GoodGlassware Stemless Wine Glasses (Set Of 4) 15 oz - Crystal Clear Clarity"
+
+
+def test_a_shortened_title_names_its_product_and_its_words_name_no_look_alike() -> None:
+    """A model shortens a long title; the look-alike sharing most of its words was once taken as named, and the
+    right $15.99 "repaired" into the Amazon Basics set's $16.16."""
+    both = Facts(products={"g": GOOD, "b": BASICS})
+    assert [(m.product.id, m.how) for m in both.named(f"{SHORT} costs $15.99.")] == [("g", "shortened")]
+    assert ground(f"{SHORT} costs $15.99.", both) == (f"{SHORT} costs $15.99.", [])
+    wrong, withheld = ground(f"{SHORT} costs $9.99.", both)  # named for sure: its own price is put back
+    assert wrong == f"{SHORT} costs $15.99." and withheld == ["price $9.99 replaced by $15.99"]
+    assert both.named("a set of 4 glasses") == []  # a title's first words must say more than "set of 4"
+
+
+def test_a_price_that_is_another_named_products_is_never_repaired_into_a_third() -> None:
+    swapped = "The Sleek Brown Leather Loafers cost $19.00, and the Cozy Wool Winter Hat costs $59.99."
+    dropped = check_sentence(swapped, facts(LOAFERS, HAT))
+    assert dropped.text == "" and dropped.withheld == [
+        "price $19.00 belongs to the Cozy Wool Winter Hat, said of the Sleek Brown Leather Loafers (sentence dropped)",
+        "price $59.99 belongs to the Sleek Brown Leather Loafers, said of the Cozy Wool Winter Hat (sentence dropped)",
+    ]
+
+
+def test_a_price_of_a_product_known_only_by_some_words_is_withheld_when_another_card_has_it() -> None:
+    both = Facts(products={"g": GOOD, "b": BASICS})
+    # Most of the Basics set's words, and the GoodGlassware's price.
+    sentence = "The Amazon Stemless Wine Glasses cost $15.99."
+    assert [m.how for m in both.named(sentence)] == ["words"]
+    dropped = check_sentence(sentence, both)
+    assert dropped.text == "" and dropped.withheld == [
+        f"price $15.99 belongs to the {GOOD.title}, said of the {BASICS.title} (sentence dropped)"
+    ]
+    unknown = check_sentence("The Amazon Stemless Wine Glasses cost $12.00.", both)  # no card's price: repaired
+    assert unknown.text == "The Amazon Stemless Wine Glasses cost $16.16."
