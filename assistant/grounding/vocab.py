@@ -34,7 +34,9 @@ FEATURES = frozenset(
     |non stick|hypoallergenic|gluten free|biodegradable|stain resistant|scratch resistant|shockproof|dustproof
     |non slip|anti slip|slip resistant|reflective|polarized|polarised|noise cancelling|noise canceling|usb|usb c
     |wifi|4k|hd|led|oled|lcd|solar|heated|memory foam|fair trade|bpa free|uv protection|spf|gps|nfc|touchscreen
-    |touch screen|cruelty free|lifetime warranty
+    |touch screen|cruelty free|lifetime warranty|eco friendly|environmentally friendly|earth friendly|sustainable
+    |sustainably|non toxic|nontoxic|compostable|plastic free|lead free|energy efficient|carbon neutral
+    |ethically sourced|ethically made
     """.replace("\n", "")
     .strip()
     .split("|")
@@ -55,6 +57,9 @@ SAME = [
     {"wifi", "wi fi"},
     {"handmade", "hand made"},
     {"non slip", "anti slip", "slip resistant"},
+    {"eco friendly", "environmentally friendly", "earth friendly"},
+    {"sustainable", "sustainably"},
+    {"non toxic", "nontoxic"},
 ]
 FORMS: dict[str, frozenset[str]] = {form: frozenset(group) for group in SAME for form in group}
 

@@ -66,6 +66,8 @@ def test_the_claims_a_sentence_makes_are_found_by_kind() -> None:
         ("They also come in black.", "colour 'black'"),  # a colour
         ("The upper is made of suede.", "material 'suede'"),  # a material
         ("They are fully insulated.", "feature 'insulated'"),  # a feature
+        ("They are eco-friendly hiking boots.", "feature 'eco friendly'"),  # a quality claim no record states
+        ("The leather is sustainably sourced.", "feature 'sustainably'"),
         ("They ship on Monday.", "date 'Monday'"),  # a date
     ],
 )
@@ -127,3 +129,10 @@ def test_counts_and_list_positions_of_the_products_shown_may_be_said() -> None:
     f = facts(BOOTS, NECKLACE, TEE)
     assert ground("Here are three options; the 2nd is silver.", f)[0] == "Here are three options; the 2nd is silver."
     assert ground("Here are nine options.", f)[0] == ""
+
+
+def test_a_quality_claim_is_backed_by_the_record_in_its_own_words_or_a_same_meaning_spelling() -> None:
+    bag = Product(id="g", title="Canvas Tote", price=20.0, description="An environmentally friendly, non-toxic tote.")
+    assert check_sentence("It is an eco-friendly tote.", facts(bag)).text == "It is an eco-friendly tote."
+    assert check_sentence("It is nontoxic.", facts(bag)).text == "It is nontoxic."
+    assert check_sentence("It is compostable.", facts(bag)).text == ""
