@@ -5,7 +5,7 @@ A file looks like this (`<id>.md`; the id is the file's name):
     ---
     id: returns
     title: Returns and refunds
-    topics: [return, refund, exchange]          # words shoppers use for it (optional)
+    topics: [return, refund, exchange]          # words shoppers use for it (optional; a question naming one asks it)
     intents: [check_refund_policy]              # intents it answers (optional)
     updated: 2026-12-01
     ---
@@ -56,7 +56,9 @@ class FrontMatter(BaseModel):
 
     id: str = Field(pattern=f"^{ID}$", description="the policy's id: lower case, digits and dashes")
     title: str = Field(min_length=1, description="the policy's title, as a shopper would see it")
-    topics: list[str] = Field(default_factory=list, description="words shoppers use for this policy")
+    topics: list[str] = Field(
+        default_factory=list, description="words shoppers use for this policy: a question naming one is about it"
+    )
     intents: list[str] = Field(default_factory=list, description="intents this policy answers")
     updated: datetime.date = Field(description="when the policy last changed (YYYY-MM-DD)")
 
