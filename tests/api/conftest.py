@@ -25,12 +25,14 @@ import uvicorn
 
 from assistant.api.app import create_app
 from assistant.intents.router import RoutedIntent
+from assistant.llm.base import LLM
 from assistant.llm.fake import FakeLLM
 from assistant.services import Services, assemble
 from assistant.sessions.sqlite_store import SqliteSessionStore
 from assistant.settings import SHIPPED_POLICIES, AssistantSettings
 from assistant.stores import Order, OrderItem, OrderStore, open_stores
 from assistant.tools import ToolDeps, make_toolbox
+from retrieval.clip import ImageEncoder
 from retrieval.encoders import HashingEncoder
 from retrieval.indexer import Indexer
 from retrieval.lexical import LexicalIndex
@@ -108,9 +110,16 @@ def demo_order(order_id: str, shopper: str, status: str, product_id: str = "p1",
 
 
 def build_services(
-    data_dir: Path, llm: FakeLLM, catalog: list[Product] | None = None, profiles: bool = False, **overrides: Any
+    data_dir: Path,
+    llm: LLM,
+    catalog: list[Product] | None = None,
+    profiles: bool = False,
+    image_encoder: ImageEncoder | None = None,
+    image_root: Path | None = None,
+    **overrides: Any,
 ) -> tuple[Services, OrderStore]:
-    """The service over a small catalog; `profiles`: with a personalization store (else none, as without one)."""
+    """The service over a small catalog; `profiles`: with a personalization store (else none, as without one);
+    `image_encoder`: with photo search over the catalog's images under `image_root`."""
     catalog = SMALL_CATALOG if catalog is None else catalog
     options: dict[str, Any] = {"llm_slots": False, "min_relevance": 0.0, **overrides}
     settings = AssistantSettings(
@@ -119,8 +128,11 @@ def build_services(
     client = make_chroma_client("ephemeral")
     store = VectorStore(client, f"t{uuid.uuid4().hex[:8]}")
     encoder = HashingEncoder()
-    Indexer(store, encoder, data_dir / "lexical", show_progress=False).index(catalog)
-    engine = SearchEngine(store, LexicalIndex.load(data_dir / "lexical"), encoder)
+    lexical = data_dir / "lexical"
+    Indexer(store, encoder, lexical, image_encoder=image_encoder, image_root=image_root, show_progress=False).index(
+        catalog
+    )
+    engine = SearchEngine(store, LexicalIndex.load(lexical), encoder, image_encoder)
     # Orders, carts and handoffs behind the sessions' URL, as the service opens them.
     stores = open_stores(settings.resolved_session_store_url)
     orders = stores.orders

@@ -280,6 +280,17 @@ def test_an_unavailable_model_is_said_with_a_retry(store: Running, page: Any, sy
     expect(panel.get_by_role("alert")).to_have_count(0)
 
 
+def test_no_photo_button_without_photo_search(store: Running, page: Any, sync_api: ModuleType) -> None:
+    expect = sync_api.expect
+    with page.expect_response(re.compile(r"/v1/widget/config$")) as config:
+        panel = open_widget(page, store.base_url)
+    assert config.value.json()["image_search"] is False  # no CLIP checkpoint on this server
+    expect(panel.get_by_role("textbox", name="Message")).to_be_focused()
+    expect(panel.get_by_role("button", name="Search by photo")).to_have_count(0)
+    expect(page.locator("input[type=file]")).to_have_count(0)  # nor a hidden file input
+    assert page.problems == []
+
+
 def test_keyboard_only(store: Running, page: Any, sync_api: ModuleType) -> None:
     expect = sync_api.expect
     page.goto(store.base_url)
