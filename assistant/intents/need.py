@@ -40,7 +40,11 @@ GENERIC = frozenset(
     "into onto about some any all again too also now today tonight tomorrow instead please asap soon quickly still "
     "really very just more".split()
 )
-STRONG_MATCH = 0.6  # a result this similar covers the need even without a shared word
+STRONG_MATCH = 0.6
+# Words for a product's condition that make it another thing to buy (a used car is not a toy car): a need that
+# states one is covered only by a result that states it too. ("Fresh" is not one: fresh flowers are sold without
+# the word in their titles.)
+CONDITIONS = frozenset("used secondhand second-hand preowned pre-owned refurbished reconditioned".split())  # a result this similar covers the need even without a shared word
 
 
 _MARKUP = re.compile(r"<[^>]{0,200}>")
@@ -151,10 +155,12 @@ def covers(need: str, products: Iterable[Product], best_similarity: float, min_s
     similar."""
     if best_similarity < min_similarity:
         return False
-    head = head_word(need)
-    if head is None or best_similarity >= STRONG_MATCH:
-        return True
     shown: set[str] = set()
     for p in products:
         shown |= content_words(" ".join([p.title, *p.category_path]))
-    return head in shown
+    # "used cars" are not covered by toy cars: a condition the need states must be one a result states too.
+    conditions = content_words(thing_named(need)) & CONDITIONS
+    if not conditions <= shown:
+        return False
+    head = head_word(need)
+    return head is None or best_similarity >= STRONG_MATCH or head in shown

@@ -96,3 +96,11 @@ def test_results_that_share_only_a_modifier_do_not_cover_the_need() -> None:
     assert not covers("fresh lobster", [toothpaste], 0.45, 0.35)
     assert covers("fresh lobster", [toothpaste, lobster_pot], 0.45, 0.35)
     assert covers("fresh lobster", [toothpaste], 0.65, 0.35)  # very similar: covered whatever the words
+
+
+def test_a_condition_the_need_states_must_be_one_a_result_states() -> None:
+    toy = Product(id="c", title="Remote Control Car 1:18", category_path=["Toys", "Cars"])
+    refurbished = Product(id="r", title="Refurbished Laptop 14 inch", category_path=["Computers"])
+    assert not covers("used cars", [toy], 0.7, 0.35)  # however similar: a toy car is not a used car
+    assert covers("refurbished laptop", [refurbished], 0.5, 0.35)
+    assert covers("cars", [toy], 0.5, 0.35)
