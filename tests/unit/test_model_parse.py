@@ -10,6 +10,7 @@ from typing import Any
 from assistant.intents.classifier import IntentScore
 from assistant.intents.model_parse import (
     MAX_CHOICES,
+    ModelParse,
     ParseContext,
     candidates,
     leans_on_context,
@@ -38,12 +39,30 @@ def routed(intent: str, confidence: float, source: str = "classifier", runners_u
     return RoutedIntent(intent=intent, group="X", confidence=confidence, source=source, scores=scores)  # type: ignore[arg-type]
 
 
-def parse(reply: dict[str, Any], message: str, ctx: ParseContext | None = None, choices: Sequence[str] = CHOICES):
-    llm = FakeLLM(json_replies=[reply])
+def parse(
+    reply: dict[str, Any] | None,
+    message: str,
+    ctx: ParseContext | None = None,
+    choices: Sequence[str] = CHOICES,
+    *,
+    llm: FakeLLM | None = None,
+    describe: dict[str, str] | None = None,
+    timeout_s: float = 5,
+) -> ModelParse:
+    """The model's parse of `message` with `reply` scripted (or `llm` as given)."""
+    llm = llm if llm is not None else FakeLLM(json_replies=[reply] if reply is not None else [])
     ctx = ctx if ctx is not None else ParseContext(shown=SHOWN)
     return asyncio.run(
         parse_message(
-            llm, PROMPT, message, ctx, reason="context", choices=choices, describe={}, vocab=VOCAB, timeout_s=5
+            llm,
+            PROMPT,
+            message,
+            ctx,
+            reason="context",
+            choices=choices,
+            describe=describe or {},
+            vocab=VOCAB,
+            timeout_s=timeout_s,
         )
     )
 
@@ -104,19 +123,7 @@ def test_an_order_from_the_questions_options_is_a_slot_the_reply_supports() -> N
 def test_the_prompt_names_the_question_the_shown_products_and_the_choices() -> None:
     llm = FakeLLM(json_replies=[{"intent": "out_of_scope", "product": 0}])
     ctx = ParseContext(question="Which order?", order_options=["ORD-AAAAAA"], shown=SHOWN)
-    asyncio.run(
-        parse_message(
-            llm,
-            PROMPT,
-            "hmm",
-            ctx,
-            reason="context",
-            choices=CHOICES,
-            describe={"out_of_scope": "Anything else."},
-            vocab=VOCAB,
-            timeout_s=5,
-        )
-    )
+    parse(None, "hmm", ctx, llm=llm, describe={"out_of_scope": "Anything else."})
     user = llm.calls[0][1][1].content
     assert "Which order? Options: ORD-AAAAAA" in user
     assert "1. Trail Runner Shoes" in user and "2. Road Racer Shoes" in user
@@ -130,39 +137,14 @@ class SlowLLM(FakeLLM):
 
 
 def test_a_slow_model_times_out_and_decides_nothing() -> None:
-    out = asyncio.run(
-        parse_message(
-            SlowLLM(),
-            PROMPT,
-            "hmm",
-            ParseContext(),
-            reason="low_confidence",
-            choices=CHOICES,
-            describe={},
-            vocab=VOCAB,
-            timeout_s=0.05,
-        )
-    )
+    out = parse(None, "hmm", ParseContext(), llm=SlowLLM(), timeout_s=0.05)
     assert out.status == "timeout" and out.intent is None
 
 
 def test_an_unavailable_model_decides_nothing() -> None:
     llm = FakeLLM()
     llm.available = False
-    out = asyncio.run(
-        parse_message(
-            llm,
-            PROMPT,
-            "hmm",
-            ParseContext(),
-            reason="low_confidence",
-            choices=CHOICES,
-            describe={},
-            vocab=VOCAB,
-            timeout_s=1,
-        )
-    )
-    assert out.status == "unavailable"
+    assert parse(None, "hmm", ParseContext(), llm=llm).status == "unavailable"
 
 
 def test_an_intent_about_shown_products_needs_a_product() -> None:
