@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
 
 from assistant.errors import EventNotFound, InvalidLastEventId, MessageEmpty, MessageTooLong, SessionNotFound
 from assistant.intents.router import RoutedIntent
@@ -18,11 +21,14 @@ from assistant.planning import Planner, TurnInput
 from assistant.principal import Principal
 from assistant.schemas import ChatResponse
 from assistant.sessions.base import SessionStore
-from assistant.sessions.models import InvalidEventId, Session, StoredEvent, parse_event_id
+from assistant.sessions.models import InvalidEventId, Session, StoredEvent, Turn, parse_event_id
 from assistant.turns import transcript
-from assistant.turns.live import LiveTurns
+from assistant.turns.live import Live, LiveTurns
 from assistant.turns.runner import TurnRunner
 from assistant.turns.summaries import Summarizer
+
+if TYPE_CHECKING:
+    from assistant.agent_service import AgentService
 
 
 @dataclass
@@ -53,6 +59,7 @@ class ChatService:
         self.summarizer = summarizer
         self.max_message_chars = max_message_chars
         self.live = LiveTurns(sessions, resume_grace_s)
+        self.people: AgentService | None = None  # takeover: set by AgentService, which decides who answers
 
     async def session_for(self, principal: Principal, session_id: str) -> Session:
         """The session if this caller may read it; SessionNotFound otherwise (another shopper's looks absent)."""
@@ -83,15 +90,33 @@ class ChatService:
         """Start the turn and follow it. The turn runs in its own task: when its last follower leaves (the client
         disconnected) it is cancelled after the resume grace, unless someone resumes it."""
         session = opened.session
+        people = self.people
         try:
-            turn = await self.sessions.begin_turn(session.session_id, opened.message)
+            if people is None:
+                turn = await self.sessions.begin_turn(session.session_id, opened.message)
+                live = self._start(principal, opened, turn, [])
+            else:
+                # The state check and the turn's start are one step: a takeover cannot slip between them.
+                async with people.lock(session.session_id):
+                    control, opening = await people.before_bot_turn(session, principal)
+                    if not control.bot_answers:  # a person took the session since `open`: the message goes to them
+                        opened.routing.cancel()
+                        yield await people.deliver(session, control, principal, opened.message)
+                        return
+                    turn = await self.sessions.begin_turn(session.session_id, opened.message)
+                    live = self._start(principal, opened, turn, opening)
         except BaseException:
             opened.routing.cancel()
             raise
-        inp = TurnInput(session, turn.turn_id, opened.message, role=principal.speaker, routing=opened.routing)
-        live = self.live.start(turn.turn_id, lambda live: self.runner.run(inp, turn, live))
         async for event in self.live.follow(live):
             yield event
+
+    def _start(self, principal: Principal, opened: OpenedTurn, turn: Turn, opening: list[BaseModel]) -> Live:
+        session = opened.session
+        inp = TurnInput(session, turn.turn_id, opened.message, role=principal.speaker, routing=opened.routing)
+        return self.live.start(
+            turn.turn_id, lambda live: self.runner.run(inp, turn, live, opening), session_id=session.session_id
+        )
 
     async def collect(self, principal: Principal, opened: OpenedTurn) -> ChatResponse:
         """The non-streaming variant: run the same turn and gather its events."""
@@ -104,9 +129,21 @@ class ChatService:
             turn_id, _ = parse_event_id(last_event_id)
         except InvalidEventId as e:
             raise InvalidLastEventId(str(e)) from e
-        if not any(t.turn_id == turn_id for t in session.turns):
+        turn = next((t for t in session.turns if t.turn_id == turn_id), None)
+        if turn is None:
             raise EventNotFound(f"no turn {turn_id!r} in session {session_id!r}")
-        return self.live.replay(session_id, turn_id, last_event_id)
+        open_person = turn.kind == "person" and not turn.finished
+        events = self.live.replay(session_id, turn_id, last_event_id, open_person=open_person)
+        if principal.role == "agent":
+            return events
+        return _without_internal_notes(events)
 
     async def aclose(self) -> None:
         await self.summarizer.aclose()
+
+
+async def _without_internal_notes(events: AsyncIterator[StoredEvent]) -> AsyncIterator[StoredEvent]:
+    """A shopper's view of a log: agents' internal notes left out."""
+    async for event in events:
+        if not (event.event == "message" and event.data.get("internal")):
+            yield event

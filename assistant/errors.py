@@ -92,6 +92,12 @@ class OutOfStock(AssistantError):
     code = "out_of_stock"
 
 
+class StateConflict(AssistantError):
+    """The action does not fit the session's state (e.g. a message to a session another agent owns)."""
+
+    code = "state_conflict"
+
+
 class FeatureOff(AssistantError):
     """A feature this deployment has not configured (e.g. photo search without a CLIP checkpoint)."""
 

@@ -227,3 +227,102 @@ class CartResponse(BaseModel):
     count: int = Field(description="items in the cart, quantities summed")
     total: float
     currency: str | None = Field(description="the lines' currency; None for an empty cart (or mixed currencies)")
+
+
+# --- a person in the conversation (agent takeover): session stream events and the agent endpoints
+
+
+class MessageEvent(BaseModel):
+    """A person's message: the shopper's while an agent owns the session, or the agent's."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    event: Literal["message"] = "message"
+    sender: Literal["shopper", "agent"] = Field(serialization_alias="from", validation_alias="from")
+    name: str | None = Field(default=None, description="the agent's name as the shopper sees it")
+    text: str
+    internal: bool = Field(default=False, description="an agent's note: stored, shown to agents, never to the shopper")
+    at: datetime
+
+
+class AgentJoinedEvent(BaseModel):
+    event: Literal["agent_joined"] = "agent_joined"
+    name: str
+
+
+class AgentLeftEvent(BaseModel):
+    event: Literal["agent_left"] = "agent_left"
+    name: str | None = None
+    to: Literal["bot", "closed"] = Field(description="who has the conversation now: the bot, or nobody (closed)")
+
+
+class TypingEvent(BaseModel):
+    """Someone is typing; live only (not logged, no id)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    event: Literal["typing"] = "typing"
+    sender: Literal["shopper", "agent"] = Field(serialization_alias="from", validation_alias="from")
+    name: str | None = None
+
+
+class StateEvent(BaseModel):
+    """The session's state changed (bot, waiting_for_agent, agent, closed)."""
+
+    event: Literal["state"] = "state"
+    state: Literal["bot", "waiting_for_agent", "agent", "closed"]
+    agent_name: str | None = None
+    since: datetime
+
+
+class TakeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="Customer service", min_length=1, max_length=64, description="shown to the shopper")
+
+
+class AgentMessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=4000)
+    internal: bool = Field(default=False, description="a note for agents: stored, never sent to the shopper")
+
+
+class LoggedEvent(BaseModel):
+    """An event as logged: its id (`<turn_id>:<seq>`), name and data."""
+
+    id: str
+    event: str
+    data: dict[str, Any]
+
+
+class Delivered(BaseModel):
+    """POST /v1/chat while a person owns the session: the message went to them, no bot turn ran."""
+
+    session_id: str
+    delivered_to: Literal["agent"] = "agent"
+    agent_name: str | None
+    event_id: str = Field(description="the logged `message` event's id, as the session stream carries it")
+    state: Literal["agent"] = "agent"
+
+
+class Typed(BaseModel):
+    delivered: bool = Field(description="false when nobody is there to see it (the bot has the session)")
+
+
+class QueueEntry(BaseModel):
+    """A session as the agents' queue shows it."""
+
+    session_id: str
+    shopper_id: str
+    state: Literal["bot", "waiting_for_agent", "agent", "closed"]
+    since: datetime
+    waiting_s: float | None = Field(description="seconds the shopper has waited for a person (waiting_for_agent)")
+    agent_name: str | None
+    handoff: dict[str, Any] | None = Field(description="reason, summary, ticket_id, waiting_since")
+    last_message: str | None = Field(description="the shopper's latest message")
+    turns: int
+
+
+class Queue(BaseModel):
+    sessions: list[QueueEntry]

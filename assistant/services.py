@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from assistant.agent_service import AgentService
 from assistant.cart_service import CartService
 from assistant.catalog_service import CatalogService
 from assistant.chat_service import ChatService
@@ -30,7 +31,8 @@ from assistant.prompts import REQUIRED_PROMPTS, PromptRegistry
 from assistant.sessions.base import SessionStore
 from assistant.sessions.factory import open_session_store
 from assistant.settings import AssistantSettings
-from assistant.stores import Stores, open_stores
+from assistant.stores import ControlStore, Stores, open_stores
+from assistant.stores.sqlite_records import SqliteRecordStore
 from assistant.tools.base import Toolbox
 from assistant.tools.builder import load_tool_deps, make_toolbox
 from assistant.turns.answer import AnswerWriter
@@ -64,6 +66,7 @@ class Services:
     catalog: CatalogService
     cart: CartService
     feedback: FeedbackService
+    agent: AgentService
     metrics: Metrics
     components: Components | None = None
     stores: Stores | None = None  # orders, carts, handoffs (what tools change), feedback
@@ -227,6 +230,8 @@ def assemble(
         max_message_chars=settings.max_message_chars,
         resume_grace_s=settings.resume_grace_s,
     )
+    # Without shared stores (some tests, evaluations), session states live in memory: one process.
+    controls = stores.controls if stores is not None else ControlStore(SqliteRecordStore(":memory:"))
     return Services(
         settings=settings,
         llm=llm,
@@ -239,6 +244,7 @@ def assemble(
         catalog=CatalogService(engine, profiles),
         cart=CartService(toolbox, engine),
         feedback=FeedbackService(chat, stores.feedback if stores is not None else None),
+        agent=AgentService(chat, controls),
         metrics=metrics,
         stores=stores,
     )

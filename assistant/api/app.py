@@ -11,7 +11,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from assistant.api import cart, catalog, chat, feedback, health, sessions, visitors, web
+from assistant.api import agent, cart, catalog, chat, feedback, health, sessions, visitors, web
 from assistant.api.auth import Authenticator, KeyRing
 from assistant.api.errors import install_error_handlers
 from assistant.api.limits import BodySizeLimit, RateLimiter
@@ -60,7 +60,7 @@ def create_app(settings: AssistantSettings | None = None, services: Services | N
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, larger={"/v1/search/image": settings.max_image_bytes}
     )
-    for module in (chat, sessions, feedback, catalog, cart, visitors, health, web):
+    for module in (chat, sessions, agent, feedback, catalog, cart, visitors, health, web):
         app.include_router(module.router)
     return app
 

@@ -45,6 +45,7 @@ DOMAIN_STATUS: dict[type[errors.AssistantError], int] = {
     errors.ProductNotFound: 404,
     errors.OutOfStock: 409,
     errors.FeatureOff: 409,
+    errors.StateConflict: 409,
     errors.InvalidImage: 422,
     errors.TokenRejected: 401,
 }
@@ -54,7 +55,8 @@ ERROR_MEANINGS = {
     401: "missing or unknown key; a forged, tampered, expired or another key's visitor token",
     403: "the key may not do this, or not from this page's Origin",
     404: "no such session, turn or product for this caller",
-    409: "the request conflicts with the state: out of stock, or a feature this deployment has not configured",
+    409: "the request conflicts with the state: out of stock, a feature this deployment has not configured, or an "
+    "action the session's state does not allow (details: state, action)",
     413: "body over the size limit",
     422: "invalid fields, each named in details",
     429: "over the rate limit; see Retry-After",

@@ -36,7 +36,15 @@ def _clip(text: str, max_chars: int) -> str:
 
 
 def summary_line(turn: Turn, *, max_message_chars: int = 80) -> str:
-    """One deterministic line for a turn: what the shopper asked and which products were shown."""
+    """One deterministic line for a turn: what the shopper asked and which products were shown (a person's turn:
+    what the shopper and the agent said)."""
+    if turn.kind == "person":
+        said = "; ".join(
+            f'{"the shopper" if m.sender == "shopper" else m.name or "the agent"}: "{_clip(m.text, max_message_chars)}"'
+            for m in turn.messages
+            if not m.internal
+        )
+        return f"- a customer-service agent talked with the shopper{': ' + said if said else ''}"
     line = f'- the shopper asked: "{_clip(turn.user_message, max_message_chars)}"'
     if turn.intent:
         line += f" ({turn.intent})"
@@ -51,11 +59,22 @@ def summarize_turns(turns: Sequence[Turn], *, max_message_chars: int = 80) -> st
 
 
 def turn_messages(turn: Turn, *, include_product_ids: bool = True) -> list[HistoryMessage]:
-    """A completed turn as a user message and an assistant message (with the product ids shown)."""
+    """A completed turn as a user message and an assistant message (with the product ids shown); a person's turn
+    as what the shopper and the agent said, in order (agents' internal notes left out)."""
+    if turn.kind == "person":
+        said: list[HistoryMessage] = []
+        for m in turn.messages:
+            if not m.internal:
+                said.append(("user", m.text) if m.sender == "shopper" else ("assistant", _agent_said(m.name, m.text)))
+        return said
     answer = turn.answer.strip()
     if include_product_ids and turn.product_ids:
         answer = f"{answer}\n[products shown: {', '.join(turn.product_ids)}]".strip()
     return [("user", turn.user_message), ("assistant", answer or "(no answer)")]
+
+
+def _agent_said(name: str | None, text: str) -> str:
+    return f"[{name or 'Agent'}, customer service] {text}"
 
 
 def messages_tokens(messages: Sequence[HistoryMessage], count_tokens: TokenCounter = approx_tokens) -> int:

@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
 from assistant import errors
-from assistant.sessions.models import InvalidEventId, Session, StoredEvent, Turn, parse_event_id, utc_now
+from assistant.sessions.models import InvalidEventId, Session, StoredEvent, Turn, TurnKind, parse_event_id, utc_now
 
 DEFAULT_STALE_AFTER_S = 600.0
 """An in_progress turn older than this is reported as failed: its process died or hung."""
@@ -66,7 +66,7 @@ class SessionStore(Protocol):
         """The shopper's sessions with their turns, most recently updated first."""
         ...
 
-    async def begin_turn(self, session_id: str, user_message: str) -> Turn:
+    async def begin_turn(self, session_id: str, user_message: str, kind: TurnKind = "bot") -> Turn:
         """A new in_progress turn; earlier in_progress turns become failed. SessionNotFound if unknown."""
         ...
 
@@ -148,7 +148,8 @@ def report_stale(turns: Iterable[Turn], stale_after_s: float, now: datetime | No
     cutoff = (now or utc_now()) - timedelta(seconds=stale_after_s)
     out = []
     for turn in sorted(turns, key=lambda t: t.index):
-        if turn.status == "in_progress" and turn.created_at < cutoff:
+        # A person's stretch of the conversation stays open as long as they hold the session.
+        if turn.status == "in_progress" and turn.kind == "bot" and turn.created_at < cutoff:
             turn = turn.model_copy(update={"status": "failed", "error": STALE_ERROR})
         out.append(turn)
     return out

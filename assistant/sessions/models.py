@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 TurnStatus = Literal["in_progress", "completed", "failed", "cancelled"]
+TurnKind = Literal["bot", "person"]
 FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
 _EVENT_ID = re.compile(r"^([0-9a-f]{32}):(0|[1-9][0-9]{0,8})$")
@@ -50,12 +51,26 @@ class StoredEvent(BaseModel):
         return int(self.id.rsplit(":", 1)[1])
 
 
+class PersonMessage(BaseModel):
+    """A message a person wrote while an agent owned the session: the shopper's or the agent's (`internal`: an
+    agent's note, never shown to the shopper)."""
+
+    sender: Literal["shopper", "agent"]
+    name: str | None = None
+    text: str
+    internal: bool = False
+    at: datetime = Field(default_factory=lambda: utc_now())
+
+
 class Turn(BaseModel):
-    """One shopper message and what the assistant did with it."""
+    """One shopper message and what the assistant did with it; or (kind 'person') the stretch of the conversation
+    a person held, from takeover to hand-back or close, with its messages."""
 
     turn_id: str
     index: int = Field(ge=0)
     user_message: str
+    kind: TurnKind = "bot"
+    messages: list[PersonMessage] = Field(default_factory=list, description="kind 'person': the messages, in order")
     status: TurnStatus = "in_progress"
     answer: str = ""
     intent: str | None = None

@@ -30,7 +30,7 @@ from assistant.sessions.base import (
     supersede,
     unknown_turn_event,
 )
-from assistant.sessions.models import Session, StoredEvent, Turn, make_event_id, utc_now
+from assistant.sessions.models import Session, StoredEvent, Turn, TurnKind, make_event_id, utc_now
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS shop_sessions (
@@ -161,7 +161,7 @@ class PostgresSessionStore(StoreLifecycle):
                     out.append(session)
             return out
 
-    async def begin_turn(self, session_id: str, user_message: str) -> Turn:
+    async def begin_turn(self, session_id: str, user_message: str, kind: TurnKind = "bot") -> Turn:
         async with self._tx() as conn:
             cur = await conn.execute(
                 "SELECT turn_count FROM shop_sessions WHERE session_id = %s FOR UPDATE", (session_id,)
@@ -174,7 +174,7 @@ class PostgresSessionStore(StoreLifecycle):
             )
             for (doc,) in await cur.fetchall():
                 await _put_turn(conn, session_id, supersede(Turn.model_validate(doc)))
-            turn = Turn(turn_id=new_turn_id(), index=int(row[0]), user_message=user_message)
+            turn = Turn(turn_id=new_turn_id(), index=int(row[0]), user_message=user_message, kind=kind)
             await _put_turn(conn, session_id, turn)
             await conn.execute(
                 "UPDATE shop_sessions SET turn_count = turn_count + 1, updated_at = %s WHERE session_id = %s",

@@ -28,7 +28,7 @@ from assistant.sessions.base import (
     supersede,
     unknown_turn_event,
 )
-from assistant.sessions.models import Session, StoredEvent, Turn, make_event_id, utc_now
+from assistant.sessions.models import Session, StoredEvent, Turn, TurnKind, make_event_id, utc_now
 
 DEFAULT_TTL_S = 30 * 24 * 3600
 
@@ -138,7 +138,7 @@ class RedisSessionStore(StoreLifecycle):
                 start -= len(gone)
         return out
 
-    async def begin_turn(self, session_id: str, user_message: str) -> Turn:
+    async def begin_turn(self, session_id: str, user_message: str, kind: TurnKind = "bot") -> Turn:
         skey, tkey = self._skey(session_id), self._tkey(session_id)
 
         async def fn(pipe: Pipeline) -> Turn:
@@ -147,7 +147,9 @@ class RedisSessionStore(StoreLifecycle):
                 raise SessionNotFound(session_id)
             current = meta.get("current")
             stale = await pipe.hget(tkey, current) if current else None
-            turn = Turn(turn_id=new_turn_id(), index=int(meta.get("turn_count", 0)), user_message=user_message)
+            turn = Turn(
+                turn_id=new_turn_id(), index=int(meta.get("turn_count", 0)), user_message=user_message, kind=kind
+            )
             pipe.multi()
             if stale is not None:
                 old = Turn.model_validate_json(stale)

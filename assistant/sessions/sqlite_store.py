@@ -33,7 +33,7 @@ from assistant.sessions.base import (
     supersede,
     unknown_turn_event,
 )
-from assistant.sessions.models import Session, StoredEvent, Turn, make_event_id, utc_now
+from assistant.sessions.models import Session, StoredEvent, Turn, TurnKind, make_event_id, utc_now
 from retrieval import sqlite
 
 T = TypeVar("T")
@@ -136,7 +136,7 @@ class SqliteSessionStore(StoreLifecycle):
 
         return await self._run(op)
 
-    async def begin_turn(self, session_id: str, user_message: str) -> Turn:
+    async def begin_turn(self, session_id: str, user_message: str, kind: TurnKind = "bot") -> Turn:
         def op(conn: sqlite3.Connection) -> Turn:
             with _write(conn):
                 if conn.execute("SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)).fetchone() is None:
@@ -146,7 +146,7 @@ class SqliteSessionStore(StoreLifecycle):
                 ).fetchall():
                     _put_turn(conn, session_id, supersede(Turn.model_validate_json(doc)))
                 (n,) = conn.execute("SELECT COUNT(*) FROM turns WHERE session_id = ?", (session_id,)).fetchone()
-                turn = Turn(turn_id=new_turn_id(), index=n, user_message=user_message)
+                turn = Turn(turn_id=new_turn_id(), index=n, user_message=user_message, kind=kind)
                 _put_turn(conn, session_id, turn)
                 _touch(conn, session_id)
                 return turn

@@ -1,4 +1,4 @@
-"""State a second replica must see: orders, carts, handoff tickets, answer feedback; behind SHOP_SESSION_STORE_URL."""
+"""State a second replica must see: orders, carts, handoffs, feedback, session states (SHOP_SESSION_STORE_URL)."""
 
 from assistant.stores.carts import MAX_QUANTITY, CartStore
 from assistant.stores.demo_orders import seed_demo_orders
@@ -7,11 +7,13 @@ from assistant.stores.feedback import Feedback, FeedbackStore
 from assistant.stores.handoffs import HandoffStore, Ticket
 from assistant.stores.orders import RETURN_WINDOW_DAYS, NotAllowed, Order, OrderItem, OrderStore, ReturnInfo
 from assistant.stores.records import Record, RecordStore
+from assistant.stores.session_control import ControlStore
 
 __all__ = [
     "MAX_QUANTITY",
     "RETURN_WINDOW_DAYS",
     "CartStore",
+    "ControlStore",
     "Feedback",
     "FeedbackStore",
     "HandoffStore",

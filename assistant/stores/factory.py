@@ -1,4 +1,4 @@
-"""`open_stores(url)`: orders, carts, handoffs and feedback behind the URL the sessions use (SHOP_SESSION_STORE_URL)."""
+"""`open_stores(url)`: orders, carts, handoffs, feedback and session states behind SHOP_SESSION_STORE_URL."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from assistant.stores.handoffs import HandoffStore
 from assistant.stores.legacy import import_legacy_files
 from assistant.stores.orders import OrderStore
 from assistant.stores.records import RecordStore
+from assistant.stores.session_control import ControlStore
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,18 @@ class Stores:
     carts: CartStore
     handoffs: HandoffStore
     feedback: FeedbackStore
+    controls: ControlStore
 
     @classmethod
     def over(cls, records: RecordStore) -> Stores:
-        return cls(records, OrderStore(records), CartStore(records), HandoffStore(records), FeedbackStore(records))
+        return cls(
+            records,
+            OrderStore(records),
+            CartStore(records),
+            HandoffStore(records),
+            FeedbackStore(records),
+            ControlStore(records),
+        )
 
     def close(self) -> None:
         self.records.close()

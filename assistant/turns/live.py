@@ -9,7 +9,8 @@ resumes it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +22,43 @@ from assistant.sessions.base import SessionStore
 from assistant.sessions.models import InvalidEventId, StoredEvent, parse_event_id
 
 
+class SessionHub:
+    """Every event of a session, fanned out as it is published to the session streams open in this process.
+
+    One process today; replicas sharing live sessions replace this with the store's own channel (Redis pub/sub,
+    PostgreSQL LISTEN/NOTIFY) behind the same two methods: an event is logged first, then published, so a
+    subscriber that also reads the log misses nothing (it drops what it already read by id)."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[asyncio.Queue[StoredEvent]]] = {}
+
+    def publish(self, session_id: str, event: StoredEvent) -> int:
+        """Hand the event to the session's subscribers; how many there were."""
+        queues = self._subscribers.get(session_id, set())
+        for queue in queues:
+            queue.put_nowait(event)
+        return len(queues)
+
+    def listeners(self, session_id: str) -> int:
+        return len(self._subscribers.get(session_id, ()))
+
+    @contextlib.contextmanager
+    def subscribe(self, session_id: str) -> Iterator[asyncio.Queue[StoredEvent]]:
+        queue: asyncio.Queue[StoredEvent] = asyncio.Queue()
+        self._subscribers.setdefault(session_id, set()).add(queue)
+        try:
+            yield queue
+        finally:
+            queues = self._subscribers.get(session_id, set())
+            queues.discard(queue)
+            if not queues:
+                self._subscribers.pop(session_id, None)
+
+
 @dataclass
 class Live:
-    """A turn running in this process: its events so far, and who is following it."""
+    """A turn running in this process: its events so far, and who is following it. A person's turn (takeover)
+    has no task: it stays open until the agent hands back or closes."""
 
     events: list[StoredEvent] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -31,10 +66,15 @@ class Live:
     task: asyncio.Task[None] | None = None
     followers: int = 0
     orphaned: asyncio.TimerHandle | None = None
+    session_id: str | None = None
+    hub: SessionHub | None = None
+    cancel_reason: str | None = None
 
     def publish(self, event: StoredEvent) -> None:
         self.events.append(event)
         self.changed.set()
+        if self.hub is not None and self.session_id is not None:
+            self.hub.publish(self.session_id, event)
 
     def close(self) -> None:
         """No more events: followers drain what is published and stop."""
@@ -53,7 +93,7 @@ class TurnLog:
 
     async def emit(self, event: BaseModel) -> asyncio.Task[None]:
         await self.flush()
-        data = event.model_dump(mode="json")
+        data = event.model_dump(mode="json", by_alias=True)
         name = data.pop("event")
         self._last = asyncio.create_task(self._append(name, data))
         return self._last
@@ -70,16 +110,51 @@ class TurnLog:
 class LiveTurns:
     """The turns running in this process, by turn id."""
 
-    def __init__(self, sessions: SessionStore, grace_s: float) -> None:
+    def __init__(self, sessions: SessionStore, grace_s: float, hub: SessionHub | None = None) -> None:
         self.sessions = sessions
         self.grace_s = grace_s
+        self.hub = hub or SessionHub()
         self._live: dict[str, Live] = {}
 
-    def start(self, turn_id: str, run: Callable[[Live], Awaitable[None]]) -> Live:
-        """Run `run(live)` as the turn's own task (it outlives a follower that disconnects)."""
-        live = self._live[turn_id] = Live()
+    def start(self, turn_id: str, run: Callable[[Live], Awaitable[None]], session_id: str | None = None) -> Live:
+        """Run `run(live)` as the turn's own task (it outlives a follower that disconnects); with `session_id`, its
+        events also reach the session's streams."""
+        live = self._live[turn_id] = Live(session_id=session_id, hub=self.hub)
         live.task = asyncio.create_task(self._run(turn_id, live, run))
         return live
+
+    def person(self, session_id: str, turn_id: str) -> Live:
+        """The open person turn's Live here, made when this process has none yet (it began elsewhere or before a
+        restart: its earlier events are in the log)."""
+        live = self._live.get(turn_id)
+        if live is None:
+            live = self._live[turn_id] = Live(session_id=session_id, hub=self.hub)
+        return live
+
+    def end(self, turn_id: str) -> None:
+        """A person turn is over: its followers drain and stop."""
+        live = self._live.pop(turn_id, None)
+        if live is not None:
+            live.close()
+
+    async def cancel_session(self, session_id: str, reason: str, wait_s: float = 5.0) -> list[str]:
+        """Cancel the session's bot turns running here (the same path as a client gone for good: the model request
+        is closed, the turn stored as cancelled with `reason`) and wait for them to finish; their turn ids."""
+        running = [
+            (tid, live)
+            for tid, live in self._live.items()
+            if live.session_id == session_id and live.task is not None and not live.done
+        ]
+        for _, live in running:
+            live.cancel_reason = reason
+            if live.orphaned is not None:
+                live.orphaned.cancel()
+            assert live.task is not None
+            live.task.cancel()
+        tasks = [live.task for _, live in running if live.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=wait_s)
+        return [tid for tid, _ in running]
 
     async def _run(self, turn_id: str, live: Live, run: Callable[[Live], Awaitable[None]]) -> None:
         try:
@@ -113,9 +188,11 @@ class LiveTurns:
                 else:
                     live.task.cancel()
 
-    async def replay(self, session_id: str, turn_id: str, last_event_id: str) -> AsyncIterator[StoredEvent]:
+    async def replay(
+        self, session_id: str, turn_id: str, last_event_id: str, open_person: bool = False
+    ) -> AsyncIterator[StoredEvent]:
         """The turn's events after `last_event_id`: followed live when it runs here, else read from the log (a turn
-        whose process died before its done event gets one, marked failed)."""
+        whose process died before its done event gets one, marked failed; an open person turn is not over)."""
         live = self._live.get(turn_id)
         if live is not None:
             async for event in self.follow(live, parse_event_id(last_event_id)[1]):
@@ -127,6 +204,8 @@ class LiveTurns:
             raise EventNotFound(str(e)) from e
         for ev in events:
             yield ev
+        if open_person:
+            return
         last = events[-1] if events else None
         if (last.event if last else "") != "done":
             seq = (last.seq if last else parse_event_id(last_event_id)[1]) + 1

@@ -11,15 +11,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
 from typing import Any
 
+from pydantic import BaseModel
+
 from assistant.metrics import Metrics
 from assistant.planning import Planner, TurnInput
-from assistant.schemas import CitationEvent, DoneEvent, ErrorBody, ErrorEvent, ProductsEvent, SessionEvent, TokenEvent
+from assistant.schemas import (
+    CitationEvent,
+    DoneEvent,
+    ErrorBody,
+    ErrorEvent,
+    HandoffEvent,
+    ProductsEvent,
+    SessionEvent,
+    TokenEvent,
+)
 from assistant.sessions.base import SessionStore
-from assistant.sessions.models import Turn
+from assistant.sessions.models import Session, Turn
 from assistant.trace import Trace
 from assistant.turns.answer import AnswerWriter
 from assistant.turns.live import Live, TurnLog
@@ -47,8 +58,10 @@ class TurnRunner:
         self.summarizer = summarizer
         self.metrics = metrics
         self.turn_timeout_s = turn_timeout_s
+        # Takeover: called when the turn hands off to a person; returns the `state` event to log, if it changed.
+        self.on_handoff: Callable[[Session, Turn, HandoffEvent], Awaitable[BaseModel | None]] | None = None
 
-    async def run(self, inp: TurnInput, turn: Turn, live: Live) -> None:
+    async def run(self, inp: TurnInput, turn: Turn, live: Live, opening: Sequence[BaseModel] = ()) -> None:
         """Run the turn, logging every event before publishing it; store the outcome whatever happens."""
         started = time.perf_counter()
         session = inp.session
@@ -58,11 +71,13 @@ class TurnRunner:
             await events.emit(
                 SessionEvent(session_id=session.session_id, turn_id=turn.turn_id, shopper_id=session.shopper_id)
             )
+            for event in opening:  # e.g. the `state` of a closed session the shopper reopened
+                await events.emit(event)
             async with asyncio.timeout(self.turn_timeout_s):
                 await self.steps(inp, turn, events, started)
             await events.flush()
         except asyncio.CancelledError:
-            turn.status, turn.error = "cancelled", "client disconnected"
+            turn.status, turn.error = "cancelled", live.cancel_reason or "client disconnected"
             await asyncio.shield(self._close(inp, turn, events, None))
             raise
         except Exception as e:  # a bug or a store failure: report it on the stream, never hang
@@ -88,6 +103,10 @@ class TurnRunner:
                 logged = await events.emit(event)
                 if isinstance(event, ProductsEvent):
                     logged.add_done_callback(_observe(self.metrics.time_to_products, started))
+                if isinstance(event, HandoffEvent) and self.on_handoff is not None:
+                    state = await self.on_handoff(inp.session, turn, event)
+                    if state is not None:
+                        await events.emit(state)
             reply = plan.reply
             turn.product_ids = [p.id for p in reply.products]
 

@@ -243,10 +243,13 @@ export class ShopAssistant extends HTMLElement {
     const turns = session.turns || [];
     const replayed = new Set(turns.slice(-HISTORY_REPLAYED).map((t) => t.turn_id));
     const logs = await Promise.all(
-      turns.map((turn) => (replayed.has(turn.turn_id) && turn.status !== "in_progress" ? this.collect(turn) : null)),
+      turns.map((turn) =>
+        replayed.has(turn.turn_id) && turn.status !== "in_progress" && turn.kind !== "person" ? this.collect(turn) : null,
+      ),
     );
     this.setStatus("");
     turns.forEach((turn, i) => {
+      if (turn.kind === "person") return this.personMessages(turn); // a customer-service agent's part
       this.userMessage(turn.user_message);
       const answer = this.newAnswer();
       answer.turnId = turn.turn_id;
@@ -258,6 +261,19 @@ export class ShopAssistant extends HTMLElement {
     const last = this.answers.at(-1);
     if (last && turns.at(-1)?.status !== "in_progress") this.suggestAfter(last);
     this.scroll();
+  }
+
+  // What the shopper and a person from customer service said while the person held the conversation.
+  personMessages(turn) {
+    for (const m of turn.messages || []) {
+      if (m.sender === "shopper") {
+        this.userMessage(m.text);
+        continue;
+      }
+      const answer = this.newAnswer();
+      this.onEvent(answer, { type: "token", data: { text: m.name ? `${m.name}: ${m.text}` : m.text } }, false);
+      this.onEvent(answer, { type: "done", data: { status: "completed" } }, false);
+    }
   }
 
   async collect(turn) {

@@ -1,0 +1,60 @@
+"""The agents' endpoints (agent keys only): the queue, take over, message or note, hand back, close."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from assistant.api.deps import PrincipalDep, ServicesDep
+from assistant.api.errors import error_responses
+from assistant.api.sessions import SessionId
+from assistant.schemas import AgentMessageIn, LoggedEvent, Queue, TakeRequest
+from assistant.takeover import Control, SessionState
+
+router = APIRouter(prefix="/v1/agent", tags=["agent"])
+
+ACTION_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503)
+
+
+@router.get("/sessions", responses=error_responses(401, 403, 422, 429, 503))
+async def queue(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    state: Annotated[list[SessionState] | None, Query(description="repeatable; default every state")] = None,
+    has_handoff: Annotated[bool | None, Query(description="only sessions with (true) or without (false) one")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="text the conversation contains")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Queue:
+    """Sessions by state: waiting for an agent first (longest wait first), then with an agent, with the bot, closed."""
+    return await services.agent.queue(principal, state, has_handoff, q, limit)
+
+
+@router.post("/sessions/{session_id}/take", responses=ACTION_ERRORS)
+async def take(session_id: SessionId, services: ServicesDep, principal: PrincipalDep, body: TakeRequest) -> Control:
+    """Own the session: a bot turn in flight is cancelled, the shopper's stream gets `agent_joined` (409 when another
+    agent owns it)."""
+    return await services.agent.take(principal, session_id, body.name)
+
+
+@router.post("/sessions/{session_id}/messages", status_code=201, responses=ACTION_ERRORS)
+async def message(
+    session_id: SessionId, services: ServicesDep, principal: PrincipalDep, body: AgentMessageIn
+) -> LoggedEvent:
+    """The owning agent's message, live on the shopper's stream; `internal: true`: a note any agent may add, never
+    sent to the shopper. 409 unless the session is with an agent (with this one, for a message)."""
+    event = await services.agent.say(principal, session_id, body.text, body.internal)
+    return LoggedEvent(id=event.id, event=event.event, data=event.data)
+
+
+@router.post("/sessions/{session_id}/hand-back", responses=ACTION_ERRORS)
+async def hand_back(session_id: SessionId, services: ServicesDep, principal: PrincipalDep) -> Control:
+    """Give the session back to the bot (`agent_left`); its next answer has the whole conversation in context."""
+    return await services.agent.hand_back(principal, session_id)
+
+
+@router.post("/sessions/{session_id}/close", responses=ACTION_ERRORS)
+async def close(session_id: SessionId, services: ServicesDep, principal: PrincipalDep) -> Control:
+    """Close the conversation (a bot turn in flight is cancelled); the shopper writing again reopens it with the
+    bot."""
+    return await services.agent.close(principal, session_id)
