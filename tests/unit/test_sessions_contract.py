@@ -21,7 +21,7 @@ from assistant.sessions import (
     TurnNotFound,
     UnknownEventId,
 )
-from assistant.sessions.models import Turn
+from assistant.sessions.models import PersonMessage, Turn
 
 StoreFactory = Callable[..., SessionStore]
 
@@ -183,6 +183,26 @@ class SessionStoreContract:
             assert got is not None
             assert [t.status for t in got.turns] == ["completed", "failed"]
             assert got.turns[0].answer == "answer to done"
+        finally:
+            await store.aclose()
+
+    @pytest.mark.anyio
+    async def test_a_persons_turn_stays_open_and_is_stored_with_its_messages(
+        self, store_factory: StoreFactory, shopper: str
+    ) -> None:
+        store = store_factory(stale_after_s=0.0)
+        try:
+            session = await store.create_session(shopper)
+            person = await store.begin_turn(session.session_id, "", kind="person")
+            await store.append_event(session.session_id, person.turn_id, "agent_joined", {"name": "Anna"})
+            got = await store.get_session(session.session_id)
+            assert got is not None and [(t.kind, t.status) for t in got.turns] == [("person", "in_progress")]
+            said = [PersonMessage(sender="agent", name="Anna", text="Hi"), PersonMessage(sender="shopper", text="Hey")]
+            await store.complete_turn(
+                session.session_id, person.model_copy(update={"status": "completed", "messages": said})
+            )
+            got = await store.get_session(session.session_id)
+            assert got is not None and got.turns[0].messages == said and got.turns[0].kind == "person"
         finally:
             await store.aclose()
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from assistant.errors import StateConflict
 from assistant.stores import (
     MAX_QUANTITY,
     Feedback,
@@ -27,7 +28,10 @@ from assistant.stores import (
     open_stores,
     seed_demo_orders,
 )
+from assistant.takeover import BOT, Actor, decide
 from tests.unit.conftest import SMALL_CATALOG
+
+ANNA = Actor(kind="agent", agent_id="key-anna", name="Anna")
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 OpenStores = Callable[[], Stores]
@@ -250,7 +254,37 @@ class StoresContract:
         assert stores.feedback.get("s1", "t1") == listed[1] and stores.feedback.get("s1", "t9") is None
         assert [f.session_id for f in stores.feedback.for_session("s2")] == ["s2"]
 
+    def test_session_states_are_stored_and_listed_by_state_longest_first(self, stores: Stores) -> None:
+        controls = stores.controls
+        assert controls.get("s1") is None
+        assert controls.ensure("s1", "u1").state == "bot" and controls.get("s1") == controls.ensure("s1", "u1")
+        for i, sid in enumerate(["s2", "s3"]):
+            before, after = controls.change(
+                sid, "u1", lambda c, i=i: decide(c, "handoff", BOT, now=NOW + timedelta(minutes=-i))
+            )
+            assert (before.state, after.state) == ("bot", "waiting_for_agent")
+        assert [c.session_id for c in controls.list(("waiting_for_agent",))] == ["s3", "s2"]
+        assert [c.session_id for c in controls.list(("bot", "waiting_for_agent"))] == ["s1", "s3", "s2"]
+        with pytest.raises(StateConflict):  # a refused change stores nothing
+            controls.change("s1", "u1", lambda c: decide(c, "hand_back", ANNA))
+        assert controls.get("s1").state == "bot"  # type: ignore[union-attr]
+
     # --- two replicas
+
+    def test_two_replicas_taking_one_session_give_it_to_one_agent(self, open_replica: OpenStores) -> None:
+        a, b = open_replica(), open_replica()
+        a.controls.ensure("s1", "u1")
+        agents = [Actor(kind="agent", agent_id=f"key-{i}", name=f"Agent {i}") for i in range(4)]
+
+        def take(i: int) -> str | None:
+            try:
+                return (a, b)[i % 2].controls.change("s1", "u1", lambda c: decide(c, "take", agents[i]))[1].agent_id
+            except StateConflict:
+                return None
+
+        won = [w for w in race(4, take) if w is not None]
+        assert len(won) == 1 and b.controls.get("s1").agent_id == won[0]  # type: ignore[union-attr]
+        assert [c.session_id for c in a.controls.list(("agent",))] == ["s1"] and not a.controls.list(("bot",))
 
     def test_two_replicas_cancelling_one_order_change_it_once(self, open_replica: OpenStores) -> None:
         a, b = open_replica(), open_replica()
