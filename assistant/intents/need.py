@@ -40,11 +40,11 @@ GENERIC = frozenset(
     "into onto about some any all again too also now today tonight tomorrow instead please asap soon quickly still "
     "really very just more".split()
 )
-STRONG_MATCH = 0.6
+STRONG_MATCH = 0.6  # a result this similar covers the need even without a shared word
 # Words for a product's condition that make it another thing to buy (a used car is not a toy car): a need that
 # states one is covered only by a result that states it too. ("Fresh" is not one: fresh flowers are sold without
 # the word in their titles.)
-CONDITIONS = frozenset("used secondhand second-hand preowned pre-owned refurbished reconditioned".split())  # a result this similar covers the need even without a shared word
+CONDITIONS = frozenset("used secondhand second-hand preowned pre-owned refurbished reconditioned".split())
 
 
 _MARKUP = re.compile(r"<[^>]{0,200}>")
