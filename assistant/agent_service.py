@@ -35,7 +35,7 @@ from assistant.sessions.base import SessionStore
 from assistant.sessions.models import PersonMessage, Session, StoredEvent, Turn, utc_now
 from assistant.stores.session_control import ControlStore
 from assistant.takeover import STATES, Action, Actor, Control, Handoff, SessionState, decide
-from assistant.turns.live import TurnLog
+from assistant.turns.live import Live, TurnLog
 from assistant.turns.session_stream import check_resume_point, follow_session
 
 TAKEOVER_REASON = "an agent took over the conversation"
@@ -105,6 +105,14 @@ class AgentService:
             return stored, []
         before, after = await self._decide(session, "shopper_message", actor_of(principal))
         return after, [state_event(after)] if after.state != before.state else []
+
+    async def recheck(self, session: Session, live: Live) -> None:
+        """Replicas: a takeover decided on another replica between this one's state check and its turn's start
+        (their cancel may have come before the turn was here to cancel) stops the turn now."""
+        control = await self.control(session)
+        if not control.bot_answers and live.task is not None and not live.done:
+            live.cancel_reason = TAKEOVER_REASON
+            live.task.cancel()
 
     async def on_handoff(self, session: Session, turn: Turn, event: HandoffEvent) -> StateEvent | None:
         """The bot opened a ticket: the session waits for a person, with the reason and a summary for the agent."""

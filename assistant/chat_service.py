@@ -23,6 +23,7 @@ from assistant.schemas import ChatResponse
 from assistant.sessions.base import SessionStore
 from assistant.sessions.models import InvalidEventId, Session, StoredEvent, Turn, parse_event_id
 from assistant.turns import transcript
+from assistant.turns.hubs import SessionHub
 from assistant.turns.live import Live, LiveTurns
 from assistant.turns.runner import TurnRunner
 from assistant.turns.summaries import Summarizer
@@ -52,13 +53,14 @@ class ChatService:
         summarizer: Summarizer,
         max_message_chars: int,
         resume_grace_s: float = 5.0,
+        hub: SessionHub | None = None,
     ) -> None:
         self.sessions = sessions
         self.planner = planner
         self.runner = runner
         self.summarizer = summarizer
         self.max_message_chars = max_message_chars
-        self.live = LiveTurns(sessions, resume_grace_s)
+        self.live = LiveTurns(sessions, resume_grace_s, hub)
         self.people: AgentService | None = None  # takeover: set by AgentService, which decides who answers
 
     async def session_for(self, principal: Principal, session_id: str) -> Session:
@@ -105,6 +107,8 @@ class ChatService:
                         return
                     turn = await self.sessions.begin_turn(session.session_id, opened.message)
                     live = self._start(principal, opened, turn, opening)
+                    if self.live.hub.shared:  # another replica may have handed the session to a person meanwhile
+                        await people.recheck(session, live)
         except BaseException:
             opened.routing.cancel()
             raise
@@ -132,8 +136,8 @@ class ChatService:
         turn = next((t for t in session.turns if t.turn_id == turn_id), None)
         if turn is None:
             raise EventNotFound(f"no turn {turn_id!r} in session {session_id!r}")
-        open_person = turn.kind == "person" and not turn.finished
-        events = self.live.replay(session_id, turn_id, last_event_id, open_person=open_person)
+        person, open_person = turn.kind == "person", turn.kind == "person" and not turn.finished
+        events = self.live.replay(session_id, turn_id, last_event_id, person=person, open_person=open_person)
         if principal.role == "agent":
             return events
         return _without_internal_notes(events)

@@ -29,13 +29,15 @@ from assistant.metrics import Metrics
 from assistant.planning import Deps, Planner
 from assistant.prompts import REQUIRED_PROMPTS, PromptRegistry
 from assistant.sessions.base import SessionStore
-from assistant.sessions.factory import open_session_store
+from assistant.sessions.factory import open_session_store, store_backend
+from assistant.sessions.models import StoredEvent, parse_event_id
 from assistant.settings import AssistantSettings
 from assistant.stores import ControlStore, Stores, open_stores
 from assistant.stores.sqlite_records import SqliteRecordStore
 from assistant.tools.base import Toolbox
 from assistant.tools.builder import load_tool_deps, make_toolbox
 from assistant.turns.answer import AnswerWriter
+from assistant.turns.hubs import SessionHub, make_hub
 from assistant.turns.runner import TurnRunner
 from assistant.turns.summaries import Summarizer
 from retrieval.catalog import load_catalog
@@ -78,6 +80,7 @@ class Services:
         if self.supervisor is not None:
             await self.supervisor.stop()
         await self.chat.aclose()
+        await self.chat.live.hub.aclose()  # (an app's lifespan has stopped it already)
         await self.llm.aclose()
         await self.sessions.aclose()
         for close in reversed(self.closers):
@@ -183,8 +186,10 @@ def assemble(
     prompts: PromptRegistry | None = None,
     profiles: ProfileStore | None = None,
     stores: Stores | None = None,
+    hub: SessionHub | None = None,
 ) -> Services:
-    """Wire built parts into Services (tests call this with fakes and small catalogs)."""
+    """Wire built parts into Services (tests call this with fakes and small catalogs); `hub`: live delivery of
+    session events (default: within this process)."""
     prompts = prompts or PromptRegistry.load(required=REQUIRED_PROMPTS)
     metrics = Metrics()
     deps = Deps(
@@ -229,6 +234,7 @@ def assemble(
         summarizer=summarizer,
         max_message_chars=settings.max_message_chars,
         resume_grace_s=settings.resume_grace_s,
+        hub=hub,
     )
     # Without shared stores (some tests, evaluations), session states live in memory: one process.
     controls = stores.controls if stores is not None else ControlStore(SqliteRecordStore(":memory:"))
@@ -292,6 +298,18 @@ async def start_llm(settings: AssistantSettings) -> tuple[LLM, Any]:
     return llm, server
 
 
+def make_live_hub(url: str, sessions: SessionStore) -> SessionHub:
+    """Live delivery of session events: across replicas through Redis or PostgreSQL, else within this process.
+    The app's lifespan starts it (`hub.start()`) on its event loop."""
+
+    async def fetch(session_id: str, event_id: str) -> StoredEvent | None:
+        turn_id, seq = parse_event_id(event_id)
+        events = await sessions.events_after(session_id, None, turn_id=turn_id)
+        return next((e for e in events if e.seq == seq), None)
+
+    return make_hub(store_backend(url), url, fetch)
+
+
 async def build_services(
     settings: AssistantSettings, llm: LLM | None = None, extra_products: Sequence[Product] = ()
 ) -> Services:
@@ -326,6 +344,7 @@ async def build_services(
         if await asyncio.to_thread(share_query_vectors, router, engine.encoder):
             say("routing and search share one encoder pass per message")
         sessions = await open_session_store(settings.resolved_session_store_url)
+        hub = make_live_hub(settings.resolved_session_store_url, sessions)
         # Orders, carts and handoffs live behind the sessions' URL, so every replica sees them.
         stores = await asyncio.to_thread(open_stores, settings.resolved_session_store_url, legacy_dir=settings.data_dir)
         closers: list[Any] = [stores.close]
@@ -346,6 +365,7 @@ async def build_services(
         prompts=prompts,
         profiles=components.profiles,
         stores=stores,
+        hub=hub,
     )
     services.components, services.vllm, services.closers = components, server, closers
     if server is not None:

@@ -36,9 +36,12 @@ def create_app(settings: AssistantSettings | None = None, services: Services | N
             gc.collect()
             gc.freeze()
             limit_numeric_threads(settings.numeric_threads)
+        hub = app.state.services.chat.live.hub
+        await hub.start()  # live delivery to session streams listens on this app's loop
         try:
             yield
         finally:
+            await hub.aclose()
             if owned:
                 await app.state.services.close()
                 gc.unfreeze()

@@ -9,8 +9,7 @@ resumes it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,39 +19,7 @@ from assistant.errors import EventNotFound
 from assistant.schemas import DoneEvent
 from assistant.sessions.base import SessionStore
 from assistant.sessions.models import InvalidEventId, StoredEvent, parse_event_id
-
-
-class SessionHub:
-    """Every event of a session, fanned out as it is published to the session streams open in this process.
-
-    One process today; replicas sharing live sessions replace this with the store's own channel (Redis pub/sub,
-    PostgreSQL LISTEN/NOTIFY) behind the same two methods: an event is logged first, then published, so a
-    subscriber that also reads the log misses nothing (it drops what it already read by id)."""
-
-    def __init__(self) -> None:
-        self._subscribers: dict[str, set[asyncio.Queue[StoredEvent]]] = {}
-
-    def publish(self, session_id: str, event: StoredEvent) -> int:
-        """Hand the event to the session's subscribers; how many there were."""
-        queues = self._subscribers.get(session_id, set())
-        for queue in queues:
-            queue.put_nowait(event)
-        return len(queues)
-
-    def listeners(self, session_id: str) -> int:
-        return len(self._subscribers.get(session_id, ()))
-
-    @contextlib.contextmanager
-    def subscribe(self, session_id: str) -> Iterator[asyncio.Queue[StoredEvent]]:
-        queue: asyncio.Queue[StoredEvent] = asyncio.Queue()
-        self._subscribers.setdefault(session_id, set()).add(queue)
-        try:
-            yield queue
-        finally:
-            queues = self._subscribers.get(session_id, set())
-            queues.discard(queue)
-            if not queues:
-                self._subscribers.pop(session_id, None)
+from assistant.turns.hubs import SessionHub
 
 
 @dataclass
@@ -114,6 +81,7 @@ class LiveTurns:
         self.sessions = sessions
         self.grace_s = grace_s
         self.hub = hub or SessionHub()
+        self.hub.on_cancel = self._cancel_here
         self._live: dict[str, Live] = {}
 
     def start(self, turn_id: str, run: Callable[[Live], Awaitable[None]], session_id: str | None = None) -> Live:
@@ -138,8 +106,17 @@ class LiveTurns:
             live.close()
 
     async def cancel_session(self, session_id: str, reason: str, wait_s: float = 5.0) -> list[str]:
-        """Cancel the session's bot turns running here (the same path as a client gone for good: the model request
-        is closed, the turn stored as cancelled with `reason`) and wait for them to finish; their turn ids."""
+        """Cancel the session's bot turns (the same path as a client gone for good: the model request is closed, the
+        turn stored as cancelled with `reason`): those running here, waited for; those of other replicas through the
+        hub. The ids of those that ran here."""
+        self.hub.cancel_turns(session_id, reason)
+        cancelled = self._cancel_here(session_id, reason)
+        if cancelled:
+            await asyncio.wait(cancelled.values(), timeout=wait_s)
+        return list(cancelled)
+
+    def _cancel_here(self, session_id: str, reason: str) -> dict[str, asyncio.Task[None]]:
+        """Cancel the session's bot turns running in this process; their tasks by turn id."""
         running = [
             (tid, live)
             for tid, live in self._live.items()
@@ -151,10 +128,7 @@ class LiveTurns:
                 live.orphaned.cancel()
             assert live.task is not None
             live.task.cancel()
-        tasks = [live.task for _, live in running if live.task is not None]
-        if tasks:
-            await asyncio.wait(tasks, timeout=wait_s)
-        return [tid for tid, _ in running]
+        return {tid: live.task for tid, live in running if live.task is not None}
 
     async def _run(self, turn_id: str, live: Live, run: Callable[[Live], Awaitable[None]]) -> None:
         try:
@@ -189,11 +163,12 @@ class LiveTurns:
                     live.task.cancel()
 
     async def replay(
-        self, session_id: str, turn_id: str, last_event_id: str, open_person: bool = False
+        self, session_id: str, turn_id: str, last_event_id: str, person: bool = False, open_person: bool = False
     ) -> AsyncIterator[StoredEvent]:
         """The turn's events after `last_event_id`: followed live when it runs here, else read from the log (a turn
-        whose process died before its done event gets one, marked failed; an open person turn is not over)."""
-        live = self._live.get(turn_id)
+        whose process died before its done event gets one, marked failed). A person's turn is read from the log:
+        any replica may add to it (its live part is on the session stream); an open one is not over."""
+        live = None if person else self._live.get(turn_id)
         if live is not None:
             async for event in self.follow(live, parse_event_id(last_event_id)[1]):
                 yield event

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from assistant.errors import EventNotFound, InvalidLastEventId
 from assistant.sessions.base import SessionStore
 from assistant.sessions.models import InvalidEventId, StoredEvent, parse_event_id
-from assistant.turns.live import SessionHub
+from assistant.turns.hubs import SessionHub
 
 Visible = Callable[[StoredEvent], bool]
 

@@ -27,7 +27,8 @@ from assistant.api.app import create_app
 from assistant.intents.router import RoutedIntent
 from assistant.llm.base import LLM
 from assistant.llm.fake import FakeLLM
-from assistant.services import Services, assemble
+from assistant.services import Services, assemble, make_live_hub
+from assistant.sessions import make_session_store
 from assistant.sessions.sqlite_store import SqliteSessionStore
 from assistant.settings import SHIPPED_POLICIES, AssistantSettings
 from assistant.stores import Order, OrderItem, OrderStore, open_stores
@@ -116,10 +117,12 @@ def build_services(
     profiles: bool = False,
     image_encoder: ImageEncoder | None = None,
     image_root: Path | None = None,
+    shared_live: bool = False,
     **overrides: Any,
 ) -> tuple[Services, OrderStore]:
     """The service over a small catalog; `profiles`: with a personalization store (else none, as without one);
-    `image_encoder`: with photo search over the catalog's images under `image_root`."""
+    `image_encoder`: with photo search over the catalog's images under `image_root`; `shared_live`: sessions and
+    live delivery behind `session_store_url` too (one replica of several on that URL)."""
     catalog = SMALL_CATALOG if catalog is None else catalog
     options: dict[str, Any] = {"llm_slots": False, "min_relevance": 0.0, **overrides}
     settings = AssistantSettings(
@@ -155,7 +158,8 @@ def build_services(
             policies=policies,
         )
     )
-    sessions = SqliteSessionStore(data_dir / "sessions.sqlite")
+    url = settings.resolved_session_store_url
+    sessions = make_session_store(url) if shared_live else SqliteSessionStore(data_dir / "sessions.sqlite")
     services = assemble(
         settings,
         llm=llm,
@@ -166,6 +170,7 @@ def build_services(
         catalog=catalog,
         profiles=profile_store,
         stores=stores,
+        hub=make_live_hub(url, sessions) if shared_live else None,
     )
     services.closers = [stores.close, *([profile_store.close] if profile_store else [])]
     return services, orders
