@@ -16,9 +16,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from assistant.chat_service import ChatService
-from assistant.errors import Forbidden
+from assistant.errors import Forbidden, InvalidRequest, StateConflict
 from assistant.principal import Principal
 from assistant.schemas import (
+    AgentActionEvent,
     AgentJoinedEvent,
     AgentLeftEvent,
     Delivered,
@@ -35,10 +36,12 @@ from assistant.sessions.base import SessionStore
 from assistant.sessions.models import PersonMessage, Session, StoredEvent, Turn, utc_now
 from assistant.stores.session_control import ControlStore
 from assistant.takeover import STATES, Action, Actor, Control, Handoff, SessionState, decide
+from assistant.tools.base import Toolbox, ToolContext
 from assistant.turns.live import Live, TurnLog
 from assistant.turns.session_stream import check_resume_point, follow_session
 
 TAKEOVER_REASON = "an agent took over the conversation"
+NOT_FOR_AGENTS = frozenset({"handoff_to_human"})
 
 
 def actor_of(principal: Principal, name: str | None = None) -> Actor:
@@ -52,7 +55,7 @@ def visible_to(principal: Principal) -> Any:
     """What a caller may see of the log: agents everything, the shopper all but agents' internal notes."""
     if principal.role == "agent":
         return lambda event: True
-    return lambda event: not (event.event == "message" and event.data.get("internal"))
+    return lambda event: not event.data.get("internal")
 
 
 def state_event(control: Control) -> StateEvent:
@@ -62,8 +65,9 @@ def state_event(control: Control) -> StateEvent:
 class AgentService:
     """Applies the state machine to sessions, logs what people say and do, and serves the session stream."""
 
-    def __init__(self, chat: ChatService, controls: ControlStore) -> None:
+    def __init__(self, chat: ChatService, controls: ControlStore, toolbox: Toolbox | None = None) -> None:
         self.chat = chat
+        self.toolbox = toolbox
         self.sessions: SessionStore = chat.sessions
         self.live = chat.live
         self.controls = controls
@@ -222,6 +226,65 @@ class AgentService:
             await log.flush()
             return log.live.events[-1]
 
+    async def act(
+        self, principal: Principal, session_id: str, tool: str, arguments: dict[str, Any], confirm: bool
+    ) -> StoredEvent:
+        """The owning agent uses a tool for the shopper, under the tools' own rules. A change is proposed first (an
+        `action` needing confirmation, agents only) and carried out by the same call with `confirm` (409 without a
+        proposal); what was done is an `action` on the shopper's stream, by the agent, and in the turn's trace."""
+        self._agent(principal)
+        session = await self.chat.session_for(principal, session_id)
+        if self.toolbox is None or tool not in self.toolbox or tool in NOT_FOR_AGENTS:
+            usable = [n for n in (self.toolbox.names if self.toolbox else []) if n not in NOT_FOR_AGENTS]
+            raise InvalidRequest(f"no tool {tool!r} for agents; use one of: {', '.join(usable)}", {"tools": usable})
+        async with self.lock(session_id):
+            control = await self.control(session)
+            decide(control, "agent_action", self._agent(principal, control.agent_name))
+            log = await self._person_log(session, control)
+            if confirm and not await self._proposed(session, log.turn_id, tool, arguments):
+                raise StateConflict(
+                    f"confirm {tool} after proposing it: call it once without confirm",
+                    {"state": control.state, "action": "agent_action"},
+                )
+            ctx = ToolContext(
+                shopper_id=session.shopper_id,
+                session_id=session_id,
+                turn_id=log.turn_id,
+                confirmed=confirm,
+                # In a conversation the agent acts for its shopper, scoped as the shopper is: another shopper's order
+                # reads as absent, so nothing of it reaches this shopper's stream. Who acted is on the action (`by`).
+                role="shopper",
+            )
+            result = await self.toolbox.call(tool, arguments, ctx)
+            if not result.ok:
+                status, what = "refused", result.error if result.error_kind == "refused" else f"{tool} did not work"
+            elif result.needs_confirmation:
+                status, what = "needs_confirmation", str((result.confirmation or {}).get("summary") or tool)
+            else:
+                status, what = "done", f"{tool} done by {control.agent_name or 'an agent'}"
+            event = AgentActionEvent(
+                tool=tool,
+                status=status,  # type: ignore[arg-type]
+                description=what or tool,
+                result=result.data if status != "needs_confirmation" else result.confirmation or {},
+                by=control.agent_name,
+                arguments=arguments,
+                internal=status != "done",  # proposals and refusals are the agent's business
+            )
+            await log.emit(event)
+            await log.flush()
+            return log.live.events[-1]
+
+    async def _proposed(self, session: Session, turn_id: str, tool: str, arguments: dict[str, Any]) -> bool:
+        """The person turn's latest action with this tool and these arguments is a proposal awaiting confirmation."""
+        events = await self.sessions.events_after(session.session_id, None, turn_id=turn_id)
+        same = [
+            e
+            for e in events
+            if e.event == "action" and e.data.get("tool") == tool and e.data.get("arguments") == arguments
+        ]
+        return bool(same) and same[-1].data.get("status") == "needs_confirmation"
+
     async def typing(self, principal: Principal, session_id: str) -> bool:
         """Someone types: the other side's stream gets `typing` (live only). False when nobody is there to see it
         (the bot has the session)."""
@@ -320,10 +383,13 @@ class AgentService:
             for e in events
             if e.event == "message"
         ]
+        trace = [{"kind": "agent_action", **e.data} for e in events if e.event == "action"]
         current = await self.sessions.get_session(session.session_id)
         turn = next((t for t in current.turns if t.turn_id == turn_id), None) if current else None
         if turn is not None:
-            final = turn.model_copy(update={"status": "completed", "messages": messages, "completed_at": utc_now()})
+            final = turn.model_copy(
+                update={"status": "completed", "messages": messages, "tool_trace": trace, "completed_at": utc_now()}
+            )
             await self.sessions.complete_turn(session.session_id, final)
         self.live.end(turn_id)
 

@@ -147,7 +147,7 @@ class ChatService:
 
 
 async def _without_internal_notes(events: AsyncIterator[StoredEvent]) -> AsyncIterator[StoredEvent]:
-    """A shopper's view of a log: agents' internal notes left out."""
+    """A shopper's view of a log: what is for agents only (notes, proposed actions) left out."""
     async for event in events:
-        if not (event.event == "message" and event.data.get("internal")):
+        if not event.data.get("internal"):
             yield event

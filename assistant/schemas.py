@@ -275,6 +275,15 @@ class StateEvent(BaseModel):
     since: datetime
 
 
+class AgentActionEvent(ActionEvent):
+    """An action an agent took with the tools during a takeover: who, with which arguments. A proposal awaiting the
+    agent's confirmation is `internal` (agents only)."""
+
+    by: str | None = Field(default=None, description="the agent's name")
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    internal: bool = False
+
+
 class TakeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -286,6 +295,16 @@ class AgentMessageIn(BaseModel):
 
     text: str = Field(min_length=1, max_length=4000)
     internal: bool = Field(default=False, description="a note for agents: stored, never sent to the shopper")
+
+
+class AgentActionIn(BaseModel):
+    """A tool the owning agent uses for the shopper; a change (cancel, return) is proposed first, then confirmed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str = Field(min_length=1, max_length=64, description="e.g. order_status, cancel_order, add_to_cart")
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    confirm: bool = Field(default=False, description="carry out the change proposed by the same call without it")
 
 
 class LoggedEvent(BaseModel):

@@ -24,6 +24,7 @@ Action = Literal[
     "take",  # an agent takes the session over
     "agent_message",  # an agent writes to the shopper
     "note",  # an agent writes an internal note (never shown to the shopper)
+    "agent_action",  # an agent uses a tool for the shopper (order status, cancel, return, cart)
     "typing",  # someone is typing
     "hand_back",  # the agent gives the session back to the bot
     "close",  # an agent closes the conversation
@@ -81,6 +82,7 @@ WHO: dict[Action, frozenset[str]] = {
     "take": frozenset({"agent"}),
     "agent_message": frozenset({"agent"}),
     "note": frozenset({"agent"}),
+    "agent_action": frozenset({"agent"}),
     "typing": frozenset({"shopper", "agent"}),
     "hand_back": frozenset({"agent"}),
     "close": frozenset({"agent"}),
@@ -91,11 +93,12 @@ WHEN: dict[Action, frozenset[SessionState]] = {
     "take": frozenset({"bot", "waiting_for_agent", "agent", "closed"}),  # 'agent': only its own owner, again
     "agent_message": frozenset({"agent"}),
     "note": frozenset({"agent"}),  # notes live in the person turn's log; any agent may add one
+    "agent_action": frozenset({"agent"}),
     "typing": frozenset({"agent"}),
     "hand_back": frozenset({"agent"}),
     "close": frozenset({"bot", "waiting_for_agent", "agent"}),
 }
-OWNER_ONLY: frozenset[Action] = frozenset({"take", "agent_message", "typing", "hand_back", "close"})
+OWNER_ONLY: frozenset[Action] = frozenset({"take", "agent_message", "agent_action", "typing", "hand_back", "close"})
 """In state 'agent', these need the owning agent (the shopper's typing aside)."""
 
 

@@ -1,4 +1,5 @@
-"""The agents' endpoints (agent keys only): the queue, take over, message or note, hand back, close."""
+"""The agents' endpoints (agent keys only): the queue, take over, message or note, act with the tools, hand back,
+close."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Query
 from assistant.api.deps import PrincipalDep, ServicesDep
 from assistant.api.errors import error_responses
 from assistant.api.sessions import SessionId
-from assistant.schemas import AgentMessageIn, LoggedEvent, Queue, TakeRequest
+from assistant.schemas import AgentActionIn, AgentMessageIn, LoggedEvent, Queue, TakeRequest
 from assistant.takeover import Control, SessionState
 
 router = APIRouter(prefix="/v1/agent", tags=["agent"])
@@ -44,6 +45,17 @@ async def message(
     """The owning agent's message, live on the shopper's stream; `internal: true`: a note any agent may add, never
     sent to the shopper. 409 unless the session is with an agent (with this one, for a message)."""
     event = await services.agent.say(principal, session_id, body.text, body.internal)
+    return LoggedEvent(id=event.id, event=event.event, data=event.data)
+
+
+@router.post("/sessions/{session_id}/actions", status_code=201, responses=ACTION_ERRORS)
+async def act(
+    session_id: SessionId, services: ServicesDep, principal: PrincipalDep, body: AgentActionIn
+) -> LoggedEvent:
+    """The owning agent uses a tool for the shopper (order_status, cancel_order, start_return, view_cart,
+    add_to_cart, …) under the tools' own rules. A change comes back `needs_confirmation` (agents only); the same call
+    with `confirm: true` carries it out, and the shopper's stream gets the `action` (`by` the agent)."""
+    event = await services.agent.act(principal, session_id, body.tool, body.arguments, body.confirm)
     return LoggedEvent(id=event.id, event=event.event, data=event.data)
 
 

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.api.conftest import AGENT, WIDGET, WIDGET_2, Running, chat, chat_events, names, parse_sse
+from assistant.llm.fake import FakeLLM
+from tests.api.conftest import (
+    AGENT,
+    WIDGET,
+    WIDGET_2,
+    Running,
+    build_services,
+    chat,
+    chat_events,
+    names,
+    parse_sse,
+    serve,
+)
 
 WAIT_S = 10.0
 
@@ -298,6 +312,7 @@ def test_openapi_documents_the_new_operations_with_the_one_error_shape(running: 
         ("/v1/agent/sessions/{session_id}/take", "post"): ("403", "404", "409"),
         ("/v1/agent/sessions/{session_id}/messages", "post"): ("403", "404", "409", "422"),
         ("/v1/agent/sessions/{session_id}/hand-back", "post"): ("403", "404", "409"),
+        ("/v1/agent/sessions/{session_id}/actions", "post"): ("403", "404", "409", "422"),
         ("/v1/agent/sessions/{session_id}/close", "post"): ("403", "404", "409"),
         ("/v1/sessions/{session_id}/stream", "get"): ("400", "404"),
         ("/v1/sessions/{session_id}/typing", "post"): ("404", "409"),
@@ -312,3 +327,58 @@ def test_openapi_documents_the_new_operations_with_the_one_error_shape(running: 
             )
     assert "202" in paths["/v1/chat"]["post"]["responses"]
     assert "text/event-stream" in paths["/v1/sessions/{session_id}/stream"]["get"]["responses"]["200"]["content"]
+
+
+def test_an_agent_acts_with_the_tools_and_a_change_needs_the_agents_confirmation(running: Running) -> None:
+    session = new_session(running)
+    act = {"tool": "cancel_order", "arguments": {"order_id": "ORD-AAAAAA"}}
+    assert agent(running, session, "actions", **act).status_code == 409  # with the bot: not the agent's to do
+    agent(running, session, "take", name="Anna")
+    r = agent(running, session, "actions", tool="handoff_to_human", arguments={"reason": "x"})
+    assert r.status_code == 422 and "cancel_order" in r.json()["error"]["details"]["tools"]
+    # Confirming what was never proposed is refused.
+    r = agent(running, session, "actions", **act, confirm=True)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "state_conflict"
+    with session_stream(running, session) as shopper:
+        proposed = agent(running, session, "actions", **act)
+        assert proposed.status_code == 201, proposed.text
+        data = proposed.json()["data"]
+        assert data["status"] == "needs_confirmation" and data["internal"] and "ORD-AAAAAA" in data["description"]
+        assert running.orders.get("ORD-AAAAAA").status == "placed"  # type: ignore[union-attr]
+        done = agent(running, session, "actions", **act, confirm=True).json()
+        assert done["data"]["status"] == "done" and done["data"]["by"] == "Anna"
+        assert running.orders.get("ORD-AAAAAA").status == "cancelled"  # type: ignore[union-attr]
+        seen = shopper.wait_for(lambda e: e["event"] == "action", "the agent's action")
+        assert seen["id"] == done["id"]  # the proposal never reached the shopper
+        # Another shopper's order stays out of reach, as it does for the bot.
+        r = agent(running, session, "actions", tool="order_status", arguments={"order_id": "ORD-CCCCCC"})
+        assert r.json()["data"]["status"] == "refused"
+    assert not any(e["event"] == "action" and e["data"]["internal"] for e in shopper.events)
+    agent(running, session, "hand-back")
+    person = httpx.get(f"{running.base_url}/v1/sessions/{session}", headers=AGENT).json()["turns"][-1]
+    assert [(t["tool"], t["status"], t["by"]) for t in person["tool_trace"]] == [
+        ("cancel_order", "needs_confirmation", "Anna"),
+        ("cancel_order", "done", "Anna"),
+        ("order_status", "refused", "Anna"),
+    ]
+
+
+def test_a_session_another_agent_holds_is_theirs_until_they_let_go(tmp_path: Path) -> None:
+    keys = {"k-shop": {"role": "widget", "shopper_id": "1"}, "k-anna": {"role": "agent"}, "k-ben": {"role": "agent"}}
+    services, _ = build_services(tmp_path, FakeLLM(), api_keys=keys)
+    shop, anna, ben = ({"Authorization": f"Bearer {k}"} for k in ("k-shop", "k-anna", "k-ben"))
+    try:
+        with serve(services) as url:
+            base = f"{url}/v1/agent/sessions"
+            session = chat_events(url, {"message": "running shoes"}, shop)[0]["data"]["session_id"]
+            assert httpx.post(f"{base}/{session}/take", json={"name": "Anna"}, headers=anna).status_code == 200
+            for action, body in (("take", {"name": "Ben"}), ("messages", {"text": "hi"}), ("hand-back", {})):
+                r = httpx.post(f"{base}/{session}/{action}", json=body, headers=ben)
+                assert r.status_code == 409, (action, r.text)
+                assert r.json()["error"]["details"]["agent_name"] == "Anna"
+            note = httpx.post(f"{base}/{session}/messages", json={"text": "seen", "internal": True}, headers=ben)
+            assert note.status_code == 201  # any agent may leave a note
+            assert httpx.post(f"{base}/{session}/hand-back", headers=anna).status_code == 200
+            assert httpx.post(f"{base}/{session}/take", json={"name": "Ben"}, headers=ben).json()["agent_name"] == "Ben"
+    finally:
+        asyncio.run(services.close())
