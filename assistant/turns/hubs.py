@@ -176,8 +176,9 @@ class RedisHub(SharedHub):
         self._client = aioredis.from_url(self.url, decode_responses=True, socket_connect_timeout=10)
 
     async def _disconnect(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
     async def _post(self, payload: str) -> None:
         await self._client.publish(self.channel, payload)
@@ -214,8 +215,9 @@ class PostgresHub(SharedHub):
         self._conn = await self._open()
 
     async def _disconnect(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
 
     def _send(self, message: dict[str, Any]) -> None:
         if message.get("kind") == "event" and len(json.dumps(message).encode()) > NOTIFY_MAX_BYTES:
