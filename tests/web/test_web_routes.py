@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import re
 from pathlib import Path
 
 import httpx
@@ -69,3 +70,9 @@ def test_the_widget_stays_within_its_size_budget() -> None:
     assert total <= size.BUDGET, f"widget is {total} bytes gzipped, over the {size.BUDGET} budget"
     raw = (size.WEB / "widget.js").read_bytes()
     assert dict((n, gz) for n, _, gz in rows)["widget.js"] == len(gzip.compress(raw, compresslevel=9, mtime=0))
+
+
+def test_every_widget_string_is_in_english_and_spanish() -> None:
+    english, spanish = (size.WEB / "widget" / "strings.js").read_text(encoding="utf-8").split("\n  es: {")
+    keys = [set(re.findall(r"^    (\w+):", table, re.M)) for table in (english, spanish)]
+    assert keys[0] and keys[0] == keys[1], keys[0] ^ keys[1]

@@ -110,6 +110,11 @@ export class Client {
           signal,
           raw: true,
         });
+        // 202: a person from customer service holds the session; the message went to them and no bot turn runs.
+        if (res.status === 202) {
+          yield { type: "delivered", data: await res.json() };
+          return;
+        }
         for await (const ev of readEvents(res.body)) {
           if (last && ev.id && ev.id.split(":")[0] === last.split(":")[0] && seqOf(ev.id) <= seqOf(last)) continue;
           last = ev.id || last;
@@ -130,13 +135,22 @@ export class Client {
   }
 
   // A logged turn's events after `afterId` (its own session event: "<turn_id>:0"), following it while it runs.
-  async *replay(sessionId, afterId, signal) {
-    const res = await this.send(`/v1/sessions/${encodeURIComponent(sessionId)}/events`, {
-      headers: { "Last-Event-ID": afterId },
-      signal,
-      raw: true,
-    });
+  replay(sessionId, afterId, signal) {
+    return this.events(`/v1/sessions/${encodeURIComponent(sessionId)}/events`, afterId, signal);
+  }
+
+  // Every event of the session as it happens (a `state` snapshot first), after `afterId` when given.
+  sessionStream(sessionId, afterId, signal) {
+    return this.events(`/v1/sessions/${encodeURIComponent(sessionId)}/stream`, afterId, signal);
+  }
+
+  async *events(path, afterId, signal) {
+    const res = await this.send(path, { headers: afterId ? { "Last-Event-ID": afterId } : {}, signal, raw: true });
     for await (const ev of readEvents(res.body)) yield { type: ev.event, id: ev.id, data: JSON.parse(ev.data) };
+  }
+
+  typing(sessionId) {
+    return this.send(`/v1/sessions/${encodeURIComponent(sessionId)}/typing`, { method: "POST" });
   }
 
   session(id) {

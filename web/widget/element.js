@@ -3,6 +3,7 @@
 import { ApiError, Client } from "../shared/api.js";
 import { h, icon } from "../shared/dom.js";
 import { Answer } from "./answer.js";
+import { Live } from "./live.js";
 import { pickLanguage, translator } from "./strings.js";
 
 const HISTORY_REPLAYED = 10; // the last turns re-rendered whole (cards, actions) from their event logs on reload
@@ -36,6 +37,14 @@ export class ShopAssistant extends HTMLElement {
     this.build(sheet);
     resolve(this.client);
     if (sessionStorage.getItem(this.client.prefix + "open") === "1" || this.hasAttribute("data-open")) this.open();
+    // A hidden page keeps no connection open; it resumes where it stopped when the shopper comes back.
+    this.onVisibility = () => (document.hidden ? this.live.stop() : this.loaded && !this.panel.hidden && this.live.start());
+    document.addEventListener("visibilitychange", this.onVisibility);
+  }
+
+  disconnectedCallback() {
+    this.live?.stop();
+    if (this.onVisibility) document.removeEventListener("visibilitychange", this.onVisibility);
   }
 
   build(sheet) {
@@ -46,6 +55,7 @@ export class ShopAssistant extends HTMLElement {
     this.titles = new Map();
     this.answers = [];
     this.session = this.client.load("session");
+    this.live = new Live(this);
     this.launcher = h("button", { type: "button", class: "launcher", "aria-label": t("open"), "aria-expanded": "false" },
       icon("chat"));
     this.launcher.addEventListener("click", () => this.open());
@@ -53,6 +63,7 @@ export class ShopAssistant extends HTMLElement {
     this.status = h("p", { class: "status", role: "status" });
     this.chips = h("div", { class: "chips", role: "group", "aria-label": t("suggestions") });
     this.input = h("input", { id: "sa-input", type: "text", autocomplete: "off", maxlength: 2000, placeholder: t("placeholder") });
+    this.input.addEventListener("input", () => this.live.shopperTyping());
     this.sendButton = h("button", { type: "submit", class: "send primary" }, t("send"));
     this.stopButton = h("button", { type: "button", class: "stop", hidden: true }, t("stop"));
     this.stopButton.addEventListener("click", () => this.controller?.abort());
@@ -100,8 +111,8 @@ export class ShopAssistant extends HTMLElement {
     this.input.focus();
     if (!this.loaded) {
       this.loaded = true;
-      this.loadHistory();
-    }
+      this.loadHistory().then((after) => !this.panel.hidden && this.live.start(after));
+    } else this.live.start();
   }
 
   close() {
@@ -109,11 +120,13 @@ export class ShopAssistant extends HTMLElement {
     this.launcher.hidden = false;
     this.launcher.setAttribute("aria-expanded", "false");
     sessionStorage.removeItem(this.client.prefix + "open");
+    this.live.stop();
     this.launcher.focus();
   }
 
   restart() {
     this.controller?.abort();
+    this.live.reset();
     this.session = null;
     this.client.save("session", null);
     this.log.replaceChildren();
@@ -146,7 +159,9 @@ export class ShopAssistant extends HTMLElement {
   }
 
   userMessage(text) {
-    this.log.append(h("div", { class: "msg user" }, h("span", { class: "vh" }, this.t("you"), " "), h("p", {}, text)));
+    const el = h("div", { class: "msg user" }, h("span", { class: "vh" }, this.t("you"), " "), h("p", {}, text));
+    this.log.append(el);
+    return el;
   }
 
   newAnswer() {
@@ -159,7 +174,7 @@ export class ShopAssistant extends HTMLElement {
 
   send(message, shown = message) {
     this.suggest([]);
-    this.userMessage(shown);
+    this.sent = this.userMessage(shown);
     return this.run(message, shown);
   }
 
@@ -175,8 +190,12 @@ export class ShopAssistant extends HTMLElement {
     this.scroll();
     this.controller = new AbortController();
     const signal = this.controller.signal;
+    this.live.outbox.push(message);
     try {
-      for await (const ev of this.client.chat(message, this.session, signal)) this.onEvent(answer, ev, true);
+      for await (const ev of this.client.chat(message, this.session, signal)) {
+        if (ev.type === "delivered") this.live.delivered(answer, ev.data);
+        else this.onEvent(answer, ev, true);
+      }
     } catch (e) {
       if (signal.aborted) {
         answer.stopped();
@@ -186,6 +205,8 @@ export class ShopAssistant extends HTMLElement {
         answer.fail(this.errorText(e), e.code === "message_too_long" || e.status === 413 ? null : answer.retry);
       }
     } finally {
+      const i = this.live.outbox.indexOf(message);
+      if (i >= 0) this.live.outbox.splice(i, 1);
       this.setBusy(false);
       this.scroll();
     }
@@ -196,6 +217,7 @@ export class ShopAssistant extends HTMLElement {
     if (ev.type === "session") {
       this.session = d.session_id;
       this.client.save("session", d.session_id);
+      if (live && !this.panel.hidden) this.live.start();
     }
     if (live) {
       if (ev.type === "intent") this.setStatus(this.t(d.group === "SHOPPING" ? "searching" : "checking"));
@@ -241,6 +263,9 @@ export class ShopAssistant extends HTMLElement {
       return this.log.append(h("div", { class: "error", role: "alert" }, h("p", {}, this.t("errHistory"))));
     }
     const turns = session.turns || [];
+    Object.assign(this.live, { state: session.control?.state || "bot", agent: session.control?.agent_name });
+    // A person holding the conversation now: their part comes from its log, replayed by the session stream.
+    const held = turns.at(-1)?.kind === "person" && turns.at(-1).status === "in_progress" ? turns.at(-1) : null;
     const replayed = new Set(turns.slice(-HISTORY_REPLAYED).map((t) => t.turn_id));
     const logs = await Promise.all(
       turns.map((turn) =>
@@ -249,7 +274,7 @@ export class ShopAssistant extends HTMLElement {
     );
     this.setStatus("");
     turns.forEach((turn, i) => {
-      if (turn.kind === "person") return this.personMessages(turn); // a customer-service agent's part
+      if (turn.kind === "person") return turn !== held && this.personMessages(turn); // a customer-service agent's part
       this.userMessage(turn.user_message);
       const answer = this.newAnswer();
       answer.turnId = turn.turn_id;
@@ -261,18 +286,14 @@ export class ShopAssistant extends HTMLElement {
     const last = this.answers.at(-1);
     if (last && turns.at(-1)?.status !== "in_progress") this.suggestAfter(last);
     this.scroll();
+    return held ? `${held.turn_id}:0` : null;
   }
 
   // What the shopper and a person from customer service said while the person held the conversation.
   personMessages(turn) {
     for (const m of turn.messages || []) {
-      if (m.sender === "shopper") {
-        this.userMessage(m.text);
-        continue;
-      }
-      const answer = this.newAnswer();
-      this.onEvent(answer, { type: "token", data: { text: m.name ? `${m.name}: ${m.text}` : m.text } }, false);
-      this.onEvent(answer, { type: "done", data: { status: "completed" } }, false);
+      if (m.sender === "shopper") this.userMessage(m.text);
+      else this.live.message(m.name, m.text);
     }
   }
 
