@@ -220,9 +220,9 @@ class AssistantSettings(RetrievalSettings):
     )
     agent_origins: list[str] = Field(
         default_factory=list,
-        description="browser origins an agent key is accepted from (an agent console's page), JSON list; a request "
-        "with an agent key and any other Origin header is refused, so by default agent keys work only outside "
-        "browsers",
+        description="browser origins an agent key is accepted from (an agent console's page), JSON list, besides "
+        "this process's own (its console at /console, where `serve` listens); a request with an agent key and any "
+        "other Origin header is refused",
     )
     visitor_secret: SecretStr | None = Field(
         default=None,
@@ -309,10 +309,23 @@ class AssistantSettings(RetrievalSettings):
         keys = dict(DEMO_KEYS)
         # The demo store page is served by this process: its widget key is allowed on whatever port it listens on.
         demo = keys[DEMO_PUBLISHABLE_KEY]
-        own = [f"http://{host}:{self.port}" for host in ("127.0.0.1", "localhost", self.host) if host != "0.0.0.0"]
-        origins = list(dict.fromkeys([*own, *demo.allowed_origins]))
+        origins = list(dict.fromkeys([*self.own_origins, *demo.allowed_origins]))
         keys[DEMO_PUBLISHABLE_KEY] = demo.model_copy(update={"allowed_origins": origins})
         return keys
+
+    @property
+    def own_origins(self) -> list[str]:
+        """The origins of the pages this process serves itself (the demo store, the agent console): where `serve`
+        listens, as loopback names and as SHOP_HOST. Behind a proxy a page's origin is the proxy's: list it in
+        SHOP_AGENT_ORIGINS (the console) or the publishable key's allowed_origins (the store)."""
+        hosts = ("127.0.0.1", "localhost", self.host)
+        return list(dict.fromkeys(f"http://{host}:{self.port}" for host in hosts if host != "0.0.0.0"))
+
+    @property
+    def console_origins(self) -> list[str]:
+        """Origins an agent key is accepted from: SHOP_AGENT_ORIGINS and this process's own, whose page is the
+        console it serves at /console (same-origin); never another."""
+        return list(dict.fromkeys([*self.agent_origins, *self.own_origins]))
 
     @property
     def browser_origins(self) -> list[str]:

@@ -50,7 +50,8 @@ def create_app(settings: AssistantSettings | None = None, services: Services | N
     app = FastAPI(title="Shopping assistant", version="0.1.0", lifespan=lifespan)
     app.state.services = None
     # Who may call, and how often: HTTP concerns, so they are built here and not in the services.
-    app.state.auth = Authenticator(KeyRing(settings.keys), visitor_tokens(settings), frozenset(settings.agent_origins))
+    agent_origins = frozenset(settings.console_origins)
+    app.state.auth = Authenticator(KeyRing(settings.keys), visitor_tokens(settings), agent_origins)
     app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
     install_error_handlers(app)
     app.add_middleware(

@@ -29,6 +29,7 @@ def serve(
     settings = settings.model_copy(update={"host": host or settings.host, "port": port or settings.port})
     url = f"http://{settings.host}:{settings.port}/"
     typer.echo(f"Demo store and chat widget: {url} (once the start-up below has finished)")
+    typer.echo(f"Agent console: {url}console (sign in with an agent key)")
     uvicorn.run(
         create_app(settings),
         host=settings.host,

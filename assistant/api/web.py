@@ -1,4 +1,5 @@
-"""The front end's routes: `GET /` (the demo store page), `GET /widget.js` and the widget's modules and CSS.
+"""The front end's routes: `GET /` (the demo store page), `GET /widget.js` and the widget's modules and CSS, `GET
+/console` (the agent console) and its modules.
 
 The files live in `web/` beside `assistant/` and are served as they are: plain JavaScript modules and CSS, no build.
 Every file is read once, gzipped once and served with a strong ETag and `Cache-Control: no-cache`: a browser keeps
@@ -24,12 +25,17 @@ from assistant.services import Services
 from assistant.settings import DEMO_KEYS
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
-FOLDERS = ("widget", "shared", "store")  # the subfolders of web/ that are served, one route each
+FOLDERS = ("widget", "shared", "store", "console")  # the subfolders of web/ that are served, one route each
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 # The demo page's own policy: its scripts, styles and API calls come from this server only.
 DEMO_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# The console's own policy: as the demo page's, and no form posts anywhere (the page holds an agent key).
+CONSOLE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 DEMO_WIDGET_KEY = "demo-widget-key"  # for a server without publishable keys (visitor tokens)
 
@@ -106,6 +112,20 @@ async def store_page(request: Request) -> Response:
     return respond(request, asset, {"Content-Security-Policy": DEMO_CSP, "Referrer-Policy": "same-origin"})
 
 
+@router.get("/console")
+async def console_page(request: Request) -> Response:
+    """The agent console: sign in with an agent key, the queue, a conversation live, take over, reply, hand back,
+    each turn's trace. Same-origin with the API, so its agent key is accepted (see Settings.console_origins)."""
+    asset = load_page("console/index.html")
+    return respond(request, asset, {"Content-Security-Policy": CONSOLE_CSP, "Referrer-Policy": "no-referrer"})
+
+
+@cache
+def load_page(relative: str) -> Asset:
+    """An HTML page under web/ served as it is (no fill-ins), read once."""
+    return make_asset((WEB_DIR / relative).read_bytes(), "text/html; charset=utf-8")
+
+
 @router.get("/widget.js")
 async def widget_js(request: Request) -> Response:
     """The one file a store's page loads; it imports the rest."""
@@ -119,7 +139,7 @@ async def widget_css(request: Request) -> Response:
 
 def file_route(folder: str) -> Callable[[Request, str], Awaitable[Response]]:
     async def web_file(request: Request, name: str) -> Response:
-        """A module, stylesheet or image of the widget (widget/, shared/) or of the demo page (store/)."""
+        """A module, stylesheet or image of the widget (widget/, shared/), the demo page (store/) or the console."""
         # Module scripts loaded by a store's page on another origin are fetched in CORS mode.
         return respond(request, load_asset(f"{folder}/{name}"), {"Access-Control-Allow-Origin": "*"})
 

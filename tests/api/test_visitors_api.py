@@ -209,7 +209,8 @@ def test_a_publishable_key_alone_reads_nothing(running: Running) -> None:
 
 
 def test_agent_keys_are_refused_from_browser_origins(running: Running, two_stores: str) -> None:
-    r = chat(running.base_url, {"message": "hi", "shopper_id": "1"}, {**AGENT, "Origin": PAGE})
+    # A store's page on another origin (one the demo widget key allows); the service's own origin is its console's.
+    r = chat(running.base_url, {"message": "hi", "shopper_id": "1"}, {**AGENT, "Origin": "http://localhost:3000"})
     is_error(r, 403, "forbidden")
     assert httpx.get(f"{running.base_url}/v1/search", params={"q": "x"}, headers=AGENT).status_code == 200
     # A configured agent origin (an agent console) is accepted; others still are not.

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from assistant.llm.fake import FakeLLM
-from tests.api.conftest import Running, build_services, serve
+from tests.api.conftest import AGENT, Running, build_services, serve
 from web import size
 
 
@@ -76,3 +76,31 @@ def test_every_widget_string_is_in_english_and_spanish() -> None:
     english, spanish = (size.WEB / "widget" / "strings.js").read_text(encoding="utf-8").split("\n  es: {")
     keys = [set(re.findall(r"^    (\w+):", table, re.M)) for table in (english, spanish)]
     assert keys[0] and keys[0] == keys[1], keys[0] ^ keys[1]
+
+
+def test_the_console_page_and_its_modules_are_served(running: Running) -> None:
+    r = httpx.get(f"{running.base_url}/console", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert r.headers["cache-control"] == "no-cache" and r.headers["etag"]
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert '<script type="module" src="/console/console.js"></script>' in r.text
+    assert "demo-agent-key" not in r.text.replace("<code>demo-agent-key</code>", "")  # named for people, never used
+    again = httpx.get(f"{running.base_url}/console", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304
+    for path in ("/console/console.js", "/console/api.js", "/console/trace.js", "/console/console.css"):
+        assert httpx.get(f"{running.base_url}{path}").status_code == 200, path
+    assert httpx.get(f"{running.base_url}/console/index.html").status_code == 404  # only through GET /console
+
+
+def test_agent_keys_are_accepted_from_the_services_own_console_only(store: Running) -> None:
+    """The console at /console is same-origin: its agent key is accepted from this server's own origin, and still
+    refused from any other page (another host, another port of this host)."""
+    own = store.base_url  # where the app knows it listens, as `serve` tells it
+    port = int(own.rsplit(":", 1)[1])
+    url = f"{own}/v1/agent/sessions"
+    for origin in (own, f"http://localhost:{port}"):
+        r = httpx.get(url, headers={**AGENT, "Origin": origin})
+        assert r.status_code == 200, (origin, r.text)
+    for origin in ("https://evil.example", f"http://127.0.0.1:{port + 1}", f"https://127.0.0.1:{port}"):
+        r = httpx.get(url, headers={**AGENT, "Origin": origin})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", origin

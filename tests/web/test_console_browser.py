@@ -1,0 +1,146 @@
+"""The agent console in a real browser, used as a person from customer service would, by roles and labels, beside a
+shopper in the widget (a second browser context): the queue, taking over, a reply that reaches the shopper, hand
+back, a turn's trace, and an axe scan."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.conftest import AGENT, Running, chat_events
+from tests.api.test_takeover_api import session_stream
+from tests.web.test_widget_browser import open_widget, say, session_of, violations
+
+AGENT_KEY = "demo-agent-key"
+
+
+def sign_in(page: Any, url: str, name: str = "Anna") -> None:
+    page.goto(f"{url}/console")
+    page.get_by_label("Agent key").fill(AGENT_KEY)
+    page.get_by_label("Your name").fill(name)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def visitor_token(page: Any) -> str:
+    """The shopper's credential, as the widget keeps it."""
+    held = page.evaluate("Object.keys(localStorage).filter(k => k.endsWith(':visitor')).map(k => localStorage[k])[0]")
+    return str(json.loads(held)["token"])
+
+
+def test_an_agent_takes_over_a_waiting_shopper_replies_and_hands_back(
+    store: Running, browser: Any, page: Any, sync_api: ModuleType, tmp_path: Path
+) -> None:
+    expect = sync_api.expect
+    # The shopper, in the widget on the demo store, asks for a person.
+    shopper_context = browser.new_context(viewport={"width": 1000, "height": 800})
+    try:
+        shopper = shopper_context.new_page()
+        panel = open_widget(shopper, store.base_url)
+        say(panel, "red running shoes")
+        widget_log = panel.get_by_role("log", name="Conversation")
+        expect(widget_log.get_by_role("heading", name="Red running shoes")).to_be_visible()
+        say(panel, "I want to talk to a human")
+        expect(widget_log).to_contain_text("human agent")
+        session = session_of(shopper)
+        token = visitor_token(shopper)
+
+        # The agent signs in; the queue shows the waiting shopper first, with its waiting time and reason.
+        sign_in(page, store.base_url)
+        expect(page.get_by_text("Signed in as Anna")).to_be_visible()
+        queue = page.get_by_role("list", name="Sessions")
+        waiting = queue.get_by_role("listitem").first
+        expect(waiting).to_contain_text("Waiting")
+        expect(waiting).to_contain_text("on time")
+        expect(waiting).to_contain_text("Handoff: I want to talk to a human")
+        waiting.get_by_role("button", name=re.compile("Shopper")).click()
+        convo = page.get_by_role("region", name=re.compile("Conversation with shopper"))
+        transcript = convo.get_by_role("log", name="Transcript")
+        expect(transcript).to_contain_text("I want to talk to a human")
+        expect(convo.get_by_role("button", name="Hand back to the bot")).to_be_disabled()
+        expect(convo.get_by_role("textbox", name="Reply")).to_be_disabled()
+
+        # Take over: the shopper's session stream hears it, then the agent's message, live.
+        with session_stream(store, session, {"Authorization": f"Bearer {token}"}) as stream:
+            convo.get_by_role("button", name="Take over").click()
+            expect(convo.get_by_role("status").filter(has_text="With an agent: Anna")).to_be_visible()
+            stream.wait_for(lambda e: e["event"] == "agent_joined" and e["data"]["name"] == "Anna", "agent_joined")
+            convo.get_by_role("textbox", name="Reply").fill("Hi, I am Anna. Let me look at your order.")
+            convo.get_by_role("button", name="Send").click()
+            expect(transcript).to_contain_text("Agent · Anna")
+            expect(transcript).to_contain_text("Hi, I am Anna. Let me look at your order.")
+            said = stream.wait_for(lambda e: e["event"] == "message", "the agent's message")
+            assert said["data"] | {"at": None} == {
+                "from": "agent",
+                "name": "Anna",
+                "text": "Hi, I am Anna. Let me look at your order.",
+                "internal": False,
+                "at": None,
+            }
+            expect(widget_log).to_contain_text("Hi, I am Anna. Let me look at your order.")  # live in the widget
+            # An internal note stays with the agents.
+            convo.get_by_role("checkbox", name="Internal note (agents only)").check()
+            convo.get_by_role("textbox", name="Reply").fill("Shopper is polite; order looks fine.")
+            convo.get_by_role("button", name="Add note").click()
+            expect(transcript).to_contain_text("Shopper is polite; order looks fine.")
+            convo.get_by_role("checkbox", name="Internal note (agents only)").uncheck()
+            page.screenshot(path=tmp_path / "console-agent.png")
+            convo.get_by_role("button", name="Hand back to the bot").click()
+            expect(convo.get_by_role("status").filter(has_text="With the bot")).to_be_visible()
+            stream.wait_for(lambda e: e["event"] == "agent_left", "agent_left")
+            assert not any(e["event"] == "message" and e["data"].get("internal") for e in stream.events)
+        expect(transcript).to_contain_text("Anna handed back to the bot")
+
+        # The shopper's widget shows what the person said (from the session's history, after a reload).
+        shopper.reload()  # the widget reopens with the conversation
+        log = shopper.get_by_role("dialog", name="Shopping assistant").get_by_role("log", name="Conversation")
+        expect(log).to_contain_text("Anna: Hi, I am Anna. Let me look at your order.")
+        expect(log).not_to_contain_text("Shopper is polite")
+        shopper.screenshot(path=tmp_path / "widget-after-takeover.png")
+    finally:
+        shopper_context.close()
+
+    # The first turn's trace: its intent and its tool calls with arguments.
+    transcript.get_by_role("button", name="Trace of turn 1").click()
+    trace = page.get_by_role("region", name="Trace of turn 1")
+    intent = trace.get_by_role("region", name="Intent")
+    expect(intent).to_contain_text("search_products")
+    expect(intent).to_contain_text("confidence")
+    call = trace.get_by_role("article", name="Tool call search_products").first
+    expect(call).to_contain_text('"query": "red running shoes"')
+    expect(trace.get_by_role("region", name="Products shown").get_by_role("table")).to_contain_text("Red running shoes")
+    expect(trace.get_by_role("region", name="Grounding")).to_be_visible()
+    page.screenshot(path=tmp_path / "console.png")
+    assert page.problems == []
+
+
+def test_the_console_has_no_serious_accessibility_violations(
+    store: Running, browser: Any, sync_api: ModuleType, tmp_path: Path
+) -> None:
+    axe = pytest.importorskip("axe_playwright_python", reason="axe-core not installed: pip install -e '.[dev]'")
+    source = (Path(axe.__file__).parent / "axe.min.js").read_text(encoding="utf-8")
+    session = chat_events(store.base_url, {"message": "red running shoes"})[0]["data"]["session_id"]
+    chat_events(store.base_url, {"message": "I want to talk to a human", "session_id": session})
+    assert httpx.get(f"{store.base_url}/v1/agent/sessions", headers=AGENT).status_code == 200
+    # axe is injected into the page, which the console's CSP would refuse.
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, bypass_csp=True)
+    try:
+        page = context.new_page()
+        page.goto(f"{store.base_url}/console")
+        page.evaluate(source)
+        found = {"sign-in": violations(page)}
+        sign_in(page, store.base_url)
+        page.get_by_role("list", name="Sessions").get_by_role("button", name=re.compile("Shopper")).first.click()
+        page.get_by_role("button", name="Trace of turn 1").click()
+        page.get_by_role("region", name="Trace of turn 1").get_by_role("region", name="Intent").wait_for()
+        page.evaluate(source)
+        found["conversation and trace"] = violations(page)
+        page.screenshot(path=tmp_path / "console-axe.png")
+    finally:
+        context.close()
+    assert all(v == [] for v in found.values()), found  # none of any impact, not only serious or critical

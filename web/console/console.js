@@ -1,0 +1,414 @@
+// The agent console: sign in with an agent key, the queue (waiting first, SLA colours), a conversation live from
+// the session stream, take over / reply / internal notes / hand back / close, and each bot turn's trace.
+// Every string from the API is rendered as text (shared/dom.js), never as HTML.
+
+import { h } from "../shared/dom.js";
+import { AgentClient } from "./api.js";
+import { renderTrace } from "./trace.js";
+
+const STATES = { waiting_for_agent: "Waiting", agent: "With an agent", bot: "With the bot", closed: "Closed" };
+const QUEUE_EVERY_MS = 3000;
+const TYPING_EVERY_MS = 2500;
+const $ = (id) => document.getElementById(id);
+
+export function sla(seconds) {
+  if (seconds < 60) return ["ok", "on time"];
+  if (seconds < 300) return ["warn", "waiting long"];
+  return ["late", "over 5 minutes"];
+}
+
+export function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 3600) return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+const ago = (iso) => (iso ? (Date.now() - Date.parse(iso)) / 1000 : 0);
+
+class Console {
+  constructor(key, name) {
+    this.client = new AgentClient(key);
+    this.name = name;
+    this.filter = { state: "", q: "" };
+    this.current = null; // {id, session, live: Map(turnId -> items), abort}
+    this.lastTyping = 0;
+  }
+
+  mount() {
+    $("sign-in").hidden = true;
+    $("who").hidden = false;
+    $("who").textContent = `Signed in as ${this.name}`;
+    $("sign-out").hidden = false;
+    $("sign-out").onclick = () => {
+      sessionStorage.removeItem("console:agent");
+      location.reload();
+    };
+    const states = h(
+      "select",
+      { id: "state-filter" },
+      h("option", { value: "" }, "All"),
+      Object.entries(STATES).map(([v, label]) => h("option", { value: v }, label)),
+    );
+    states.addEventListener("change", () => ((this.filter.state = states.value), this.refreshQueue()));
+    const search = h("input", { id: "queue-search", type: "search", placeholder: "Words in the conversation" });
+    let timer = 0;
+    search.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => ((this.filter.q = search.value.trim()), this.refreshQueue()), 250);
+    });
+    this.queueList = h("ul", { class: "queue", "aria-label": "Sessions" });
+    this.queueStatus = h("p", { class: "muted", role: "status" });
+    this.convo = h("section", { class: "convo", "aria-labelledby": "convo-title" }, h("h2", { id: "convo-title" }, "Conversation"), h("p", { class: "muted" }, "Open a session from the queue."));
+    this.tracePanel = h("section", { class: "trace-panel", "aria-labelledby": "trace-title" }, h("h2", { id: "trace-title" }, "Trace"), h("p", { class: "muted" }, "Choose a bot turn's trace."));
+    $("app").append(
+      h(
+        "div",
+        { class: "layout" },
+        h(
+          "section",
+          { class: "queue-panel", "aria-labelledby": "queue-title" },
+          h("h2", { id: "queue-title" }, "Queue"),
+          h("div", { class: "filters" }, h("label", { for: "state-filter" }, "State"), states, h("label", { for: "queue-search" }, "Search"), search),
+          this.queueStatus,
+          this.queueList,
+        ),
+        this.convo,
+        this.tracePanel,
+      ),
+    );
+    this.refreshQueue();
+    setInterval(() => this.refreshQueue(), QUEUE_EVERY_MS);
+  }
+
+  async refreshQueue() {
+    let sessions;
+    try {
+      ({ sessions } = await this.client.queue(this.filter));
+    } catch (e) {
+      if (e.status === 401 || e.status === 403) return this.signedOut(e.message);
+      this.queueStatus.textContent = `Couldn't load the queue: ${e.message}`;
+      return;
+    }
+    this.queueStatus.textContent = sessions.length ? `${sessions.length} sessions` : "No sessions.";
+    this.queueList.replaceChildren(...sessions.map((s) => this.queueItem(s)));
+  }
+
+  queueItem(s) {
+    const waiting = s.state === "waiting_for_agent";
+    const [level, words] = sla(s.waiting_s || 0);
+    const time = waiting
+      ? h("span", { class: `sla ${level}` }, `waiting ${duration(s.waiting_s)} · ${words}`)
+      : h("span", { class: "since" }, `${duration(ago(s.since))} ago`);
+    const open = h(
+      "button",
+      { type: "button", class: "open", "aria-current": this.current?.id === s.session_id ? "true" : null },
+      `Shopper ${s.shopper_id}`,
+      h("span", { class: `state ${s.state}` }, STATES[s.state] ?? s.state),
+    );
+    open.addEventListener("click", () => this.open(s.session_id));
+    return h(
+      "li",
+      { class: waiting ? `item ${level}` : "item" },
+      open,
+      h("p", { class: "meta" }, time, s.agent_name ? ` · ${s.agent_name}` : "", ` · ${s.turns} turns`),
+      s.handoff ? h("p", { class: "reason" }, `Handoff: ${s.handoff.reason}`) : null,
+      s.last_message ? h("p", { class: "last" }, s.last_message) : null,
+    );
+  }
+
+  signedOut(message) {
+    sessionStorage.removeItem("console:agent");
+    location.reload();
+    console.warn(message);
+  }
+
+  // --- the conversation ---------------------------------------------------------------------------------------
+
+  async open(id) {
+    this.current?.abort.abort();
+    const current = { id, session: null, live: new Map(), marks: new Map(), pending: null, abort: new AbortController() };
+    this.current = current;
+    this.buildConvo();
+    await this.reload();
+    this.refreshQueue();
+    const turns = current.session?.turns ?? [];
+    const after = turns.length ? `${turns[turns.length - 1].turn_id}:0` : null;
+    this.follow(current, after);
+  }
+
+  buildConvo() {
+    this.title = h("h2", { id: "convo-title" }, "Conversation");
+    this.stateLine = h("p", { class: "state-line", role: "status" });
+    this.handoffBox = h("div", { class: "handoff" });
+    this.log = h("ol", { class: "log-list" });
+    this.logBox = h("div", { class: "log", role: "log", "aria-label": "Transcript" }, this.log);
+    this.typingLine = h("p", { class: "typing muted", "aria-live": "polite" });
+    this.alert = h("p", { class: "error", role: "alert" });
+    this.takeBtn = h("button", { type: "button", onclick: () => this.act(() => this.client.take(this.current.id, this.name)) }, "Take over");
+    this.backBtn = h("button", { type: "button", onclick: () => this.act(() => this.client.handBack(this.current.id)) }, "Hand back to the bot");
+    this.closeBtn = h("button", { type: "button", onclick: () => this.act(() => this.client.close(this.current.id)) }, "Close");
+    this.reply = h("textarea", { id: "reply", rows: 3 });
+    this.reply.addEventListener("input", () => this.typed());
+    this.reply.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey) (e.preventDefault(), this.form.requestSubmit());
+    });
+    this.internal = h("input", { id: "internal", type: "checkbox" });
+    this.internal.addEventListener("change", () => this.controls());
+    this.sendBtn = h("button", { type: "submit" }, "Send");
+    this.form = h(
+      "form",
+      { class: "reply" },
+      h("label", { for: "reply" }, "Reply"),
+      this.reply,
+      h("div", { class: "row" }, h("label", { class: "check" }, this.internal, " Internal note (agents only)"), this.sendBtn),
+    );
+    this.form.addEventListener("submit", (e) => (e.preventDefault(), this.send()));
+    this.convo.replaceChildren(
+      this.title,
+      this.stateLine,
+      this.handoffBox,
+      h("div", { class: "actions", role: "group", "aria-label": "Session actions" }, this.takeBtn, this.backBtn, this.closeBtn),
+      this.alert,
+      this.logBox,
+      this.typingLine,
+      this.form,
+    );
+  }
+
+  async reload() {
+    const current = this.current;
+    try {
+      const session = await this.client.session(current.id);
+      if (current !== this.current) return;
+      current.session = session;
+      for (const t of session.turns) if (t.status !== "in_progress") current.live.delete(t.turn_id);
+      this.render();
+    } catch (e) {
+      this.alert.textContent = `Couldn't load the conversation: ${e.message}`;
+    }
+  }
+
+  done(turnId) {
+    return this.current.session?.turns.some((t) => t.turn_id === turnId && t.status !== "in_progress");
+  }
+
+  render() {
+    const { session, live } = this.current;
+    const control = session.control ?? { state: "bot" };
+    this.title.textContent = `Conversation with shopper ${session.shopper_id}`;
+    const items = [];
+    session.turns.forEach((turn, i) => {
+      if (turn.status === "in_progress") return; // its events come from the stream
+      if (turn.kind === "person") {
+        // Who joined and left is on the stream, not in the turn's record: what this view saw live, else plain words.
+        const marks = this.current.marks.get(turn.turn_id) ?? {};
+        const agent = turn.messages?.find((m) => (m.from ?? m.sender) === "agent" && m.name)?.name;
+        items.push(this.system(marks.joined ?? `${agent ?? "An agent"} took over`));
+        for (const m of turn.messages ?? []) items.push(this.message(m));
+        items.push(this.system(marks.left ?? `${agent ?? "The agent"} left the conversation`));
+        return;
+      }
+      if (turn.user_message) items.push(h("li", { class: "msg shopper" }, h("span", { class: "who" }, "Shopper"), turn.user_message));
+      const trace = h("button", { type: "button", class: "link", "aria-label": `Trace of turn ${i + 1}` }, `Trace · ${turn.intent ?? "no intent"}`);
+      trace.addEventListener("click", () => this.showTrace(turn, i + 1));
+      items.push(h("li", { class: "msg bot" }, h("span", { class: "who" }, "Bot"), turn.answer || (turn.status === "cancelled" ? "(cancelled)" : "(no answer)"), h("div", {}, trace)));
+    });
+    for (const list of live.values()) items.push(...list.map((x) => x.el));
+    this.log.replaceChildren(...items);
+    this.logBox.scrollTop = this.logBox.scrollHeight;
+    this.showControl(control);
+  }
+
+  message(m) {
+    const from = m.from ?? m.sender;
+    if (m.internal) return h("li", { class: "msg note" }, h("span", { class: "who" }, `Note${m.name ? ` · ${m.name}` : ""}`), m.text);
+    const who = from === "agent" ? `Agent${m.name ? ` · ${m.name}` : ""}` : "Shopper";
+    return h("li", { class: `msg ${from === "agent" ? "agent" : "shopper"}` }, h("span", { class: "who" }, who), m.text);
+  }
+
+  system(text) {
+    return h("li", { class: "msg system" }, text);
+  }
+
+  showControl(control) {
+    this.current.control = control;
+    const label = STATES[control.state] ?? control.state;
+    this.stateLine.textContent = control.state === "agent" ? `${label}: ${control.agent_name}` : label;
+    const h0 = control.handoff;
+    this.handoffBox.replaceChildren(
+      ...(h0
+        ? [
+            h("p", {}, h("strong", {}, "Handoff"), ` ${h0.ticket_id} · waiting since ${new Date(h0.waiting_since).toLocaleTimeString()}`),
+            h("p", {}, `Reason: ${h0.reason}`),
+            h("p", { class: "summary" }, h0.summary),
+          ]
+        : []),
+    );
+    this.controls();
+  }
+
+  controls() {
+    const c = this.current?.control ?? { state: "bot" };
+    const mine = c.state === "agent" && c.agent_name === this.name;
+    this.takeBtn.disabled = c.state === "agent";
+    this.backBtn.disabled = !mine;
+    this.closeBtn.disabled = c.state === "closed" || (c.state === "agent" && !mine);
+    const canWrite = this.internal.checked ? c.state === "agent" : mine;
+    this.reply.disabled = !canWrite;
+    this.sendBtn.disabled = !canWrite;
+    this.sendBtn.textContent = this.internal.checked ? "Add note" : "Send";
+  }
+
+  async act(call) {
+    this.alert.textContent = "";
+    try {
+      const control = await call();
+      this.showControl({ ...this.current.control, ...control });
+      this.refreshQueue();
+    } catch (e) {
+      this.alert.textContent = e.message;
+    }
+  }
+
+  async send() {
+    const text = this.reply.value.trim();
+    if (!text) return;
+    this.alert.textContent = "";
+    try {
+      await this.client.say(this.current.id, text, this.internal.checked);
+      this.reply.value = "";
+    } catch (e) {
+      this.alert.textContent = e.message;
+    }
+  }
+
+  typed() {
+    const c = this.current?.control;
+    if (!c || this.internal.checked || c.state !== "agent" || c.agent_name !== this.name) return;
+    if (Date.now() - this.lastTyping < TYPING_EVERY_MS) return;
+    this.lastTyping = Date.now();
+    this.client.typing(this.current.id).catch(() => {});
+  }
+
+  // The session stream: messages, state changes and bot turns as they happen.
+  async follow(current, after) {
+    try {
+      for await (const ev of this.client.follow(current.id, after, current.abort.signal)) {
+        if (current !== this.current) return;
+        this.onEvent(ev);
+      }
+    } catch (e) {
+      if (!current.abort.signal.aborted) this.alert.textContent = `The live connection ended: ${e.message}`;
+    }
+  }
+
+  push(turnId, el) {
+    const { live } = this.current;
+    if (!live.has(turnId)) live.set(turnId, []);
+    live.get(turnId).push({ el });
+    this.log.append(el);
+    this.logBox.scrollTop = this.logBox.scrollHeight;
+  }
+
+  mark(turnId, which, text) {
+    const marks = this.current.marks.get(turnId) ?? {};
+    marks[which] = text;
+    this.current.marks.set(turnId, marks);
+    this.push(turnId, this.system(text));
+  }
+
+  onEvent(ev) {
+    const turnId = ev.id ? ev.id.split(":")[0] : null;
+    if (turnId && this.done(turnId)) return; // already in the transcript
+    const d = ev.data;
+    switch (ev.type) {
+      case "state":
+        this.showControl({ ...this.current.control, state: d.state, agent_name: d.agent_name, since: d.since });
+        break;
+      case "message":
+        this.typingLine.textContent = "";
+        this.push(turnId, this.message(d));
+        break;
+      case "agent_joined":
+        this.mark(turnId, "joined", `${d.name} joined the conversation`);
+        break;
+      case "agent_left":
+        this.mark(turnId, "left", d.to === "closed" ? `${d.name ?? "The agent"} closed the conversation` : `${d.name ?? "The agent"} handed back to the bot`);
+        this.reload();
+        break;
+      case "action":
+        this.push(turnId, this.system(`${d.by ? `${d.by}: ` : ""}${d.tool ?? "action"} ${d.status ?? ""}`));
+        break;
+      case "typing":
+        if (d.from === "shopper") {
+          this.typingLine.textContent = "The shopper is typing…";
+          clearTimeout(this.typingTimer);
+          this.typingTimer = setTimeout(() => (this.typingLine.textContent = ""), 4000);
+        }
+        break;
+      case "session": {
+        const text = h("span", {}, "");
+        this.current.pending = text;
+        this.push(turnId, h("li", { class: "msg bot pending" }, h("span", { class: "who" }, "Bot (answering)"), text));
+        break;
+      }
+      case "token":
+        if (this.current.pending) this.current.pending.textContent += d.text;
+        break;
+      case "done":
+        this.current.pending = null;
+        this.reload();
+        this.refreshQueue();
+        break;
+      default:
+        break;
+    }
+  }
+
+  async showTrace(turn, n) {
+    const title = h("h2", { id: "trace-title" }, `Trace of turn ${n}`);
+    this.tracePanel.replaceChildren(title, h("p", { class: "muted", role: "status" }, "Loading…"));
+    let events = [];
+    try {
+      events = await this.client.turnEvents(this.current.id, turn.turn_id);
+    } catch (e) {
+      this.tracePanel.append(h("p", { class: "error" }, `The turn's events couldn't be read: ${e.message}`));
+    }
+    this.tracePanel.replaceChildren(title, renderTrace(turn, events));
+    title.tabIndex = -1;
+    title.focus();
+  }
+}
+
+function signIn() {
+  const form = $("sign-in-form");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const key = $("agent-key").value.trim();
+    const name = $("agent-name").value.trim();
+    const error = $("sign-in-error");
+    if (!key || !name) return void (error.textContent = "Enter the agent key and your name.");
+    try {
+      await new AgentClient(key).queue({ limit: 1 });
+    } catch (err) {
+      error.textContent = err.status === 401 || err.status === 403 ? `That key is not accepted here: ${err.message}` : `Couldn't reach the service: ${err.message}`;
+      return;
+    }
+    sessionStorage.setItem("console:agent", JSON.stringify({ key, name }));
+    form.reset();
+    new Console(key, name).mount();
+  });
+}
+
+function start() {
+  let held = null;
+  try {
+    held = JSON.parse(sessionStorage.getItem("console:agent"));
+  } catch {
+    held = null;
+  }
+  if (held?.key && held?.name) new Console(held.key, held.name).mount();
+  else signIn();
+}
+
+start();
