@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from assistant.chat_service import ChatService
-from assistant.errors import Forbidden, InvalidRequest, StateConflict
+from assistant.console_replies import CannedReplies, RepliesFileError, load_replies
+from assistant.errors import Forbidden, InvalidRequest, StateConflict, Unavailable
 from assistant.principal import Principal
+from assistant.scenario_export import scenario_yaml
 from assistant.schemas import (
     AgentActionEvent,
     AgentJoinedEvent,
@@ -34,6 +37,7 @@ from assistant.schemas import (
 )
 from assistant.sessions.base import SessionStore
 from assistant.sessions.models import PersonMessage, Session, StoredEvent, Turn, utc_now
+from assistant.stores.feedback import FeedbackStore
 from assistant.stores.session_control import ControlStore
 from assistant.takeover import STATES, Action, Actor, Control, Handoff, SessionState, decide
 from assistant.tools.base import Toolbox, ToolContext
@@ -65,9 +69,16 @@ def state_event(control: Control) -> StateEvent:
 class AgentService:
     """Applies the state machine to sessions, logs what people say and do, and serves the session stream."""
 
-    def __init__(self, chat: ChatService, controls: ControlStore, toolbox: Toolbox | None = None) -> None:
+    def __init__(
+        self,
+        chat: ChatService,
+        controls: ControlStore,
+        toolbox: Toolbox | None = None,
+        feedback: FeedbackStore | None = None,
+    ) -> None:
         self.chat = chat
         self.toolbox = toolbox
+        self.feedback = feedback
         self.sessions: SessionStore = chat.sessions
         self.live = chat.live
         self.controls = controls
@@ -155,14 +166,22 @@ class AgentService:
         has_handoff: bool | None = None,
         q: str | None = None,
         limit: int = 50,
+        mine: bool = False,
+        thumbs_down: bool = False,
+        intent: str | None = None,
     ) -> Queue:
-        """Sessions by state (waiting first, each state's longest-waiting first), with waiting time and handoff."""
-        self._agent(principal)
+        """Sessions by state (waiting first, each state's longest-waiting first), with waiting time and handoff.
+        `mine`: owned by the calling agent; `thumbs_down`: a turn was rated down; `intent`: the last bot turn's."""
+        me = self._agent(principal)
         order: tuple[SessionState, ...] = ("waiting_for_agent", "agent", "bot", "closed")
         wanted = tuple(s for s in order if s in (states or STATES))
         controls = await asyncio.to_thread(self.controls.list, wanted, 1000)
         if has_handoff is not None:
             controls = [c for c in controls if (c.handoff is not None) == has_handoff]
+        if mine:
+            controls = [c for c in controls if c.state == "agent" and c.agent_id == me.agent_id]
+        if thumbs_down:
+            controls = [c for c in controls if await self._rated_down(c.session_id)]
         now = utc_now()
         needle = q.strip().lower() if q else None
         entries: list[QueueEntry] = []
@@ -173,6 +192,9 @@ class AgentService:
             if session is None:
                 continue
             if needle and not any(needle in text.lower() for text in conversation_texts(session)):
+                continue
+            last_intent = next((t.intent for t in reversed(session.turns) if t.kind == "bot" and t.intent), None)
+            if intent and last_intent != intent:
                 continue
             shopper_says = [m for t in session.turns for m in said_by_shopper(t)]
             waiting = control.state == "waiting_for_agent" and control.handoff is not None
@@ -189,9 +211,33 @@ class AgentService:
                     handoff=control.handoff.model_dump(mode="json") if control.handoff else None,
                     last_message=shopper_says[-1] if shopper_says else None,
                     turns=sum(1 for t in session.turns if t.kind == "bot"),
+                    intent=last_intent,
                 )
             )
         return Queue(sessions=entries)
+
+    async def replies(self, principal: Principal, path: Path) -> CannedReplies:
+        """The canned replies the console offers (agents only)."""
+        self._agent(principal)
+        try:
+            return await asyncio.to_thread(load_replies, path)
+        except RepliesFileError as e:
+            raise Unavailable(str(e)) from None
+
+    async def _rated_down(self, session_id: str) -> bool:
+        if self.feedback is None:
+            return False
+        found = await asyncio.to_thread(self.feedback.for_session, session_id)
+        return any(f.rating == "down" for f in found)
+
+    async def scenario(self, principal: Principal, session_id: str) -> str:
+        """Save as test case: the conversation as a scenario file of the offline dialogue evaluation (YAML)."""
+        self._agent(principal)
+        session = await self.chat.session_for(principal, session_id)
+        try:
+            return scenario_yaml(session.model_dump(mode="json"))
+        except ValueError as e:
+            raise StateConflict(str(e)) from None
 
     async def take(self, principal: Principal, session_id: str, name: str) -> Control:
         """The agent owns the session: a bot turn in flight is cancelled (its model request with it), the person

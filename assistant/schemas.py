@@ -341,6 +341,7 @@ class QueueEntry(BaseModel):
     handoff: dict[str, Any] | None = Field(description="reason, summary, ticket_id, waiting_since")
     last_message: str | None = Field(description="the shopper's latest message")
     turns: int
+    intent: str | None = Field(default=None, description="the intent of the bot's latest turn")
 
 
 class Queue(BaseModel):

@@ -250,7 +250,7 @@ def assemble(
         catalog=CatalogService(engine, profiles),
         cart=CartService(toolbox, engine),
         feedback=FeedbackService(chat, stores.feedback if stores is not None else None),
-        agent=AgentService(chat, controls, toolbox),
+        agent=AgentService(chat, controls, toolbox, stores.feedback if stores is not None else None),
         metrics=metrics,
         stores=stores,
     )

@@ -14,6 +14,7 @@ from retrieval.settings import RetrievalSettings
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHIPPED_POLICIES = Path(__file__).resolve().parent / "store_policies"  # the demo store's policies (package data)
+SHIPPED_REPLIES = Path(__file__).resolve().parent / "console_replies.yaml"  # the console's canned replies
 Role = Literal["widget", "agent"]  # what a caller acts as (Principal)
 KeyRole = Literal["widget", "agent", "publishable"]  # what a configured key is
 WIDGET_LANGUAGES = ("en", "es")  # the languages the widget's strings table holds
@@ -129,6 +130,11 @@ class AssistantSettings(RetrievalSettings):
         default=SHIPPED_POLICIES,
         description="folder of the store's policies, one Markdown file each (format: README, Store policies), that "
         "policy questions are answered from; the default holds the demo store's",
+    )
+    console_replies_path: Path = Field(
+        default=SHIPPED_REPLIES,
+        description="the agent console's canned replies (YAML: a list of `title` + `text`; format: README, Agent "
+        "console); the default holds the demo store's",
     )
     bitext_path: Path = Field(
         default=SHARED_DATA / "intents" / "bitext" / "train.csv",

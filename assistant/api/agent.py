@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from assistant.api.deps import PrincipalDep, ServicesDep
 from assistant.api.errors import error_responses
 from assistant.api.sessions import SessionId
+from assistant.console_replies import CannedReplies
+from assistant.scenario_export import scenario_name
 from assistant.schemas import AgentActionIn, AgentMessageIn, LoggedEvent, Queue, TakeRequest
 from assistant.takeover import Control, SessionState
 
@@ -26,9 +28,36 @@ async def queue(
     has_handoff: Annotated[bool | None, Query(description="only sessions with (true) or without (false) one")] = None,
     q: Annotated[str | None, Query(max_length=200, description="text the conversation contains")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    mine: Annotated[bool, Query(description="only sessions the calling agent owns")] = False,
+    thumbs_down: Annotated[bool, Query(description="only sessions with an answer rated thumbs down")] = False,
+    intent: Annotated[str | None, Query(max_length=64, description="the intent of the bot's latest turn")] = None,
 ) -> Queue:
     """Sessions by state: waiting for an agent first (longest wait first), then with an agent, with the bot, closed."""
-    return await services.agent.queue(principal, state, has_handoff, q, limit)
+    return await services.agent.queue(principal, state, has_handoff, q, limit, mine, thumbs_down, intent)
+
+
+@router.get("/replies", responses=error_responses(401, 403, 429, 503))
+async def replies(services: ServicesDep, principal: PrincipalDep) -> CannedReplies:
+    """The canned replies the console offers in its reply box (`SHOP_CONSOLE_REPLIES_PATH`)."""
+    return await services.agent.replies(principal, services.settings.console_replies_path)
+
+
+@router.get(
+    "/sessions/{session_id}/scenario",
+    responses={200: {"content": {"application/yaml": {}}}, **error_responses(401, 403, 404, 409, 429, 503)},
+    response_class=Response,
+)
+async def scenario(session_id: SessionId, services: ServicesDep, principal: PrincipalDep) -> Response:
+    """Save as test case: the conversation as a scenario file of the offline dialogue evaluation (format:
+    eval/dialogues/scenario.py), its checks what was observed: intents, tools by name, cards, citation kinds
+    (409 when the bot answered nothing)."""
+    text = await services.agent.scenario(principal, session_id)
+    name = scenario_name(session_id)
+    return Response(
+        text,
+        media_type="application/yaml",
+        headers={"Content-Disposition": f'attachment; filename="{name}.yaml"'},
+    )
 
 
 @router.post("/sessions/{session_id}/take", responses=ACTION_ERRORS)
