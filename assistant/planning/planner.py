@@ -77,6 +77,8 @@ class Planner:
     async def understand(self, inp: TurnInput, trace: Trace) -> Understanding:
         """Intent (the classifier's, rewritten by the conversation's rules), slots and references."""
         route = await (inp.routing if inp.routing is not None else self.route_soon(inp.message))
+        if len(route.scores) > 1:  # the classifier's top scores: the runner-up the console's trace shows
+            trace.note("router_scores", data=[score.model_dump() for score in route.scores[:3]])
         session, vocab = inp.session, self.deps.vocab
         slots = extract_deterministic(inp.message, vocab)
         last, earlier = state.shown_products(session, self.deps.get_products)

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from eval.dialogues.scenario import load_file
 from tests.api.conftest import AGENT, Running, chat_events
 from tests.api.test_takeover_api import session_stream
 from tests.web.test_widget_browser import open_widget, say, session_of, violations
@@ -83,6 +84,15 @@ def test_an_agent_takes_over_a_waiting_shopper_replies_and_hands_back(
                 "at": None,
             }
             expect(widget_log).to_contain_text("Hi, I am Anna. Let me look at your order.")  # live in the widget
+            # A canned reply fills the reply box (from the keyboard: the list, then Enter), the agent sends it.
+            canned = convo.get_by_role("combobox", name="Canned reply")
+            canned.select_option(label="Looking into it")
+            canned.press("Enter")
+            reply = convo.get_by_role("textbox", name="Reply")
+            expect(reply).to_have_value("Thanks, I'm looking into this now. It will take a minute or two.")
+            expect(reply).to_be_focused()
+            reply.press("Enter")
+            expect(widget_log).to_contain_text("Thanks, I'm looking into this now.")
             # An internal note stays with the agents.
             convo.get_by_role("checkbox", name="Internal note (agents only)").check()
             convo.get_by_role("textbox", name="Reply").fill("Shopper is polite; order looks fine.")
@@ -95,6 +105,11 @@ def test_an_agent_takes_over_a_waiting_shopper_replies_and_hands_back(
             stream.wait_for(lambda e: e["event"] == "agent_left", "agent_left")
             assert not any(e["event"] == "message" and e["data"].get("internal") for e in stream.events)
         expect(transcript).to_contain_text("Anna handed back to the bot")
+        # The bot answers the shopper's next message, in the widget and in the console.
+        store.llm.streams = [[" mug ", "is here too."]]
+        say(panel, "a mug")
+        expect(widget_log).to_contain_text("is here too.")
+        expect(transcript).to_contain_text("is here too.")
 
         # After a reload the widget replays what the person said.
         shopper.reload()  # the widget reopens with the conversation
@@ -113,9 +128,28 @@ def test_an_agent_takes_over_a_waiting_shopper_replies_and_hands_back(
     expect(intent).to_contain_text("confidence")
     call = trace.get_by_role("article", name="Tool call search_products").first
     expect(call).to_contain_text('"query": "red running shoes"')
-    expect(trace.get_by_role("region", name="Products shown").get_by_role("table")).to_contain_text("Red running shoes")
+    shown = trace.get_by_role("region", name="Products shown").get_by_role("table")
+    expect(shown).to_contain_text("Red running shoes")
+    # The score breakdown of a product: a number in every part's column, and how reranking moved it.
+    for part in ("final", "relevance", "lexical", "dense", "quality", "by relevance → shown"):
+        expect(shown.get_by_role("columnheader", name=part, exact=True)).to_be_visible()
+    row = shown.get_by_role("row").filter(has_text="Red running shoes").first
+    expect(row).to_contain_text(re.compile(r"\d\.\d\d"))
+    expect(row).to_contain_text(re.compile(r"\d \(kept\)|\d → \d"))
+    expect(trace.get_by_role("region", name="Thumbs")).to_contain_text("Not rated.")
     expect(trace.get_by_role("region", name="Grounding")).to_be_visible()
+    shown.scroll_into_view_if_needed()
     page.screenshot(path=tmp_path / "console.png")
+
+    # Save as test case: a YAML file the dialogue evaluation loads, the conversation's messages as its turns.
+    with page.expect_download() as download:
+        convo.get_by_role("button", name="Save as test case").click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.suffix == ".yaml"
+    (scenario,) = load_file(saved)
+    assert [t.say for t in scenario.turns] == ["red running shoes", "I want to talk to a human", "a mug"]
+    assert scenario.turns[0].expect.intent == ["search_products"]
     assert page.problems == []
 
 

@@ -17,11 +17,31 @@ export class AgentClient extends Client {
     return this.key;
   }
 
-  queue({ state = "", q = "", limit = 100 } = {}) {
+  // The queue; `handoff`, `mine`, `thumbsDown`: only those sessions; `intent`: the bot's latest turn's.
+  queue({ state = "", q = "", intent = "", handoff = false, mine = false, thumbsDown = false, limit = 100 } = {}) {
     const params = new URLSearchParams({ limit: String(limit) });
     if (state) params.append("state", state);
     if (q) params.set("q", q);
+    if (intent) params.set("intent", intent);
+    if (handoff) params.set("has_handoff", "true");
+    if (mine) params.set("mine", "true");
+    if (thumbsDown) params.set("thumbs_down", "true");
     return this.send(`/v1/agent/sessions?${params}`);
+  }
+
+  replies() {
+    return this.send("/v1/agent/replies");
+  }
+
+  feedback(id) {
+    return this.send(`/v1/sessions/${enc(id)}/feedback`);
+  }
+
+  // "Save as test case": the conversation as a scenario file (YAML) and the name the server gives it.
+  async scenario(id) {
+    const res = await this.send(`/v1/agent/sessions/${enc(id)}/scenario`, { raw: true });
+    const name = /filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") ?? "")?.[1] ?? "scenario.yaml";
+    return { name, blob: await res.blob() };
   }
 
   take(id, name) {

@@ -29,7 +29,8 @@ class Console {
   constructor(key, name) {
     this.client = new AgentClient(key);
     this.name = name;
-    this.filter = { state: "", q: "" };
+    this.filter = { state: "", q: "", intent: "", handoff: false, mine: false, thumbsDown: false };
+    this.canned = [];
     this.current = null; // {id, session, live: Map(turnId -> items), abort}
     this.lastTyping = 0;
   }
@@ -56,6 +57,17 @@ class Console {
       clearTimeout(timer);
       timer = setTimeout(() => ((this.filter.q = search.value.trim()), this.refreshQueue()), 250);
     });
+    const intent = h("input", { id: "intent-filter", type: "text", placeholder: "e.g. search_products", autocomplete: "off" });
+    let intentTimer = 0;
+    intent.addEventListener("input", () => {
+      clearTimeout(intentTimer);
+      intentTimer = setTimeout(() => ((this.filter.intent = intent.value.trim()), this.refreshQueue()), 250);
+    });
+    const toggle = (key, label) => {
+      const box = h("input", { type: "checkbox" });
+      box.addEventListener("change", () => ((this.filter[key] = box.checked), this.refreshQueue()));
+      return h("label", { class: "check" }, box, ` ${label}`);
+    };
     this.queueList = h("ul", { class: "queue", "aria-label": "Sessions" });
     this.queueStatus = h("p", { class: "muted", role: "status" });
     this.convo = h("section", { class: "convo", "aria-labelledby": "convo-title" }, h("h2", { id: "convo-title" }, "Conversation"), h("p", { class: "muted" }, "Open a session from the queue."));
@@ -68,7 +80,17 @@ class Console {
           "section",
           { class: "queue-panel", "aria-labelledby": "queue-title" },
           h("h2", { id: "queue-title" }, "Queue"),
-          h("div", { class: "filters" }, h("label", { for: "state-filter" }, "State"), states, h("label", { for: "queue-search" }, "Search"), search),
+          h(
+            "div",
+            { class: "filters" },
+            h("label", { for: "state-filter" }, "State"),
+            states,
+            h("label", { for: "queue-search" }, "Search"),
+            search,
+            h("label", { for: "intent-filter" }, "Latest intent"),
+            intent,
+            h("div", { class: "toggles", role: "group", "aria-label": "Only sessions" }, toggle("handoff", "Has handoff"), toggle("mine", "Mine"), toggle("thumbsDown", "Thumbs down")),
+          ),
           this.queueStatus,
           this.queueList,
         ),
@@ -78,6 +100,45 @@ class Console {
     );
     this.refreshQueue();
     setInterval(() => this.refreshQueue(), QUEUE_EVERY_MS);
+    this.client
+      .replies()
+      .then(({ replies }) => ((this.canned = replies), this.fillCanned()))
+      .catch((e) => console.warn(`no canned replies: ${e.message}`));
+  }
+
+  // The canned replies (GET /v1/agent/replies) in the reply box's list.
+  fillCanned() {
+    if (!this.cannedSelect) return;
+    this.cannedSelect.replaceChildren(
+      h("option", { value: "" }, this.canned.length ? "Choose a reply…" : "No canned replies"),
+      ...this.canned.map((r, i) => h("option", { value: String(i) }, r.title)),
+    );
+  }
+
+  useCanned() {
+    const reply = this.canned[Number(this.cannedSelect.value)];
+    if (!reply || this.reply.disabled) return;
+    const before = this.reply.value.trimEnd();
+    this.reply.value = before ? `${before} ${reply.text}` : reply.text;
+    this.cannedSelect.value = "";
+    this.reply.focus();
+    this.typed();
+  }
+
+  async saveScenario() {
+    this.alert.textContent = "";
+    try {
+      const { name, blob } = await this.client.scenario(this.current.id);
+      const url = URL.createObjectURL(blob);
+      const link = h("a", { href: url, download: name, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      this.stateLine.textContent = `${this.stateLine.textContent.split(" · ")[0]} · saved ${name}`;
+    } catch (e) {
+      this.alert.textContent = `Couldn't save the test case: ${e.message}`;
+    }
   }
 
   async refreshQueue() {
@@ -110,7 +171,7 @@ class Console {
       "li",
       { class: waiting ? `item ${level}` : "item" },
       open,
-      h("p", { class: "meta" }, time, s.agent_name ? ` · ${s.agent_name}` : "", ` · ${s.turns} turns`),
+      h("p", { class: "meta" }, time, s.agent_name ? ` · ${s.agent_name}` : "", ` · ${s.turns} turns`, s.intent ? ` · ${s.intent}` : ""),
       s.handoff ? h("p", { class: "reason" }, `Handoff: ${s.handoff.reason}`) : null,
       s.last_message ? h("p", { class: "last" }, s.last_message) : null,
     );
@@ -147,6 +208,13 @@ class Console {
     this.takeBtn = h("button", { type: "button", onclick: () => this.act(() => this.client.take(this.current.id, this.name)) }, "Take over");
     this.backBtn = h("button", { type: "button", onclick: () => this.act(() => this.client.handBack(this.current.id)) }, "Hand back to the bot");
     this.closeBtn = h("button", { type: "button", onclick: () => this.act(() => this.client.close(this.current.id)) }, "Close");
+    this.saveBtn = h("button", { type: "button", class: "secondary", onclick: () => this.saveScenario() }, "Save as test case");
+    this.cannedSelect = h("select", { id: "canned" });
+    this.cannedSelect.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") (e.preventDefault(), this.useCanned());
+    });
+    this.cannedBtn = h("button", { type: "button", onclick: () => this.useCanned() }, "Insert");
+    this.fillCanned();
     this.reply = h("textarea", { id: "reply", rows: 3 });
     this.reply.addEventListener("input", () => this.typed());
     this.reply.addEventListener("keydown", (e) => {
@@ -158,6 +226,7 @@ class Console {
     this.form = h(
       "form",
       { class: "reply" },
+      h("div", { class: "row canned" }, h("label", { for: "canned" }, "Canned reply"), this.cannedSelect, this.cannedBtn),
       h("label", { for: "reply" }, "Reply"),
       this.reply,
       h("div", { class: "row" }, h("label", { class: "check" }, this.internal, " Internal note (agents only)"), this.sendBtn),
@@ -167,7 +236,7 @@ class Console {
       this.title,
       this.stateLine,
       this.handoffBox,
-      h("div", { class: "actions", role: "group", "aria-label": "Session actions" }, this.takeBtn, this.backBtn, this.closeBtn),
+      h("div", { class: "actions", role: "group", "aria-label": "Session actions" }, this.takeBtn, this.backBtn, this.closeBtn, this.saveBtn),
       this.alert,
       this.logBox,
       this.typingLine,
@@ -256,6 +325,8 @@ class Console {
     const canWrite = this.internal.checked ? c.state === "agent" : mine;
     this.reply.disabled = !canWrite;
     this.sendBtn.disabled = !canWrite;
+    this.cannedSelect.disabled = !canWrite;
+    this.cannedBtn.disabled = !canWrite;
     this.sendBtn.textContent = this.internal.checked ? "Add note" : "Send";
   }
 
@@ -369,12 +440,16 @@ class Console {
     const title = h("h2", { id: "trace-title" }, `Trace of turn ${n}`);
     this.tracePanel.replaceChildren(title, h("p", { class: "muted", role: "status" }, "Loading…"));
     let events = [];
+    const rated = this.client.feedback(this.current.id).then(
+      ({ feedback }) => feedback.filter((f) => f.turn_id === turn.turn_id),
+      () => null,
+    );
     try {
       events = await this.client.turnEvents(this.current.id, turn.turn_id);
     } catch (e) {
       this.tracePanel.append(h("p", { class: "error" }, `The turn's events couldn't be read: ${e.message}`));
     }
-    this.tracePanel.replaceChildren(title, renderTrace(turn, events));
+    this.tracePanel.replaceChildren(title, renderTrace(turn, events, await rated));
     title.tabIndex = -1;
     title.focus();
   }

@@ -33,15 +33,36 @@ function table(caption, heads, rows) {
   );
 }
 
+// Each product's score breakdown, and how reranking moved it: its place by relevance alone against its place shown.
 function productsTable(caption, products) {
+  const relevance = (p) => p.breakdown?.relevance ?? p.score ?? 0;
+  const byRelevance = [...products].sort((a, b) => relevance(b) - relevance(a));
+  const moved = (p, i) => {
+    if (typeof p.breakdown?.relevance !== "number") return "–";
+    const was = byRelevance.indexOf(p) + 1;
+    return was === i + 1 ? `${was} (kept)` : `${was} → ${i + 1}`;
+  };
   return table(
     caption,
-    ["product", "price", ...BREAKDOWN],
-    products.map((p) => [
+    ["product", "price", "by relevance → shown", ...BREAKDOWN],
+    products.map((p, i) => [
       `${p.title ?? p.id} (${p.id})`,
       typeof p.price === "number" ? p.price.toFixed(2) : "–",
+      moved(p, i),
       ...BREAKDOWN.map((k) => (k === "final" ? num(p.breakdown?.final ?? p.score) : num(p.breakdown?.[k]))),
     ]),
+  );
+}
+
+function thumbs(rated) {
+  if (rated === null) return h("p", {}, "The ratings couldn't be read.");
+  if (!rated.length) return h("p", {}, "Not rated.");
+  return h(
+    "ul",
+    {},
+    rated.map((f) =>
+      h("li", { class: `thumb ${f.rating}` }, `Thumbs ${f.rating} from the ${f.given_by} · ${new Date(f.at).toLocaleString()}${f.comment ? `: “${f.comment}”` : ""}`),
+    ),
   );
 }
 
@@ -61,7 +82,8 @@ function toolCall(entry) {
   );
 }
 
-export function renderTrace(turn, events) {
+// `rated`: the turn's feedback (GET /v1/sessions/{id}/feedback), null when it couldn't be read.
+export function renderTrace(turn, events, rated = []) {
   const intent = events.find((e) => e.type === "intent")?.data;
   const products = events.find((e) => e.type === "products")?.data?.products ?? [];
   const done = events.find((e) => e.type === "done")?.data;
@@ -69,6 +91,8 @@ export function renderTrace(turn, events) {
   const calls = trace.filter((e) => "arguments" in e);
   const notes = trace.filter((e) => !("arguments" in e));
   const model = notes.find((e) => e.name === "answer_model")?.data;
+  const scores = notes.find((e) => e.name === "router_scores")?.data ?? [];
+  const runnerUp = scores.find((s) => s.intent !== (intent?.intent ?? turn.intent)) ?? null;
   const whole = turn.completed_at ? Date.parse(turn.completed_at) - Date.parse(turn.created_at) : null;
   const slots = intent?.slots ?? turn.slots ?? {};
   const sources = intent?.slot_sources ?? {};
@@ -84,6 +108,7 @@ export function renderTrace(turn, events) {
         intent ? ["group", intent.group] : null,
         intent ? ["confidence", num(intent.confidence)] : null,
         intent ? ["decided by", intent.source ?? "–"] : null,
+        runnerUp ? ["runner-up", `${runnerUp.intent} (${num(runnerUp.score)})`] : null,
         ["status", turn.status],
       ]),
     ),
@@ -102,6 +127,7 @@ export function renderTrace(turn, events) {
       "Products shown",
       products.length ? productsTable("score breakdown of the cards shown", products) : h("p", {}, "No products shown."),
     ),
+    section("Thumbs", thumbs(rated)),
     section(
       "Grounding",
       withheld.length
