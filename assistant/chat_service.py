@@ -54,13 +54,14 @@ class ChatService:
         max_message_chars: int,
         resume_grace_s: float = 5.0,
         hub: SessionHub | None = None,
+        turn_lease_s: float = 15.0,
     ) -> None:
         self.sessions = sessions
         self.planner = planner
         self.runner = runner
         self.summarizer = summarizer
         self.max_message_chars = max_message_chars
-        self.live = LiveTurns(sessions, resume_grace_s, hub)
+        self.live = LiveTurns(sessions, resume_grace_s, hub, lease_s=turn_lease_s)
         self.people: AgentService | None = None  # takeover: set by AgentService, which decides who answers
 
     async def session_for(self, principal: Principal, session_id: str) -> Session:
@@ -127,7 +128,8 @@ class ChatService:
         return await transcript.fold(opened.session.session_id, self.stream(principal, opened))
 
     async def resume(self, principal: Principal, session_id: str, last_event_id: str) -> AsyncIterator[StoredEvent]:
-        """Events after `last_event_id`, following the turn live while it runs in this process."""
+        """Events after `last_event_id`, following the turn live while it runs (in this process or another
+        replica)."""
         session = await self.session_for(principal, session_id)
         try:
             turn_id, _ = parse_event_id(last_event_id)
@@ -137,7 +139,9 @@ class ChatService:
         if turn is None:
             raise EventNotFound(f"no turn {turn_id!r} in session {session_id!r}")
         person, open_person = turn.kind == "person", turn.kind == "person" and not turn.finished
-        events = self.live.replay(session_id, turn_id, last_event_id, person=person, open_person=open_person)
+        events = self.live.replay(
+            session_id, turn_id, last_event_id, person=person, open_person=open_person, running=not turn.finished
+        )
         if principal.role == "agent":
             return events
         return _without_internal_notes(events)

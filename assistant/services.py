@@ -235,6 +235,7 @@ def assemble(
         max_message_chars=settings.max_message_chars,
         resume_grace_s=settings.resume_grace_s,
         hub=hub,
+        turn_lease_s=settings.turn_lease_s,
     )
     # Without shared stores (some tests, evaluations), session states live in memory: one process.
     controls = stores.controls if stores is not None else ControlStore(SqliteRecordStore(":memory:"))

@@ -177,6 +177,13 @@ class AssistantSettings(RetrievalSettings):
         description="after a client disconnects, how long its turn keeps running for a Last-Event-ID resume before "
         "it is cancelled (and its model request with it)",
     )
+    turn_lease_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="several replicas (Redis or PostgreSQL sessions): the replica running a turn renews its lease "
+        "every third of this; a turn whose lease passed without an end (its replica died) reads as failed, and a "
+        "stream following it from another replica ends",
+    )
     llm_slots: bool | None = Field(
         default=None,
         description="also extract slots with the model (JSON-schema decoding, kept only where the message supports "
@@ -186,7 +193,7 @@ class AssistantSettings(RetrievalSettings):
     model_parse: Literal["auto", "off", "shadow", "on"] = Field(
         default="auto",
         description="when the classifier is unsure or the message leans on the conversation (a short reply, a "
-        "correction, \"that one\"), the model parses intent, product reference and slots with JSON-schema decoding "
+        'correction, "that one"), the model parses intent, product reference and slots with JSON-schema decoding '
         "over the last question and the products shown; on: a parse that validates decides; shadow: it is only "
         "recorded in the trace (to compare with the classifier); off: never asked; auto: on with an external model "
         "server, off beside the embedded 135M model, whose parse was right less often than the classifier "

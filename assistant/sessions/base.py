@@ -16,6 +16,7 @@ DEFAULT_STALE_AFTER_S = 600.0
 """An in_progress turn older than this is reported as failed: its process died or hung."""
 
 STALE_ERROR = "interrupted: the turn never completed"
+LEASE_ERROR = "interrupted: the replica running the turn stopped"
 SUPERSEDED_ERROR = "interrupted: a newer turn began"
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -76,6 +77,10 @@ class SessionStore(Protocol):
 
     async def complete_turn(self, session_id: str, turn: Turn) -> None:
         """Store the final turn (completed, failed or cancelled) atomically and durably."""
+        ...
+
+    async def renew_lease(self, session_id: str, turn_id: str, until: datetime) -> bool:
+        """Set an in_progress turn's `lease_until` (its replica is alive); False when the turn is over or unknown."""
         ...
 
     async def events_after(
@@ -144,13 +149,18 @@ def supersede(turn: Turn) -> Turn:
 
 
 def report_stale(turns: Iterable[Turn], stale_after_s: float, now: datetime | None = None) -> list[Turn]:
-    """Turns ordered by index, with in_progress ones older than `stale_after_s` shown as failed."""
-    cutoff = (now or utc_now()) - timedelta(seconds=stale_after_s)
+    """Turns ordered by index, with in_progress ones shown as failed once their replica's lease has passed (several
+    replicas), or, without a lease, once older than `stale_after_s`."""
+    now = now or utc_now()
+    cutoff = now - timedelta(seconds=stale_after_s)
     out = []
     for turn in sorted(turns, key=lambda t: t.index):
         # A person's stretch of the conversation stays open as long as they hold the session.
-        if turn.status == "in_progress" and turn.kind == "bot" and turn.created_at < cutoff:
-            turn = turn.model_copy(update={"status": "failed", "error": STALE_ERROR})
+        if turn.status == "in_progress" and turn.kind == "bot":
+            if turn.lease_until is not None and turn.lease_until < now:
+                turn = turn.model_copy(update={"status": "failed", "error": LEASE_ERROR})
+            elif turn.created_at < cutoff:
+                turn = turn.model_copy(update={"status": "failed", "error": STALE_ERROR})
         out.append(turn)
     return out
 

@@ -81,6 +81,11 @@ class Turn(BaseModel):
     error: str | None = Field(default=None, description="why a turn failed or was cancelled")
     created_at: datetime = Field(default_factory=utc_now)
     completed_at: datetime | None = None
+    lease_until: datetime | None = Field(
+        default=None,
+        description="several replicas: the replica running this in_progress turn renews it while it runs; once it "
+        "has passed, the replica is gone and the turn reads as failed",
+    )
 
     @property
     def finished(self) -> bool:

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -215,6 +216,19 @@ class PostgresSessionStore(StoreLifecycle):
             await conn.execute(
                 "UPDATE shop_sessions SET updated_at = %s WHERE session_id = %s", (utc_now(), session_id)
             )
+
+    async def renew_lease(self, session_id: str, turn_id: str, until: datetime) -> bool:
+        async with self._tx() as conn:
+            cur = await conn.execute(
+                "SELECT doc FROM shop_turns WHERE session_id = %s AND turn_id = %s AND status = 'in_progress' "
+                "FOR UPDATE",
+                (session_id, turn_id),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                return False
+            await _put_turn(conn, session_id, Turn.model_validate(row[0]).model_copy(update={"lease_until": until}))
+            return True
 
     async def events_after(
         self, session_id: str, last_event_id: str | None, turn_id: str | None = None

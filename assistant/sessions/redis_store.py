@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -204,6 +205,21 @@ class RedisSessionStore(StoreLifecycle):
             self._expire(pipe, skey, tkey, self._ekey(session_id, turn.turn_id))
 
         await self._redis.transaction(fn, skey, tkey)
+
+    async def renew_lease(self, session_id: str, turn_id: str, until: datetime) -> bool:
+        tkey = self._tkey(session_id)
+
+        async def fn(pipe: Pipeline) -> bool:
+            doc = await pipe.hget(tkey, turn_id)
+            turn = Turn.model_validate_json(doc) if doc is not None else None
+            if turn is None or turn.status != "in_progress":
+                return False
+            pipe.multi()
+            pipe.hset(tkey, turn_id, turn.model_copy(update={"lease_until": until}).model_dump_json())
+            return True
+
+        renewed: bool = await self._redis.transaction(fn, tkey, value_from_callable=True)
+        return renewed
 
     async def events_after(
         self, session_id: str, last_event_id: str | None, turn_id: str | None = None

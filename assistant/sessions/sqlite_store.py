@@ -217,6 +217,21 @@ class SqliteSessionStore(StoreLifecycle):
 
         await self._run(op)
 
+    async def renew_lease(self, session_id: str, turn_id: str, until: datetime) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            with _write(conn):
+                row = conn.execute(
+                    "SELECT doc FROM turns WHERE session_id = ? AND turn_id = ? AND status = 'in_progress'",
+                    (session_id, turn_id),
+                ).fetchone()
+                if row is None:
+                    return False
+                turn = Turn.model_validate_json(row[0])
+                _put_turn(conn, session_id, turn.model_copy(update={"lease_until": until}))
+                return True
+
+        return await self._run(op)
+
     async def events_after(
         self, session_id: str, last_event_id: str | None, turn_id: str | None = None
     ) -> list[StoredEvent]:

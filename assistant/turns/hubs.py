@@ -4,7 +4,8 @@ through the session store's server (`RedisHub`: pub/sub; `PostgresHub`: LISTEN/N
 An event is logged first, then published, so a stream that subscribed and then read the log misses nothing (it drops
 what it already read by id). A shared hub delivers to this process's streams at once and sends the event to the
 other replicas in publishing order; each replica ignores what it sent itself. It also carries "cancel this session's
-bot turns" (a takeover on replica B stops a turn running on replica A).
+bot turns" (a takeover on replica B stops a turn running on replica A) and "someone follows this turn" (a stream
+resumed on replica B keeps the turn running on replica A, whose own follower left).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class SessionHub:
     def __init__(self) -> None:
         self._subscribers: dict[str, set[asyncio.Queue[StoredEvent]]] = {}
         self.on_cancel: Callable[[str, str], object] | None = None  # LiveTurns: cancel a session's turns here
+        self.on_follow: Callable[[str], object] | None = None  # LiveTurns: a turn of this process is followed elsewhere
 
     def publish(self, session_id: str, event: StoredEvent) -> int:
         """Hand the event to the session's subscribers (and, shared, to the other replicas'); how many are here."""
@@ -45,6 +47,10 @@ class SessionHub:
     def cancel_turns(self, session_id: str, reason: str) -> None:
         """Ask the other replicas to cancel the session's bot turns (this one cancels its own)."""
         self._send({"kind": "cancel", "session_id": session_id, "reason": reason})
+
+    def following(self, session_id: str, turn_id: str) -> None:
+        """Tell the replica running the turn that a stream here follows it (sent again while it does)."""
+        self._send({"kind": "follow", "session_id": session_id, "turn_id": turn_id})
 
     def listeners(self, session_id: str) -> int:
         return len(self._subscribers.get(session_id, ()))
@@ -83,6 +89,9 @@ class SessionHub:
         if message["kind"] == "cancel":
             if self.on_cancel is not None:
                 self.on_cancel(session_id, str(message.get("reason") or "cancelled"))
+        elif message["kind"] == "follow":
+            if self.on_follow is not None:
+                self.on_follow(str(message.get("turn_id")))
         elif event is not None:
             self._deliver(session_id, event)
 

@@ -1,16 +1,22 @@
 """Live delivery: a running turn's events reach whoever follows it as soon as they are logged; a follower that
-reconnects (Last-Event-ID) gets the rest, live while the turn runs here, or from the log once it ran elsewhere.
+reconnects (Last-Event-ID) gets the rest, live wherever the turn runs: from this process's Live, or, when another
+replica runs it, from the log and then the session hub.
 
 Every event is appended to the session store before it is published (its id "<turn>:<seq>"), so what a client
 saw is always in the log. A turn whose last follower left is cancelled after a grace period unless someone
-resumes it.
+resumes it (here, or on another replica: that one says so through the hub). With several replicas, the replica
+running a turn renews the turn's lease in the store; a turn whose lease passed with no `done` logged was cut by its
+replica's death and reads as failed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,8 +24,10 @@ from pydantic import BaseModel
 from assistant.errors import EventNotFound
 from assistant.schemas import DoneEvent
 from assistant.sessions.base import SessionStore
-from assistant.sessions.models import InvalidEventId, StoredEvent, parse_event_id
+from assistant.sessions.models import InvalidEventId, StoredEvent, make_event_id, parse_event_id, utc_now
 from assistant.turns.hubs import SessionHub
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -77,12 +85,23 @@ class TurnLog:
 class LiveTurns:
     """The turns running in this process, by turn id."""
 
-    def __init__(self, sessions: SessionStore, grace_s: float, hub: SessionHub | None = None) -> None:
+    def __init__(
+        self,
+        sessions: SessionStore,
+        grace_s: float,
+        hub: SessionHub | None = None,
+        lease_s: float = 15.0,
+        poll_s: float = 1.0,
+    ) -> None:
         self.sessions = sessions
         self.grace_s = grace_s
         self.hub = hub or SessionHub()
         self.hub.on_cancel = self._cancel_here
+        self.hub.on_follow = self._followed_elsewhere
+        self.lease_s = lease_s  # several replicas: a turn's lease, renewed every third of it while it runs
+        self.poll_s = min(poll_s, lease_s / 3)  # a follower of another replica's turn checks the log when quiet
         self._live: dict[str, Live] = {}
+        self._leases: set[asyncio.Task[None]] = set()
 
     def start(self, turn_id: str, run: Callable[[Live], Awaitable[None]], session_id: str | None = None) -> Live:
         """Run `run(live)` as the turn's own task (it outlives a follower that disconnects); with `session_id`, its
@@ -131,11 +150,40 @@ class LiveTurns:
         return {tid: live.task for tid, live in running if live.task is not None}
 
     async def _run(self, turn_id: str, live: Live, run: Callable[[Live], Awaitable[None]]) -> None:
+        stop = asyncio.Event()
+        if self.hub.shared and live.session_id is not None:  # one process (SQLite) needs no lease
+            lease = asyncio.create_task(self._hold_lease(live.session_id, turn_id, stop))
+            self._leases.add(lease)
+            lease.add_done_callback(self._leases.discard)
         try:
             await run(live)
         finally:
+            stop.set()  # not cancelled: a renewal in flight finishes, and finds the turn over
             live.close()
             self._live.pop(turn_id, None)
+
+    async def _hold_lease(self, session_id: str, turn_id: str, stop: asyncio.Event) -> None:
+        """Renew the running turn's lease until it ends: other replicas read it as alive while the lease holds."""
+        while not stop.is_set():
+            try:
+                until = utc_now() + timedelta(seconds=self.lease_s)
+                if not await self.sessions.renew_lease(session_id, turn_id, until):
+                    return  # stored as finished
+            except Exception:  # the store is away: the next renewal may reach it before the lease passes
+                log.warning("turn %s: lease not renewed", turn_id, exc_info=True)
+            try:
+                await asyncio.wait_for(stop.wait(), self.lease_s / 3)
+            except TimeoutError:
+                pass
+
+    def _followed_elsewhere(self, turn_id: str) -> None:
+        """A stream on another replica follows this process's turn: hold off its cancellation for another grace."""
+        live = self._live.get(turn_id)
+        if live is None or live.done or live.task is None or live.followers > 0:
+            return
+        if live.orphaned is not None:
+            live.orphaned.cancel()
+        live.orphaned = asyncio.get_running_loop().call_later(self.grace_s, live.task.cancel)
 
     async def follow(self, live: Live, after_seq: int = -1) -> AsyncIterator[StoredEvent]:
         """The live turn's events with seq > after_seq, until it is done. When the last follower leaves, the turn
@@ -163,14 +211,25 @@ class LiveTurns:
                     live.task.cancel()
 
     async def replay(
-        self, session_id: str, turn_id: str, last_event_id: str, person: bool = False, open_person: bool = False
+        self,
+        session_id: str,
+        turn_id: str,
+        last_event_id: str,
+        person: bool = False,
+        open_person: bool = False,
+        running: bool = False,
     ) -> AsyncIterator[StoredEvent]:
-        """The turn's events after `last_event_id`: followed live when it runs here, else read from the log (a turn
-        whose process died before its done event gets one, marked failed). A person's turn is read from the log:
-        any replica may add to it (its live part is on the session stream); an open one is not over."""
+        """The turn's events after `last_event_id`: followed live when it runs here, or (`running`, several replicas)
+        on another replica; else read from the log (a turn whose process died before its done event gets one, marked
+        failed). A person's turn is read from the log: any replica may add to it (its live part is on the session
+        stream); an open one is not over."""
         live = None if person else self._live.get(turn_id)
         if live is not None:
             async for event in self.follow(live, parse_event_id(last_event_id)[1]):
+                yield event
+            return
+        if running and not person and self.hub.shared:
+            async for event in self._follow_elsewhere(session_id, turn_id, last_event_id):
                 yield event
             return
         try:
@@ -186,3 +245,64 @@ class LiveTurns:
             seq = (last.seq if last else parse_event_id(last_event_id)[1]) + 1
             done = DoneEvent(turn_id=turn_id, status="failed").model_dump(mode="json", exclude={"event"})
             yield StoredEvent(id=f"{turn_id}:{seq}", event="done", data=done)
+
+    async def _follow_elsewhere(self, session_id: str, turn_id: str, last_event_id: str) -> AsyncIterator[StoredEvent]:
+        """Another replica's running turn, after `last_event_id`: what is logged, then its events as the hub brings
+        them, each once and in order (a gap is filled from the log), until its `done`. While quiet, the log and the
+        turn are read again: a turn stored as over, or whose lease passed, with no `done` logged, ends as failed."""
+        last = parse_event_id(last_event_id)[1]
+        with self.hub.subscribe(session_id) as queue:
+            self.hub.following(session_id, turn_id)
+            told = time.monotonic()
+            try:
+                logged = await self.sessions.events_after(session_id, last_event_id, turn_id=turn_id)
+            except InvalidEventId as e:
+                raise EventNotFound(str(e)) from e
+            for event in logged:
+                yield event
+                last = event.seq
+                if event.event == "done":
+                    return
+            every = min(self.grace_s / 3, 1.0)  # "following": keeps the turn from being cancelled as orphaned
+            check_at = time.monotonic() + self.poll_s
+            while True:
+                now = time.monotonic()
+                if now - told >= every:
+                    self.hub.following(session_id, turn_id)
+                    told = now
+                try:
+                    timeout = max(0.0, min(told + every, check_at) - now)
+                    got: StoredEvent | None = await asyncio.wait_for(queue.get(), timeout)
+                except TimeoutError:
+                    if time.monotonic() < check_at:
+                        continue
+                    got = None
+                if got is not None:
+                    if not got.id or got.turn_id != turn_id or got.seq <= last:
+                        continue
+                    if got.seq == last + 1:
+                        yield got
+                        last = got.seq
+                        if got.event == "done":
+                            return
+                        check_at = time.monotonic() + self.poll_s
+                        continue
+                check_at = time.monotonic() + self.poll_s
+                # A gap (a message lost on the way) or a quiet spell: the log has everything published.
+                session = await self.sessions.get_session(session_id) if got is None else None
+                for event in await self.sessions.events_after(
+                    session_id, make_event_id(turn_id, last), turn_id=turn_id
+                ):
+                    yield event
+                    last = event.seq
+                    if event.event == "done":
+                        return
+                if session is not None:
+                    turn = next((t for t in session.turns if t.turn_id == turn_id), None)
+                    if turn is None or turn.finished:  # read before the log: a `done` logged meanwhile was read
+                        cut = turn is not None and turn.status == "cancelled"
+                        done = DoneEvent(turn_id=turn_id, status="cancelled" if cut else "failed").model_dump(
+                            mode="json", exclude={"event"}
+                        )
+                        yield StoredEvent(id=make_event_id(turn_id, last + 1), event="done", data=done)
+                        return

@@ -1,4 +1,5 @@
-"""Two replicas sharing a real Redis, and again a real PostgreSQL: a shopper on one, an agent on the other.
+"""Two replicas sharing a real Redis, and again a real PostgreSQL: a shopper on one, an agent on the other; a turn
+started on one and followed from the other; one replica killed mid-turn.
 
 Each replica is the real app on its own loopback port over fakes for the model and the router (tests/api/conftest.py),
 with its sessions, shared records and live delivery behind the one SHOP_SESSION_STORE_URL.
@@ -7,7 +8,12 @@ with its sessions, shared records and live delivery behind the one SHOP_SESSION_
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -19,10 +25,12 @@ import pytest
 
 from assistant.llm.fake import FakeLLM
 from assistant.turns import hubs
-from tests.api.conftest import AGENT, WIDGET, build_services, chat, chat_events, names, parse_sse, serve
+from tests.api.conftest import AGENT, WIDGET, answer, build_services, chat, chat_events, names, parse_sse, serve
 from tests.api.test_takeover_api import SessionStream
+from tests.integration.conftest import free_port, stop_server
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -125,3 +133,121 @@ def test_a_shopper_on_one_replica_and_an_agent_on_the_other_talk_live(replicas: 
         resumed.stop()
     replayed = [e for e in resumed.events if "id" in e]
     assert names(replayed)[0] == "state" and "agent_left" in names(replayed)
+
+
+def words(n: int) -> list[str]:
+    return [f" w{chr(97 + i % 26)}{chr(97 + i // 26)}" for i in range(n)]
+
+
+def first_events(url: str, body: dict[str, Any], tokens: int) -> list[dict[str, Any]]:
+    """Start a turn and read its stream until `tokens` tokens came; then drop the connection, as a lost network
+    would."""
+    got: list[dict[str, Any]] = []
+    with httpx.stream("POST", f"{url}/v1/chat", json=body, headers=WIDGET, timeout=30) as r:
+        buf = ""
+        for chunk in r.iter_text():
+            buf += chunk.replace("\r\n", "\n")
+            got = parse_sse(buf.rsplit("\n\n", 1)[0] + "\n\n") if "\n\n" in buf else []
+            if sum(e["event"] == "token" for e in got) >= tokens:
+                break
+    return got
+
+
+def test_a_turn_started_on_one_replica_is_resumed_live_on_the_other(replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    # The turn outlasts A's resume grace: only B's following keeps it running once A's client is gone.
+    a.services.chat.live.grace_s = b.services.chat.live.grace_s = 1.0
+    # Three sentences (an answer's most) of twelve words; each goes out whole once its check passed.
+    script = [f" w{chr(97 + i % 26)}{'.' if i % 12 == 11 else ''}" for i in range(36)]
+    a.llm.streams = [script]
+    a.llm.chunk_delay = 0.08
+    first = first_events(a.base_url, {"message": "hiking boots"}, tokens=2)
+    session, last = first[0]["data"]["session_id"], first[-1]["id"]
+    started = time.monotonic()
+    resumed = chat(b.base_url, {"message": "x", "session_id": session}, {**WIDGET, "Last-Event-ID": last})
+    assert resumed.status_code == 200, resumed.text
+    rest = parse_sse(resumed.text)
+    assert time.monotonic() - started > 1.0  # followed while A wrote it (36 words at 0.08 s), not read afterwards
+    assert rest[-1]["event"] == "done" and rest[-1]["data"]["status"] == "completed", rest[-3:]
+    ids = [e["id"] for e in first + rest]
+    seqs = [int(i.split(":")[1]) for i in ids]
+    assert seqs == list(range(len(seqs))), seqs  # none lost, none twice
+    assert answer(first + rest).split() == ["The", *"".join(script).split()]
+    assert a.llm.cancelled_streams == 0
+    turn = httpx.get(f"{b.base_url}/v1/sessions/{session}", headers=WIDGET).json()["turns"][-1]
+    assert turn["status"] == "completed" and turn["answer"] == answer(first + rest).strip()
+
+
+@pytest.fixture(params=["redis", "postgres"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("redis_url" if request.param == "redis" else "postgres_dsn"))
+
+
+def test_a_replica_killed_mid_turn_leaves_the_session_usable_from_the_other(store_url: str, tmp_path: Path) -> None:
+    lease_s = 1.5
+    port = free_port()
+    log = tmp_path / "replica-a.log"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = ["--url", store_url, "--data-dir", str(tmp_path / "a"), "--port", str(port), "--lease-s", str(lease_s)]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.replica_server", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    a_url = f"http://127.0.0.1:{port}"
+    services, _ = build_services(tmp_path / "b", FakeLLM(), shared_live=True, session_store_url=store_url)
+    try:
+        wait_ready(a_url, proc, log)
+        with serve(services) as b_url:
+            done = chat_events(a_url, {"message": "shoes"})
+            assert done[-1]["data"]["status"] == "completed"
+            session = done[0]["data"]["session_id"]
+            first = first_events(a_url, {"message": "hiking boots", "session_id": session}, tokens=2)
+            assert names(first)[-1] == "token"
+            os.kill(proc.pid, signal.SIGKILL)  # mid-answer: its first sentence of three out (60 words at 0.05 s)
+            proc.wait(5)
+            cut_turn, last = first[-1]["id"].split(":")[0], first[-1]["id"]
+
+            # B follows the cut turn: the rest of its log, then, once A's lease has passed, its end as failed.
+            started = time.monotonic()
+            r = httpx.get(
+                f"{b_url}/v1/sessions/{session}/events", headers={**WIDGET, "Last-Event-ID": last}, timeout=20
+            )
+            rest = parse_sse(r.text)
+            assert rest[-1]["event"] == "done" and rest[-1]["data"]["status"] == "failed", rest[-3:]
+            assert time.monotonic() - started < lease_s + 3
+            ids = [e["id"] for e in first + rest]
+            assert len(ids) == len(set(ids))
+
+            turns = httpx.get(f"{b_url}/v1/sessions/{session}", headers=WIDGET).json()["turns"]
+            assert [t["status"] for t in turns] == ["completed", "failed"]
+            assert turns[0]["answer"] == answer(done).strip()
+            assert turns[1]["turn_id"] == cut_turn and "replica" in turns[1]["error"]
+
+            again = chat_events(b_url, {"message": "hello", "session_id": session})
+            assert again[-1]["event"] == "done" and again[-1]["data"]["status"] == "completed"
+            turns = httpx.get(f"{b_url}/v1/sessions/{session}", headers=WIDGET).json()["turns"]
+            assert [t["status"] for t in turns] == ["completed", "failed", "completed"]
+    finally:
+        stop_server(proc)
+        close(services)
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"replica exited with {proc.returncode}:\n{log.read_text(errors='replace')[-2000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"replica not ready:\n{log.read_text(errors='replace')[-2000:]}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from assistant.sessions import (
     TurnNotFound,
     UnknownEventId,
 )
-from assistant.sessions.models import PersonMessage, Turn
+from assistant.sessions.models import PersonMessage, Turn, utc_now
 
 StoreFactory = Callable[..., SessionStore]
 
@@ -185,6 +186,25 @@ class SessionStoreContract:
             assert got.turns[0].answer == "answer to done"
         finally:
             await store.aclose()
+
+    @pytest.mark.anyio
+    async def test_a_turn_whose_lease_passed_reads_as_failed(self, store: SessionStore, shopper: str) -> None:
+        session = await store.create_session(shopper)
+        held = await store.begin_turn(session.session_id, "its replica is alive")
+        assert await store.renew_lease(session.session_id, held.turn_id, utc_now() + timedelta(seconds=60))
+        got = await store.get_session(session.session_id)
+        assert got is not None and got.turns[0].status == "in_progress"
+        # The replica running it stopped renewing (it died): once the lease has passed, the turn reads as failed.
+        assert await store.renew_lease(session.session_id, held.turn_id, utc_now() - timedelta(seconds=1))
+        got = await store.get_session(session.session_id)
+        assert got is not None and got.turns[0].status == "failed"
+        assert got.turns[0].error and "replica" in got.turns[0].error
+        # A finished turn keeps its outcome: a late renewal does nothing.
+        done = await run_turn(store, session.session_id, "next")
+        assert not await store.renew_lease(session.session_id, done.turn_id, utc_now() + timedelta(seconds=60))
+        assert not await store.renew_lease(session.session_id, "0" * 32, utc_now())
+        got = await store.get_session(session.session_id)
+        assert got is not None and [t.status for t in got.turns] == ["failed", "completed"]
 
     @pytest.mark.anyio
     async def test_a_persons_turn_stays_open_and_is_stored_with_its_messages(
