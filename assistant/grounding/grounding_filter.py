@@ -39,6 +39,7 @@ class GroundingFilter:
         self.facts = facts
         self.form = FormCheck(facts.message, [p.title for p in facts.products.values()])
         self.withheld: list[str] = []
+        self.repaired: list[str] = []  # those of `withheld` that were repaired in a sentence that went out
         self._sentence = ""  # the current sentence, not yet ended
         self._opener = ""  # what of it went out: only ever an opener of the first sentence
         self._first = True  # no sentence judged yet
@@ -99,6 +100,7 @@ class GroundingFilter:
         problem = self.form.problem(check.text or sentence, checked=bool(check.text))
         if check.text and problem is None and check.text.startswith(head):
             self.withheld.extend(check.withheld)
+            self.repaired.extend(check.withheld)
             if WORD.search(check.text.lower()):
                 self.kept += 1
             return check.text[len(head) :]

@@ -56,6 +56,7 @@ class RoutedIntent(BaseModel):
     confidence: float
     source: Literal["rule", "classifier", "empty"]
     scores: list[IntentScore] = Field(default_factory=list)
+    ms: float | None = Field(default=None, exclude=True, description="how long routing took (the planner's trace)")
 
     @property
     def is_out_of_scope(self) -> bool:

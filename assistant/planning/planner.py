@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
@@ -70,13 +71,15 @@ class Planner:
         """Start routing a message now, in a worker thread (ONNX releases the GIL: other turns' tokens keep
         flowing), so that it runs while the turn's session is read and its turn stored; `understand` awaits it.
         An error surfaces there; a future nobody awaits (its turn never started) just ends."""
-        routing = asyncio.ensure_future(asyncio.to_thread(self.router.route, routing_text(message)))
+        routing = asyncio.ensure_future(asyncio.to_thread(_timed, self.router.route, routing_text(message)))
         routing.add_done_callback(_retrieve)
         return routing
 
     async def understand(self, inp: TurnInput, trace: Trace) -> Understanding:
         """Intent (the classifier's, rewritten by the conversation's rules), slots and references."""
         route = await (inp.routing if inp.routing is not None else self.route_soon(inp.message))
+        if route.ms is not None:
+            trace.note("routing", data={"ms": route.ms, "source": route.source})
         if len(route.scores) > 1:  # the classifier's top scores: the runner-up the console's trace shows
             trace.note("router_scores", data=[score.model_dump() for score in route.scores[:3]])
         session, vocab = inp.session, self.deps.vocab
@@ -220,6 +223,13 @@ def routing_text(message: str) -> str:
     """The message as the classifier reads it: order numbers left out, since their letters carry no intent (they
     once sent "what's the status of order ORD-8MNLZ8" to compare_products)."""
     return " ".join(ORDER_ID.sub(" ", message).split()) or message
+
+
+def _timed(route: Callable[[str], RoutedIntent], text: str) -> RoutedIntent:
+    """The router's answer with how long it took (the console's trace shows it)."""
+    started = time.perf_counter()
+    routed = route(text)
+    return routed.model_copy(update={"ms": round((time.perf_counter() - started) * 1000, 1)})
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -209,6 +209,7 @@ class AnswerStream:
         finally:
             await _aclose(stream)
         self.withheld.extend(grounding.withheld)
+        call["repaired"] = grounding.repaired  # kept sentences' repairs (wrong price, stock); the rest was dropped
         if limit.dropped.strip():
             self.withheld.append(f"cut at the {max_tokens}-token limit: {limit.dropped.strip()!r}")
         if gate.rejected:

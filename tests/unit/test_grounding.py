@@ -285,3 +285,12 @@ def test_a_price_of_a_product_known_only_by_some_words_is_withheld_when_another_
     ]
     unknown = check_sentence("The Amazon Stemless Wine Glasses cost $12.00.", both)  # no card's price: repaired
     assert unknown.text == "The Amazon Stemless Wine Glasses cost $16.16."
+
+
+def test_what_was_repaired_is_told_apart_from_what_was_dropped() -> None:
+    """`repaired`: what a sentence that went out had fixed (the console's trace shows it beside what was withheld)."""
+    f = GroundingFilter(facts(LOAFERS))
+    out = f.feed("Here are good options at $45. They come in 17 sizes. ") + f.finish()
+    assert out == "Here are good options at $59.99. "
+    assert f.repaired == ["price $45 replaced by $59.99"]
+    assert f.withheld[0] == "price $45 replaced by $59.99" and len(f.withheld) == 2
