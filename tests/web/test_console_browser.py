@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from eval.dialogues.scenario import load_file
-from tests.api.conftest import AGENT, Running, chat_events
+from tests.api.conftest import AGENT, Running, chat_events, demo_order
 from tests.api.test_takeover_api import session_stream
 from tests.web.test_widget_browser import open_widget, say, session_of, violations
 
@@ -50,6 +50,8 @@ def test_an_agent_takes_over_a_waiting_shopper_replies_and_hands_back(
         expect(widget_log).to_contain_text("human agent")
         session = session_of(shopper)
         token = visitor_token(shopper)
+        shopper_id = httpx.get(f"{store.base_url}/v1/sessions/{session}", headers=AGENT).json()["shopper_id"]
+        store.orders.add([demo_order("ORD-BRWSR1", shopper_id, "placed")])
 
         # The agent signs in; the queue shows the waiting shopper first, with its waiting time and reason.
         sign_in(page, store.base_url)
@@ -65,6 +67,7 @@ def test_an_agent_takes_over_a_waiting_shopper_replies_and_hands_back(
         expect(transcript).to_contain_text("I want to talk to a human")
         expect(convo.get_by_role("button", name="Hand back to the bot")).to_be_disabled()
         expect(convo.get_by_role("textbox", name="Reply")).to_be_disabled()
+        expect(convo.get_by_role("region", name="Actions")).to_be_hidden()  # the owner's only
 
         # Take over: the shopper's session stream hears it, then the agent's message, live.
         with session_stream(store, session, {"Authorization": f"Bearer {token}"}) as stream:
@@ -93,6 +96,22 @@ def test_an_agent_takes_over_a_waiting_shopper_replies_and_hands_back(
             expect(reply).to_be_focused()
             reply.press("Enter")
             expect(widget_log).to_contain_text("Thanks, I'm looking into this now.")
+            # Actions: the agent looks up the shopper's orders and cancels one, confirming the proposed change.
+            actions = convo.get_by_role("region", name="Actions")
+            actions.get_by_role("button", name="Look up orders").click()
+            expect(actions.get_by_role("list", name="The shopper's orders")).to_contain_text("ORD-BRWSR1 · placed")
+            actions.get_by_role("combobox", name="Order").select_option("ORD-BRWSR1")
+            actions.get_by_role("button", name="Cancel order").click()
+            proposal = actions.get_by_role("group", name="Proposed change")
+            expect(proposal).to_contain_text("Cancel order ORD-BRWSR1")
+            expect(proposal.get_by_role("button", name="Confirm")).to_be_focused()
+            assert store.orders.get("ORD-BRWSR1").status == "placed"  # type: ignore[union-attr]
+            proposal.get_by_role("button", name="Confirm").press("Enter")
+            expect(actions.get_by_role("status", name="Action result")).to_contain_text("cancel_order: done")
+            expect(transcript).to_contain_text("Anna · cancel_order: done")
+            expect(actions.get_by_role("list", name="The shopper's orders")).to_contain_text("ORD-BRWSR1 · cancelled")
+            assert store.orders.get("ORD-BRWSR1").status == "cancelled"  # type: ignore[union-attr]
+            expect(widget_log).to_contain_text("cancel_order done by Anna")  # the shopper sees the action
             # An internal note stays with the agents.
             convo.get_by_role("checkbox", name="Internal note (agents only)").check()
             convo.get_by_role("textbox", name="Reply").fill("Shopper is polite; order looks fine.")
@@ -137,7 +156,10 @@ def test_an_agent_takes_over_a_waiting_shopper_replies_and_hands_back(
     expect(row).to_contain_text(re.compile(r"\d\.\d\d"))
     expect(row).to_contain_text(re.compile(r"\d \(kept\)|\d → \d"))
     expect(trace.get_by_role("region", name="Thumbs")).to_contain_text("Not rated.")
-    expect(trace.get_by_role("region", name="Grounding")).to_be_visible()
+    expect(trace.get_by_role("region", name="Grounding")).to_contain_text("Nothing repaired.")
+    timings = trace.get_by_role("region", name="Timings")
+    expect(timings).to_contain_text(re.compile(r"routing\s*\d+ ms"))
+    expect(timings).to_contain_text(re.compile(r"search\s*\d+ ms"))
     shown.scroll_into_view_if_needed()
     page.screenshot(path=tmp_path / "console.png")
 
@@ -170,6 +192,11 @@ def test_the_console_has_no_serious_accessibility_violations(
         found = {"sign-in": violations(page)}
         sign_in(page, store.base_url)
         page.get_by_role("list", name="Sessions").get_by_role("button", name=re.compile("Shopper")).first.click()
+        page.get_by_role("button", name="Take over").click()  # the Actions panel is scanned too
+        page.get_by_role("button", name="Look up orders").click()
+        page.get_by_role("textbox", name="Product id").fill("p1")
+        page.get_by_role("button", name="Add to cart").click()
+        page.get_by_role("status", name="Action result").filter(has_text="add_to_cart").wait_for()
         page.get_by_role("button", name="Trace of turn 1").click()
         page.get_by_role("region", name="Trace of turn 1").get_by_role("region", name="Intent").wait_for()
         page.evaluate(source)

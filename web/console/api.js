@@ -60,6 +60,12 @@ export class AgentClient extends Client {
     return this.send(`/v1/agent/sessions/${enc(id)}/close`, { method: "POST", json: {} });
   }
 
+  // An order or cart tool for the session's shopper; a change comes back `needs_confirmation`, carried out by the same
+  // call with `confirm`.
+  action(id, tool, args, confirm = false) {
+    return this.send(`/v1/agent/sessions/${enc(id)}/actions`, { method: "POST", json: { tool, arguments: args, confirm } });
+  }
+
   typing(id) {
     return this.send(`/v1/sessions/${enc(id)}/typing`, { method: "POST", json: {} });
   }

@@ -232,6 +232,7 @@ class Console {
       h("div", { class: "row" }, h("label", { class: "check" }, this.internal, " Internal note (agents only)"), this.sendBtn),
     );
     this.form.addEventListener("submit", (e) => (e.preventDefault(), this.send()));
+    this.buildActions();
     this.convo.replaceChildren(
       this.title,
       this.stateLine,
@@ -241,7 +242,141 @@ class Console {
       this.logBox,
       this.typingLine,
       this.form,
+      this.actionsPanel,
     );
+  }
+
+  // The owning agent's tools for the shopper: their orders (look up, cancel, start a return) and their cart. A change
+  // is proposed first and shown with Confirm / Cancel; what was done reaches the transcript from the session stream.
+  buildActions() {
+    const field = (id, label, el) => [h("label", { for: id }, label), el];
+    this.lookupBtn = h("button", { type: "button", onclick: () => this.lookUpOrders() }, "Look up orders");
+    this.ordersList = h("ul", { class: "orders", "aria-label": "The shopper's orders" });
+    this.orderSelect = h("select", { id: "action-order" }, h("option", { value: "" }, "Look up the orders first"));
+    this.returnReason = h("input", { id: "action-reason", type: "text", autocomplete: "off", value: "Returned by customer service" });
+    this.cancelOrderBtn = h("button", { type: "button", onclick: () => this.orderAction("cancel_order") }, "Cancel order");
+    this.returnBtn = h("button", { type: "button", onclick: () => this.orderAction("start_return") }, "Start return");
+    this.productInput = h("input", { id: "action-product", type: "text", autocomplete: "off", placeholder: "e.g. p1" });
+    this.quantityInput = h("input", { id: "action-quantity", type: "number", min: "1", max: "99", value: "1" });
+    this.cartBtn = h("button", { type: "submit" }, "Add to cart");
+    const cart = h(
+      "form",
+      { class: "row cart" },
+      ...field("action-product", "Product id", this.productInput),
+      ...field("action-quantity", "Quantity", this.quantityInput),
+      this.cartBtn,
+    );
+    cart.addEventListener("submit", (e) => (e.preventDefault(), this.cartAction()));
+    this.proposalText = h("p", { class: "proposal-text" });
+    this.confirmBtn = h("button", { type: "button", onclick: () => this.decide(true) }, "Confirm");
+    this.dropBtn = h("button", { type: "button", class: "secondary", onclick: () => this.decide(false) }, "Cancel");
+    this.proposalBox = h(
+      "div",
+      { class: "proposal", role: "group", "aria-label": "Proposed change", hidden: true },
+      this.proposalText,
+      h("div", { class: "row" }, this.confirmBtn, this.dropBtn),
+    );
+    this.actionStatus = h("p", { class: "muted", role: "status", "aria-label": "Action result" });
+    this.actionsPanel = h(
+      "section",
+      { class: "agent-actions", "aria-labelledby": "actions-title", hidden: true },
+      h("h3", { id: "actions-title" }, "Actions"),
+      h("div", { class: "row" }, this.lookupBtn),
+      this.ordersList,
+      h(
+        "div",
+        { class: "row order" },
+        ...field("action-order", "Order", this.orderSelect),
+        ...field("action-reason", "Return reason", this.returnReason),
+        this.cancelOrderBtn,
+        this.returnBtn,
+      ),
+      cart,
+      this.proposalBox,
+      this.actionStatus,
+    );
+    this.proposal = null;
+    this.orders = null;
+  }
+
+  async runAction(tool, args, confirm = false) {
+    this.alert.textContent = "";
+    try {
+      const { data } = await this.client.action(this.current.id, tool, args, confirm);
+      return data;
+    } catch (e) {
+      this.alert.textContent = `${tool}: ${e.message}`;
+      return null;
+    }
+  }
+
+  // The action's outcome in words: a proposal waits for Confirm / Cancel; anything else is said in the status line.
+  outcome(data) {
+    if (!data) return;
+    if (data.status === "needs_confirmation") {
+      this.proposal = { tool: data.tool, arguments: data.arguments ?? {} };
+      this.proposalText.textContent = `Proposed: ${data.description}`;
+      this.proposalBox.hidden = false;
+      this.confirmBtn.focus();
+      return;
+    }
+    this.actionStatus.textContent = `${data.tool}: ${data.status} — ${data.description}`;
+  }
+
+  async lookUpOrders() {
+    const data = await this.runAction("order_status", {});
+    if (!data) return;
+    this.orders = data.result?.orders ?? [];
+    this.showOrders(data.status === "done" ? "No orders on this account." : data.description);
+    const n = this.orders.length;
+    this.actionStatus.textContent = data.status === "done" ? `${n} order${n === 1 ? "" : "s"} found.` : data.description;
+  }
+
+  // The looked-up orders, in the list and the Order picker (the choice kept where the order still is).
+  showOrders(empty = "No orders on this account.") {
+    const orders = this.orders ?? [];
+    const chosen = this.orderSelect.value;
+    this.ordersList.replaceChildren(
+      ...(orders.length
+        ? orders.map((o) => h("li", {}, `${o.order_id} · ${o.status} · ${Number(o.total).toFixed(2)} ${o.currency} · ${o.items.map((i) => i.title).join(", ")}`))
+        : [h("li", {}, empty)]),
+    );
+    this.orderSelect.replaceChildren(
+      h("option", { value: "" }, orders.length ? "Choose an order…" : "No orders"),
+      ...orders.map((o) => h("option", { value: o.order_id }, `${o.order_id} (${o.status})`)),
+    );
+    if (orders.some((o) => o.order_id === chosen)) this.orderSelect.value = chosen;
+    else if (orders.length === 1) this.orderSelect.value = orders[0].order_id;
+  }
+
+  async orderAction(tool) {
+    const orderId = this.orderSelect.value;
+    if (!orderId) return void (this.alert.textContent = "Choose an order first (Look up orders).");
+    const args = { order_id: orderId };
+    if (tool === "start_return") args.reason = this.returnReason.value.trim() || "Returned by customer service";
+    this.outcome(await this.runAction(tool, args));
+  }
+
+  async cartAction() {
+    const productId = this.productInput.value.trim();
+    const quantity = Number(this.quantityInput.value || "1");
+    if (!productId) return void (this.alert.textContent = "Enter a product id.");
+    this.outcome(await this.runAction("add_to_cart", { product_id: productId, quantity }));
+  }
+
+  async decide(confirm) {
+    const proposal = this.proposal;
+    this.proposal = null;
+    this.proposalBox.hidden = true;
+    if (!proposal) return;
+    if (!confirm) return void (this.actionStatus.textContent = `Not done: ${proposal.tool}.`);
+    const data = await this.runAction(proposal.tool, proposal.arguments, true);
+    this.outcome(data);
+    const changed = data?.result?.order;
+    if (changed && this.orders) {
+      this.orders = this.orders.map((o) => (o.order_id === changed.order_id ? changed : o));
+      this.showOrders();
+    }
   }
 
   async reload() {
@@ -274,6 +409,7 @@ class Console {
         const agent = turn.messages?.find((m) => (m.from ?? m.sender) === "agent" && m.name)?.name;
         items.push(this.system(marks.joined ?? `${agent ?? "An agent"} took over`));
         for (const m of turn.messages ?? []) items.push(this.message(m));
+        for (const a of turn.tool_trace ?? []) if (a.kind === "agent_action") items.push(this.actionItem(a));
         items.push(this.system(marks.left ?? `${agent ?? "The agent"} left the conversation`));
         return;
       }
@@ -293,6 +429,12 @@ class Console {
     if (m.internal) return h("li", { class: "msg note" }, h("span", { class: "who" }, `Note${m.name ? ` · ${m.name}` : ""}`), m.text);
     const who = from === "agent" ? `Agent${m.name ? ` · ${m.name}` : ""}` : "Shopper";
     return h("li", { class: `msg ${from === "agent" ? "agent" : "shopper"}` }, h("span", { class: "who" }, who), m.text);
+  }
+
+  // An agent's action: who, the tool, its outcome and what it does; proposals and refusals are marked agents-only.
+  actionItem(d) {
+    const what = `${d.by ?? "An agent"} · ${d.tool ?? "action"}: ${(d.status ?? "").replace("_", " ")} — ${d.description ?? ""}`;
+    return h("li", { class: `msg system action ${d.status ?? ""}` }, d.internal ? `${what} (agents only)` : what);
   }
 
   system(text) {
@@ -328,6 +470,8 @@ class Console {
     this.cannedSelect.disabled = !canWrite;
     this.cannedBtn.disabled = !canWrite;
     this.sendBtn.textContent = this.internal.checked ? "Add note" : "Send";
+    this.actionsPanel.hidden = !mine;
+    if (!mine && this.proposal) ((this.proposal = null), (this.proposalBox.hidden = true));
   }
 
   async act(call) {
@@ -408,7 +552,7 @@ class Console {
         this.reload();
         break;
       case "action":
-        this.push(turnId, this.system(`${d.by ? `${d.by}: ` : ""}${d.tool ?? "action"} ${d.status ?? ""}`));
+        this.push(turnId, this.actionItem(d));
         break;
       case "typing":
         if (d.from === "shopper") {

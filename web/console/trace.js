@@ -1,6 +1,7 @@
 // One turn's trace, in one panel: what decided the intent, the slots and where they came from, the references,
 // every tool call with its arguments and result, the products shown with their score breakdown, what the
-// grounding check withheld, and the timings. Everything is rendered as text.
+// grounding check repaired and withheld, and the timings (routing, search, the model's first text, the whole turn).
+// Everything is rendered as text.
 
 import { h } from "../shared/dom.js";
 
@@ -96,7 +97,12 @@ export function renderTrace(turn, events, rated = []) {
   const whole = turn.completed_at ? Date.parse(turn.completed_at) - Date.parse(turn.created_at) : null;
   const slots = intent?.slots ?? turn.slots ?? {};
   const sources = intent?.slot_sources ?? {};
-  const withheld = done?.withheld ?? [];
+  // The grounding check: what it repaired in sentences that went out (a wrong price or stock level; on the model
+  // call's note), and what it withheld (everything else it listed, dropped).
+  const repaired = model?.repaired ?? [];
+  const withheld = (done?.withheld ?? []).filter((w) => !repaired.includes(w));
+  const routing = notes.find((e) => e.name === "routing")?.data;
+  const search = calls.filter((c) => c.name === "search_products");
 
   return h(
     "div",
@@ -130,14 +136,23 @@ export function renderTrace(turn, events, rated = []) {
     section("Thumbs", thumbs(rated)),
     section(
       "Grounding",
-      withheld.length
-        ? [h("p", {}, "The grounding check withheld:"), h("ul", {}, withheld.map((w) => h("li", {}, w)))]
-        : h("p", {}, done ? "Nothing withheld." : "No record of the check (the turn's log has no end)."),
+      done || model
+        ? [
+            repaired.length
+              ? [h("p", {}, "Repaired (the sentence went out corrected):"), h("ul", { "aria-label": "Repaired" }, repaired.map((w) => h("li", {}, w)))]
+              : h("p", {}, model ? "Nothing repaired." : "No model text to repair."),
+            withheld.length
+              ? [h("p", {}, "Withheld (dropped):"), h("ul", { "aria-label": "Withheld" }, withheld.map((w) => h("li", {}, w)))]
+              : h("p", {}, done ? "Nothing withheld." : "No record of what was withheld (the turn's log has no end)."),
+          ]
+        : h("p", {}, "No record of the check (the turn's log has no end)."),
     ),
     section(
       "Timings",
       pairs([
         ["whole turn", ms(whole)],
+        ["routing", routing ? ms(routing.ms) : "not recorded"],
+        ...search.map((c, i) => [search.length > 1 ? `search ${i + 1}` : "search", ms(c.duration_ms)]),
         model ? ["model: first text", ms(model.first_text_ms)] : null,
         model ? ["model: first piece", ms(model.first_piece_ms)] : null,
         model ? ["model: finish", model.finish_reason ?? "–"] : null,
