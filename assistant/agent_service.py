@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from assistant.chat_service import ChatService
 from assistant.console_replies import CannedReplies, RepliesFileError, load_replies
 from assistant.errors import Forbidden, InvalidRequest, StateConflict, Unavailable
+from assistant.handoff_notes import HandoffNotes
 from assistant.principal import Principal
 from assistant.scenario_export import scenario_yaml
 from assistant.schemas import (
@@ -75,8 +76,10 @@ class AgentService:
         controls: ControlStore,
         toolbox: Toolbox | None = None,
         feedback: FeedbackStore | None = None,
+        notes: HandoffNotes | None = None,
     ) -> None:
         self.chat = chat
+        self.notes = notes
         self.toolbox = toolbox
         self.feedback = feedback
         self.sessions: SessionStore = chat.sessions
@@ -132,8 +135,17 @@ class AgentService:
     async def on_handoff(self, session: Session, turn: Turn, event: HandoffEvent) -> StateEvent | None:
         """The bot opened a ticket: the session waits for a person, with the reason and a summary for the agent."""
         handoff = Handoff(ticket_id=event.ticket_id, reason=event.reason, summary=handoff_summary(session, turn))
+        if self.notes is not None:
+            facts, products = await self.notes.facts(session, turn, event.reason)
+            handoff = handoff.model_copy(update={"facts": facts, "model_summary_status": "pending"})
         before, after = await self._decide(session, "handoff", Actor(kind="bot"), handoff=handoff)
+        if self.notes is not None and after.handoff is not None and after.handoff.ticket_id == event.ticket_id:
+            self.notes.start(session, turn, event.ticket_id, facts, products)  # the turn does not wait for it
         return state_event(after) if after.state != before.state else None
+
+    async def aclose(self) -> None:
+        if self.notes is not None:
+            await self.notes.aclose()
 
     async def deliver(self, session: Session, control: Control, principal: Principal, text: str) -> StoredEvent:
         """A shopper's message while a person owns the session: logged in the person turn, on the session stream."""

@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
-REQUIRED_PROMPTS = ("answer", "product", "policy", "smalltalk", "summary", "slots", "parse")
+REQUIRED_PROMPTS = ("answer", "product", "policy", "smalltalk", "summary", "slots", "parse", "handoff_summary")
 
 
 class PromptError(ValueError):

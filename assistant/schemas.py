@@ -153,6 +153,7 @@ class SearchResponse(BaseModel):
 
 # --- visitor identity and the widget
 
+
 class VisitorRequest(BaseModel):
     """POST /v1/visitors: the token the page kept, and/or the store's signed logged-in shopper."""
 
@@ -338,7 +339,10 @@ class QueueEntry(BaseModel):
     since: datetime
     waiting_s: float | None = Field(description="seconds the shopper has waited for a person (waiting_for_agent)")
     agent_name: str | None
-    handoff: dict[str, Any] | None = Field(description="reason, summary, ticket_id, waiting_since")
+    handoff: dict[str, Any] | None = Field(
+        description="reason, summary, facts, model_summary (with model_summary_at, model_summary_status, "
+        "model_summary_note), ticket_id, waiting_since"
+    )
     last_message: str | None = Field(description="the shopper's latest message")
     turns: int
     intent: str | None = Field(default=None, description="the intent of the bot's latest turn")

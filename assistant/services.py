@@ -17,6 +17,7 @@ from assistant.catalog_service import CatalogService
 from assistant.chat_service import ChatService
 from assistant.feedback_service import FeedbackService
 from assistant.grounding import CatalogTitles
+from assistant.handoff_notes import HandoffNotes
 from assistant.intents.classifier import default_encoder
 from assistant.intents.model_parse import MessageParser
 from assistant.intents.ontology import load_ontology
@@ -80,6 +81,7 @@ class Services:
         if self.supervisor is not None:
             await self.supervisor.stop()
         await self.chat.aclose()
+        await self.agent.aclose()
         await self.chat.live.hub.aclose()  # (an app's lifespan has stopped it already)
         await self.llm.aclose()
         await self.sessions.aclose()
@@ -239,6 +241,14 @@ def assemble(
     )
     # Without shared stores (some tests, evaluations), session states live in memory: one process.
     controls = stores.controls if stores is not None else ControlStore(SqliteRecordStore(":memory:"))
+    notes = HandoffNotes(
+        llm=llm,
+        prompts=prompts,
+        controls=controls,
+        get_products=engine.get_products,
+        catalog_titles=deps.catalog_titles,
+        timeout_s=settings.handoff_summary_timeout_s,
+    )
     return Services(
         settings=settings,
         llm=llm,
@@ -251,7 +261,7 @@ def assemble(
         catalog=CatalogService(engine, profiles),
         cart=CartService(toolbox, engine),
         feedback=FeedbackService(chat, stores.feedback if stores is not None else None),
-        agent=AgentService(chat, controls, toolbox, stores.feedback if stores is not None else None),
+        agent=AgentService(chat, controls, toolbox, stores.feedback if stores is not None else None, notes),
         metrics=metrics,
         stores=stores,
     )

@@ -171,6 +171,12 @@ class AssistantSettings(RetrievalSettings):
         default=5, ge=1, le=20, description="products a search turn shows as cards and gives the answer as facts"
     )
     turn_timeout_s: float = Field(default=120.0, gt=0, description="a turn that runs longer ends with an error")
+    handoff_summary_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="at a handoff, how long the model may take to write its summary for the agent (in the background: "
+        "the shopper's turn never waits for it); past it the handoff keeps the facts only",
+    )
     resume_grace_s: float = Field(
         default=5.0,
         ge=0,

@@ -43,12 +43,42 @@ SHOPPER = Actor(kind="shopper")
 BOT = Actor(kind="bot")
 
 
+class ShownProduct(BaseModel):
+    """A product the bot showed the shopper, as the agent sees it in a handoff's facts."""
+
+    product_id: str
+    title: str
+    price: float | None = None
+    currency: str = "USD"
+
+
+class HandoffFacts(BaseModel):
+    """What the session shows for certain at a handoff (no model wrote any of it)."""
+
+    reason: str
+    asked: list[str] = Field(default_factory=list, description="the shopper's latest messages, oldest first")
+    products: list[ShownProduct] = Field(default_factory=list, description="products shown, most recent last")
+    orders: list[str] = Field(default_factory=list, description="order ids the conversation mentioned")
+
+
+SummaryStatus = Literal["pending", "written", "dropped", "failed"]
+
+
 class Handoff(BaseModel):
-    """The bot's request for a person: why, a summary for the agent, since when the shopper waits."""
+    """The bot's request for a person: why, a summary for the agent (the deterministic `facts`, their text in
+    `summary`, and the model's summary, written after the handoff and kept only when the facts back it), since
+    when the shopper waits."""
 
     ticket_id: str | None = None
     reason: str
     summary: str = ""
+    facts: HandoffFacts | None = None
+    model_summary: str | None = Field(default=None, description="the model's summary for the agent, when it passed")
+    model_summary_at: datetime | None = Field(default=None, description="when the model's summary was stored")
+    model_summary_status: SummaryStatus | None = Field(
+        default=None, description="pending (being written), written, dropped (the check found it unbacked), failed"
+    )
+    model_summary_note: str | None = Field(default=None, description="why it was dropped or failed")
     waiting_since: datetime = Field(default_factory=utc_now)
 
 
