@@ -452,6 +452,7 @@ class Console {
             h("p", {}, h("strong", {}, "Handoff"), ` ${h0.ticket_id} · waiting since ${new Date(h0.waiting_since).toLocaleTimeString()}`),
             h("p", {}, `Reason: ${h0.reason}`),
             h("p", { class: "summary" }, h0.summary),
+            ...(h0.model_summary ? [h("p", { class: "model-summary" }, h("strong", {}, "Model's summary:"), ` ${h0.model_summary}`)] : []),
           ]
         : []),
     );
