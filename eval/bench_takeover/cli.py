@@ -29,8 +29,9 @@ from eval.bench_takeover.report import (
     summary_line,
     write_plot,
 )
-from eval.bench_takeover.services import postgres_server, redis_server, replicas
+from eval.bench_takeover.services import replicas
 from eval.bench_takeover.stub_llm import StubLLM
+from eval.local_servers import postgres_server, redis_server
 
 BACKENDS = ("redis", "postgres")
 DEFAULT_JSON = Path("eval/out/bench_takeover.json")

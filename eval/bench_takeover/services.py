@@ -6,154 +6,25 @@ Everything listens on 127.0.0.1 at a free port, runs in its own process group, a
 
 from __future__ import annotations
 
-import glob
 import os
-import pwd
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-HOST = "127.0.0.1"
-STORE_START_S = 60.0
+from eval.local_servers import HOST, free_port, stop_group, wait_ready
+
 # What a replica reuses from a data dir that has run `serve` before (copied, since each replica writes its own);
 # without them it builds them, which takes minutes. Converted models are only read: linked.
 SEED_COPIES = ("chroma", "lexical", "embedding-cache.sqlite", "router", "policies")
 SEED_LINKS = ("models",)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def stop_group(proc: subprocess.Popen[bytes], first: signal.Signals = signal.SIGTERM) -> None:
-    """Signal the process group this benchmark started (start_new_session), then SIGKILL it if it lingers."""
-    if proc.poll() is not None:
-        return
-    for sig, wait_s in ((first, 15.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _wait(ready: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path, what: str, limit_s: float) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log.read_text(errors='replace')[-2000:]}")
-        if ready():
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} not ready after {limit_s:.0f} s:\n{log.read_text(errors='replace')[-2000:]}")
-
-
-@contextmanager
-def redis_server() -> Iterator[str]:
-    """A throwaway redis-server; yields its URL."""
-    import redis
-
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed (scripts/services.sh install), or pass --redis-url")
-    workdir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
-    port, log = free_port(), workdir / "redis.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"redis://{HOST}:{port}/0"
-
-    def ready() -> bool:
-        try:
-            return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
-        except redis.RedisError:
-            return False
-
-    try:
-        _wait(ready, proc, log, "redis-server", STORE_START_S)
-        yield url
-    finally:
-        stop_group(proc)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _postgres_bindir() -> Path | None:
-    on_path = shutil.which("postgres")
-    candidates = [Path(on_path).resolve().parent] if on_path else []
-    candidates += [Path(d) for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-    return next((d for d in candidates if (d / "postgres").is_file() and (d / "initdb").is_file()), None)
-
-
-@contextmanager
-def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL (fsync off; as root it runs as the `postgres` account); yields its DSN."""
-    import psycopg
-
-    bindir = _postgres_bindir()
-    if bindir is None:
-        raise RuntimeError("PostgreSQL (initdb, postgres) is not installed (scripts/services.sh install)")
-    account: dict[str, Any] = {}
-    workdir = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    if os.geteuid() == 0:
-        pw = pwd.getpwnam("postgres")
-        account = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
-        os.chown(workdir, pw.pw_uid, pw.pw_gid)
-    data, log, port = workdir / "data", workdir / "postgres.log", free_port()
-    try:
-        subprocess.run(
-            [bindir / "initdb", "-D", data, "-A", "trust", "-U", "shop", "-E", "UTF8", "--no-sync"],
-            check=True,
-            capture_output=True,
-            **account,
-        )
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [bindir / "postgres", "-D", data, "-p", str(port), "-h", HOST, "-k", workdir, "-c", "fsync=off"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                **account,
-            )
-    except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise
-    dsn = f"postgresql://shop@{HOST}:{port}/postgres"
-
-    def ready() -> bool:
-        try:
-            with psycopg.connect(dsn, connect_timeout=1) as conn:
-                return conn.execute("SELECT 1").fetchone() == (1,)
-        except psycopg.OperationalError:
-            return False
-
-    try:
-        _wait(ready, proc, log, "postgres", STORE_START_S)
-        yield dsn
-    finally:
-        stop_group(proc, signal.SIGINT)  # postgres's fast shutdown
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @dataclass
@@ -223,5 +94,5 @@ def replicas(
                 except httpx.HTTPError:
                     return False
 
-            _wait(ready, proc, replica.log, f"replica {replica.name}", start_s)
+            wait_ready(ready, proc, replica.log, f"replica {replica.name}", start_s)
         yield [r for r, _ in started]

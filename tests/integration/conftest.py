@@ -7,24 +7,17 @@ PostgreSQL with `scripts/services.sh install`), or taken from SHOP_TEST_REDIS_UR
 
 from __future__ import annotations
 
-import glob
 import importlib.util
 import os
 import pwd
 import shutil
-import signal
-import socket
-import subprocess
-import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
-import redis
+
+from eval.local_servers import postgres_bindir, postgres_server, redis_server
 
 CLIP_VOCAB_SIZE = 128
 CLIP_MAX_POSITIONS = 32
@@ -150,41 +143,7 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmEndpoi
 
 # --- Redis and PostgreSQL (one server each per test session) ------------------------------------
 
-HOST = "127.0.0.1"
-STARTUP_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def stop_server(proc: subprocess.Popen[bytes], first: signal.Signals = signal.SIGTERM) -> None:
-    """Signal the server's process group (it was started in a new session), then SIGKILL it if it lingers."""
-    if proc.poll() is not None:
-        return
-    for sig, wait_s in ((first, 20.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path, what: str) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log.read_text(errors='replace')[-2000:]}")
-        if ready():
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} not ready after {STARTUP_TIMEOUT_S}s:\n{log.read_text(errors='replace')[-2000:]}")
+# The servers themselves are in eval/local_servers.py (the takeover benchmark starts them the same way).
 
 
 @pytest.fixture(scope="session")
@@ -192,43 +151,10 @@ def redis_url() -> Iterator[str]:
     if url := os.environ.get("SHOP_TEST_REDIS_URL"):
         yield url
         return
-    binary = shutil.which("redis-server")
-    if binary is None:
+    if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (scripts/services.sh install)")
-    port = free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="shop-redis-"))
-    log = workdir / "redis.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"redis://{HOST}:{port}/0"
-
-    def ready() -> bool:
-        try:
-            return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
-        except redis.RedisError:
-            return False
-
-    try:
-        _wait_until(ready, proc, log, "redis-server")
+    with redis_server() as url:
         yield url
-    finally:
-        stop_server(proc)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _postgres_bindir() -> Path | None:
-    on_path = shutil.which("postgres")
-    candidates = [Path(on_path).resolve().parent] if on_path else []
-    candidates += [Path(d) for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-    for d in candidates:
-        if (d / "postgres").is_file() and (d / "initdb").is_file():
-            return d
-    return None
 
 
 @pytest.fixture(scope="session")
@@ -236,48 +162,12 @@ def postgres_dsn() -> Iterator[str]:
     if dsn := os.environ.get("SHOP_TEST_POSTGRES_DSN"):
         yield dsn
         return
-    bindir = _postgres_bindir()
-    if bindir is None:
+    if postgres_bindir() is None:
         pytest.skip("PostgreSQL server binaries (initdb, postgres) are not installed (scripts/services.sh install)")
-    # postgres refuses to run as root: as root, run it as the package's `postgres` account.
-    account: dict[str, Any] = {}
-    workdir = Path(tempfile.mkdtemp(prefix="shop-pg-"))
-    if os.geteuid() == 0:
+    if os.geteuid() == 0:  # postgres refuses to run as root: it runs as the package's `postgres` account
         try:
-            pw = pwd.getpwnam("postgres")
+            pwd.getpwnam("postgres")
         except KeyError:
             pytest.skip("running as root and there is no `postgres` account to run the server as")
-        account = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
-        os.chown(workdir, pw.pw_uid, pw.pw_gid)
-    data, log = workdir / "data", workdir / "postgres.log"
-    port = free_port()
-    subprocess.run(
-        [bindir / "initdb", "-D", data, "-A", "trust", "-U", "shop", "-E", "UTF8", "--no-sync"],
-        check=True,
-        capture_output=True,
-        **account,
-    )
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            # fsync=off: a throwaway server; durability against a killed process does not need it.
-            [bindir / "postgres", "-D", data, "-p", str(port), "-h", HOST, "-k", workdir, "-c", "fsync=off"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            **account,
-        )
-    dsn = f"postgresql://shop@{HOST}:{port}/postgres"
-
-    def ready() -> bool:
-        try:
-            with psycopg.connect(dsn, connect_timeout=1) as conn:
-                return conn.execute("SELECT 1").fetchone() == (1,)
-        except psycopg.OperationalError:
-            return False
-
-    try:
-        _wait_until(ready, proc, log, "postgres")
+    with postgres_server() as dsn:
         yield dsn
-    finally:
-        stop_server(proc, signal.SIGINT)  # SIGINT: postgres's fast shutdown
-        shutil.rmtree(workdir, ignore_errors=True)

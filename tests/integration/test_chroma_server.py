@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from eval.local_servers import HOST, free_port
+from eval.local_servers import stop_group as stop_server
 from retrieval.catalog import load_catalog
 from retrieval.encoders import HashingEncoder
 from retrieval.filters import Filters, product_metadata
@@ -24,7 +26,6 @@ from retrieval.lexical import LexicalIndex
 from retrieval.product import Product
 from retrieval.search import SearchEngine
 from retrieval.store import VectorStore, _Query, _query_many, make_chroma_client
-from tests.integration.conftest import HOST, free_port, stop_server
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ import redis
 from assistant.sessions import SessionStore, make_session_store, open_session_store
 from assistant.sessions.postgres_store import PostgresSessionStore
 from assistant.sessions.redis_store import RedisSessionStore
-from tests.integration.conftest import HOST, free_port
+from eval.local_servers import HOST, free_port
 from tests.unit.test_sessions_contract import SessionStoreContract, StoreFactory, run_turn
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.stores import open_stores
-from tests.integration.conftest import HOST, free_port
+from eval.local_servers import HOST, free_port
 from tests.unit.test_stores_contract import StoresContract
 
 pytestmark = pytest.mark.integration

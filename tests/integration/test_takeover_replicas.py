@@ -25,9 +25,10 @@ import pytest
 
 from assistant.llm.fake import FakeLLM
 from assistant.turns import hubs
+from eval.local_servers import free_port
+from eval.local_servers import stop_group as stop_server
 from tests.api.conftest import AGENT, WIDGET, answer, build_services, chat, chat_events, names, parse_sse, serve
 from tests.api.test_takeover_api import SessionStream
-from tests.integration.conftest import free_port, stop_server
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
