@@ -269,6 +269,11 @@ class AssistantSettings(RetrievalSettings):
         ge=1,
         description="requests per minute per API key, counted in each process (429 with Retry-After beyond)",
     )
+    metrics_token: str | None = Field(
+        default=None,
+        description="bearer token a Prometheus scraper sends for GET /metrics; unset: /metrics answers loopback "
+        "clients only (operators on the host, or a scraper beside it), everyone else gets 403",
+    )
     heartbeat_s: float = Field(
         default=15.0, gt=0, description="seconds between keep-alive comments on a quiet SSE stream, so proxies keep it"
     )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from assistant.api.errors import ApiError
+from assistant.schemas import ErrorResponse
 from assistant.services import Services
 
 router = APIRouter(tags=["health"])
@@ -38,8 +41,37 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 
 
-@router.get("/metrics")
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def _check_metrics_access(request: Request, token: str | None) -> None:
+    """Metrics say how busy the store is and what fails: operators only. With SHOP_METRICS_TOKEN, its bearer;
+    without, loopback clients only."""
+    if token:
+        auth = request.headers.get("authorization", "")
+        given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise ApiError(
+                401,
+                "unauthorized",
+                "send the metrics token: 'Authorization: Bearer <SHOP_METRICS_TOKEN>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return
+    host = request.client.host if request.client else ""
+    if host not in LOOPBACK:
+        raise ApiError(403, "forbidden", "metrics are served to loopback clients only unless SHOP_METRICS_TOKEN is set")
+
+
+@router.get(
+    "/metrics",
+    responses={
+        401: {"model": ErrorResponse, "description": "SHOP_METRICS_TOKEN is set and the bearer is not it"},
+        403: {"model": ErrorResponse, "description": "no SHOP_METRICS_TOKEN and the client is not on loopback"},
+    },
+)
 async def metrics(request: Request) -> Response:
     services: Services | None = getattr(request.app.state, "services", None)
+    _check_metrics_access(request, services.settings.metrics_token if services is not None else None)
     body = services.metrics.render() if services is not None else b""
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -210,3 +210,32 @@ def test_an_app_that_builds_its_services_keeps_them_out_of_the_collector(
         assert gc.get_freeze_count() == 0 and app.state.services is None
 
     asyncio.run(run())
+
+
+def test_metrics_are_for_operators_only(tmp_path: Path) -> None:
+    from assistant.api.app import create_app
+
+    # Without a token: loopback clients only (the uvicorn tests above read it from 127.0.0.1).
+    services, _ = build_services(tmp_path / "open", FakeLLM())
+    try:
+
+        async def from_outside() -> httpx.Response:
+            transport = httpx.ASGITransport(app=create_app(services=services), client=("203.0.113.7", 40000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://shop.example") as client:
+                return await client.get("/metrics")
+
+        outside = asyncio.run(from_outside())
+        assert outside.status_code == 403 and outside.json()["error"]["code"] == "forbidden"
+    finally:
+        asyncio.run(services.close())
+    # With a token: its bearer, from anywhere; without it or with another, 401 in the one error shape.
+    services, _ = build_services(tmp_path / "token", FakeLLM(), metrics_token="scrape-secret-123")
+    try:
+        with serve(services) as url:
+            assert httpx.get(f"{url}/metrics").status_code == 401
+            wrong = httpx.get(f"{url}/metrics", headers={"Authorization": "Bearer nope"})
+            assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "unauthorized"
+            ok = httpx.get(f"{url}/metrics", headers={"Authorization": "Bearer scrape-secret-123"})
+            assert ok.status_code == 200 and "shop_turns_started_total" in ok.text
+    finally:
+        asyncio.run(services.close())
