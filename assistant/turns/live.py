@@ -232,10 +232,7 @@ class LiveTurns:
             async for event in self._follow_elsewhere(session_id, turn_id, last_event_id):
                 yield event
             return
-        try:
-            events = await self.sessions.events_after(session_id, last_event_id, turn_id=turn_id)
-        except InvalidEventId as e:
-            raise EventNotFound(str(e)) from e
+        events = await self._logged_after(session_id, turn_id, last_event_id)
         for ev in events:
             yield ev
         if open_person:
@@ -246,6 +243,13 @@ class LiveTurns:
             done = DoneEvent(turn_id=turn_id, status="failed").model_dump(mode="json", exclude={"event"})
             yield StoredEvent(id=f"{turn_id}:{seq}", event="done", data=done)
 
+    async def _logged_after(self, session_id: str, turn_id: str, last_event_id: str) -> list[StoredEvent]:
+        """The turn's logged events after `last_event_id`; an id the log cannot place is EventNotFound."""
+        try:
+            return await self.sessions.events_after(session_id, last_event_id, turn_id=turn_id)
+        except InvalidEventId as e:
+            raise EventNotFound(str(e)) from e
+
     async def _follow_elsewhere(self, session_id: str, turn_id: str, last_event_id: str) -> AsyncIterator[StoredEvent]:
         """Another replica's running turn, after `last_event_id`: what is logged, then its events as the hub brings
         them, each once and in order (a gap is filled from the log), until its `done`. While quiet, the log and the
@@ -254,10 +258,7 @@ class LiveTurns:
         with self.hub.subscribe(session_id) as queue:
             self.hub.following(session_id, turn_id)
             told = time.monotonic()
-            try:
-                logged = await self.sessions.events_after(session_id, last_event_id, turn_id=turn_id)
-            except InvalidEventId as e:
-                raise EventNotFound(str(e)) from e
+            logged = await self._logged_after(session_id, turn_id, last_event_id)
             for event in logged:
                 yield event
                 last = event.seq
