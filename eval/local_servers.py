@@ -21,6 +21,10 @@ from typing import Any
 
 HOST = "127.0.0.1"
 STORE_START_S = 60.0
+# What a `serve` process reuses from a data dir that has run `serve` before (copied, since each process writes its own);
+# without them it builds them, which takes minutes. Converted models are only read: linked.
+SEED_COPIES = ("chroma", "lexical", "embedding-cache.sqlite", "router", "policies")
+SEED_LINKS = ("models",)
 
 
 def free_port() -> int:
@@ -144,3 +148,17 @@ def postgres_server() -> Iterator[str]:
     finally:
         stop_group(proc, signal.SIGINT)  # postgres's fast shutdown
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def seed_data_dir(seed: Path, target: Path) -> None:
+    """Give a `serve` data dir what an earlier start built, so it starts in seconds (it builds what is missing)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in SEED_COPIES:
+        src = seed / name
+        if src.is_dir():
+            shutil.copytree(src, target / name)
+        elif src.is_file():
+            shutil.copy2(src, target / name)
+    for name in SEED_LINKS:
+        if (seed / name).exists():
+            (target / name).symlink_to((seed / name).resolve())

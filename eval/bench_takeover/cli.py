@@ -30,8 +30,8 @@ from eval.bench_takeover.report import (
     write_plot,
 )
 from eval.bench_takeover.services import replicas
-from eval.bench_takeover.stub_llm import StubLLM
 from eval.local_servers import postgres_server, redis_server
+from eval.stub_llm import StubLLM
 
 BACKENDS = ("redis", "postgres")
 DEFAULT_JSON = Path("eval/out/bench_takeover.json")

@@ -19,12 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from eval.local_servers import HOST, free_port, stop_group, wait_ready
-
-# What a replica reuses from a data dir that has run `serve` before (copied, since each replica writes its own);
-# without them it builds them, which takes minutes. Converted models are only read: linked.
-SEED_COPIES = ("chroma", "lexical", "embedding-cache.sqlite", "router", "policies")
-SEED_LINKS = ("models",)
+from eval.local_servers import HOST, free_port, seed_data_dir, stop_group, wait_ready
 
 
 @dataclass
@@ -33,20 +28,6 @@ class Replica:
     base_url: str
     pid: int
     log: Path
-
-
-def seed_data_dir(seed: Path, target: Path) -> None:
-    """Give a replica what an earlier start built, so it starts in seconds (missing pieces it builds itself)."""
-    target.mkdir(parents=True, exist_ok=True)
-    for name in SEED_COPIES:
-        src = seed / name
-        if src.is_dir():
-            shutil.copytree(src, target / name)
-        elif src.is_file():
-            shutil.copy2(src, target / name)
-    for name in SEED_LINKS:
-        if (seed / name).exists():
-            (target / name).symlink_to((seed / name).resolve())
 
 
 @contextmanager
