@@ -5,8 +5,9 @@ python -m eval.reliability [--quick] [--report DIR] [--parts fuzz,authz,...] [--
 Parts (README "Reliability and security" lists what each tries): fuzz (Schemathesis over the OpenAPI schema, plus
 hand-made bad input), authz (every endpoint x every credential x own/other's session; rate limits), injection
 (a prompt-injection and abuse corpus through full turns), catalog (malformed and hostile catalog files; hostile
-titles in the widget and console, in Chromium), load (concurrent SSE conversations; memory and descriptors),
-faults (kill -9, the model server killed and stopped, stores stopped, disk full, slow and vanishing clients).
+titles in the widget and console, in Chromium), load (concurrent SSE conversations, memory and descriptors; slow
+and vanishing clients), faults (kill -9 mid-turn, the model server killed and stopped, disk full), stores (the
+Chroma server, Redis and PostgreSQL stopped and restarted under traffic).
 
 Prints a table, writes DIR/reliability.json, and ends with the line
 `requests=<n> server_errors=<n> hung_streams=<n> lost_turns=<n> cross_reads=<n> unconfirmed_writes=<n>`.
@@ -40,7 +41,7 @@ from eval.reliability.client import counting_client
 from eval.reliability.stack import Service, StubModel, ensure_seed, service
 from eval.reliability.tally import Tally
 
-PARTS = ("fuzz", "authz", "injection", "catalog", "load", "faults")
+PARTS = ("fuzz", "authz", "injection", "catalog", "load", "faults", "stores")
 DEFAULT_REPORT = Path("eval/out/reliability")
 
 
