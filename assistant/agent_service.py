@@ -390,13 +390,15 @@ class AgentService:
     # --- reading
 
     async def session_view(self, principal: Principal, session_id: str) -> dict[str, Any]:
-        """GET /v1/sessions/{id}: the session with its turns and its state; the shopper never sees internal notes."""
+        """GET /v1/sessions/{id}: the session with its turns and its state; the shopper never sees what is internal
+        (agents' notes, and the actions an agent proposed or was refused, kept in a person turn's trace)."""
         session = await self.chat.session_for(principal, session_id)
         control = await self.control(session)
         view = session.model_dump(mode="json")
-        if principal.role != "agent":
+        if principal.role != "agent":  # what is for agents only: notes, and actions proposed or refused
             for turn in view["turns"]:
                 turn["messages"] = [m for m in turn.get("messages", []) if not m.get("internal")]
+                turn["tool_trace"] = [t for t in turn.get("tool_trace", []) if not t.get("internal")]
         view["control"] = control.model_dump(mode="json", exclude={"person_turn_id"})
         return view
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -361,6 +362,11 @@ def test_an_agent_acts_with_the_tools_and_a_change_needs_the_agents_confirmation
         ("cancel_order", "done", "Anna"),
         ("order_status", "refused", "Anna"),
     ]
+    # The shopper's view of the stored person turn keeps to what their stream showed: the proposal and the refusal
+    # are the agent's business (eval.reliability authz found them in GET /v1/sessions/{id} after the hand-back).
+    mine = httpx.get(f"{running.base_url}/v1/sessions/{session}", headers=WIDGET).json()["turns"][-1]
+    assert [(t["tool"], t["status"]) for t in mine["tool_trace"]] == [("cancel_order", "done")]
+    assert "ORD-CCCCCC" not in json.dumps(mine)
 
 
 def test_a_session_another_agent_holds_is_theirs_until_they_let_go(tmp_path: Path) -> None:
