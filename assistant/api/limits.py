@@ -62,15 +62,29 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+# A bucket unused this long has refilled completely: forgetting it changes nothing.
+REFILL_S = 60.0
+
+
 @dataclass
 class RateLimiter:
-    """`per_minute` requests per key, refilled continuously; `check` returns seconds to wait (0: allowed)."""
+    """`per_minute` requests per key, refilled continuously; `check` returns seconds to wait (0: allowed).
+
+    Keys include every anonymous visitor and client address, so full buckets are forgotten (at most once a refill
+    period, in one sweep): memory follows the keys active in the last minute, not every key ever seen."""
 
     per_minute: int
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _swept: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     def check(self, key: str, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
+        if now - self._swept >= REFILL_S:
+            self._buckets = {k: b for k, b in self._buckets.items() if now - b[1] < REFILL_S}
+            self._swept = now
         rate = self.per_minute / 60.0
         tokens, last = self._buckets.get(key, (float(self.per_minute), now))
         tokens = min(float(self.per_minute), tokens + (now - last) * rate)
