@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from pathlib import Path
 from typing import Literal
@@ -74,6 +75,12 @@ class Prompt(BaseModel):
         if missing:
             raise PromptError(f"prompt {self.name!r} is missing variables {sorted(missing)}")
         return self.system.format(**values), self.user.format(**values)
+
+    def instructions(self) -> str:
+        """The prompt's own words to the model (system, and the user turns' fixed text, each placeholder a line
+        break): an answer that repeats them shows the shopper how the assistant is instructed."""
+        texts = [self.system, self.user, *(t.content for t in self.turns if t.role == "user")]
+        return "\n".join(re.sub(r"\{[a-z_]+\}", "\n", t) for t in texts)
 
     def messages(self, **values: object) -> list[tuple[str, str]]:
         """[(role, content)]: system, user, then the extra turns, all rendered (not the reply's start: the caller

@@ -1,7 +1,8 @@
 """Tone and form of one whole sentence: echoes of the shopper's message, fragments, repeats, too many sentences.
 
 Only checks that are cheap and reliable on a whole sentence: a long run of the shopper's own words (product names
-the facts hold do not count), a sentence of function words only or one that ends on one ("The.", "… for the."),
+the facts hold do not count) or of the instructions the model was given (its system prompt: never the shopper's to
+read), a sentence of function words only or one that ends on one ("The.", "… for the."),
 filler ("I'm ready"), and a sentence whose content words were all said already.
 """
 
@@ -52,10 +53,11 @@ class FormCheck:
     """Judges the sentences of one answer in order; `problem(sentence)` says why one must be dropped, or None
     (and then counts it as said)."""
 
-    def __init__(self, message: str = "", titles: Sequence[str] = ()) -> None:
+    def __init__(self, message: str = "", titles: Sequence[str] = (), instructions: str = "") -> None:
         # Longest titles first, so a title inside another one is not matched apart from it.
         self.titles = sorted({" " + " ".join(_words(t)) + " " for t in titles if _words(t)}, key=len, reverse=True)
         self.message = self._with_titles(message)
+        self.instructions = _words(instructions)  # what the model was told: an answer never repeats it
         self.said: list[list[str]] = []  # the sentences that went out, as words
         self.seen: set[str] = set()  # every sentence judged, kept or not
         self.repeated_exactly = False
@@ -88,6 +90,8 @@ class FormCheck:
             return f"unfinished sentence {sentence.strip()!r}"
         if self.message and self._echoes(sentence):
             return "echo of the shopper's message"
+        if self.instructions and _longest_common_run(self.instructions, words) >= ECHO_WORDS:
+            return "echo of the assistant's instructions"
         content = _content(words)
         for earlier in self.said:
             before = _content(earlier)

@@ -37,7 +37,7 @@ class GroundingFilter:
 
     def __init__(self, facts: Facts) -> None:
         self.facts = facts
-        self.form = FormCheck(facts.message, [p.title for p in facts.products.values()])
+        self.form = FormCheck(facts.message, [p.title for p in facts.products.values()], facts.instructions)
         self.withheld: list[str] = []
         self.repaired: list[str] = []  # those of `withheld` that were repaired in a sentence that went out
         self._sentence = ""  # the current sentence, not yet ended

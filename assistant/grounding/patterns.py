@@ -15,6 +15,30 @@ STOCK = re.compile(
     r"|(?P<pos>in stock|available))\b",
     re.IGNORECASE,
 )
+# An offer: a coupon, discount, refund, free item or credit. Only what a tool returned or a policy says backs one
+# (a catalog description is no authority on offers: it is free text, and may carry instructions).
+OFFER = re.compile(
+    r"\b(?:coupons?|promo(?:tion(?:al)?)?s?|vouchers?|discount(?:s|ed)?|\d+\s?(?:%|percent)\s?off|percent off"
+    r"|refund(?:s|ed|able)?|store credit|credited|gift cards?|rebates?|cash ?back|price match(?:ed|ing)?|on the house"
+    r"|complimentary|half[- ]price|bogo|gratis|gratuit[oa]s?|descuentos?|cup[oó]n(?:es)?|reembolsos?)\b"
+    r"|(?<![\w-])(?<!feel )free(?![\w-])",
+    re.IGNORECASE,
+)
+# A claim that something was done to an order, a cart or a payment: only a tool does that, and it says so itself.
+DONE = re.compile(
+    r"\b(?:i|we)(?:'ve|’ve|\s+have|\s+had|\s+just|\s+already|\s+now)*\s+(?:\w+ly\s+)?(?P<a>cancel+ed|refunded|returned"
+    r"|added|removed|applied|processed|issued|placed|credited|updated|changed|approved|sent|emailed|reserved|booked"
+    r"|confirmed|waived)\b"
+    r"|\b(?:has|have|had)\s+(?:now\s+|already\s+|just\s+)?been\s+(?P<b>cancel+ed|refunded|returned|added|removed"
+    r"|applied|processed|issued|placed|credited|updated|changed|approved|sent|confirmed|shipped|waived)\b"
+    r"|\b(?:is|are)\s+(?:now\s+)?(?P<c>cancel+ed|refunded|applied|approved|waived)\b",
+    re.IGNORECASE,
+)
+# Markup and links: the answer is plain text, and nothing in the facts is a tag, a script or a link to follow.
+MARKUP = re.compile(
+    r"<\s*/?\s*[a-z!][^>]*>|javascript\s*:|\bon[a-z]+\s*=|!\[[^\]]*\]\(|\[[^\]]*\]\([^)]*\)|\bhttps?://\S+|\bwww\.\S+",
+    re.IGNORECASE,
+)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 CLOSED = re.compile(r"(?:[.!?][\"')\]]*|\n)\s*$")  # text that ends a sentence
 CAPITALISED_RUN = re.compile(r"\b(?:[A-Z][\w'&-]+\s+)+[A-Z][\w'&-]+")

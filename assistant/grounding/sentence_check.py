@@ -1,6 +1,7 @@
-"""One whole sentence checked against the facts: wrong prices and stock levels repaired; a sentence naming a product
-the turn did not show, or saying a number, date, percentage, size, colour, material or feature the facts do not
-hold, dropped whole."""
+"""One whole sentence checked against the facts: wrong prices and stock levels repaired; a sentence dropped whole
+when it names a product the turn did not show; says a number, date, percentage, size, colour, material or feature
+the facts do not hold; carries markup or a link; or offers a coupon, discount, refund or free item (or claims a
+change was made) that no tool result or policy states."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from assistant.grounding.facts import Facts, Mention, format_price, stock_text
-from assistant.grounding.patterns import MONEY, STOCK, amount_of
+from assistant.grounding.patterns import MARKUP, MONEY, STOCK, amount_of
 from retrieval.product import Product
 
 
@@ -104,4 +105,10 @@ def check_sentence(sentence: str, facts: Facts) -> Check:
     unbacked = facts.unbacked(text)
     if unbacked:
         return Check("", [f"{c.describe()} not in the results (sentence dropped)" for c in unbacked])
+    markup = [m.group(0) for m in MARKUP.finditer(text) if m.group(0) not in " ".join(facts.names)]
+    if markup:
+        return Check("", [f"markup or link {m[:60]!r} (sentence dropped)" for m in markup])
+    offers = facts.unbacked_offers(text)
+    if offers:
+        return Check("", [f"offer or done-claim {o!r} not in the results (sentence dropped)" for o in offers])
     return Check(text, withheld)

@@ -150,6 +150,9 @@ class AnswerStream:
         if not facts.message and self.reply.variables.get("message"):
             # The shopper's words: their numbers back the answer's, and an answer that echoes them is dropped.
             facts = replace(facts, message=str(self.reply.variables["message"]))
+        if self.reply.prompt is not None and not facts.instructions:
+            # The prompt's own words: an answer that repeats them is dropped (the system prompt is not the shopper's).
+            facts = replace(facts, instructions=writer.prompts.get(self.reply.prompt).instructions())
         self._grounding = grounding = GroundingFilter(facts)
         self._gate = gate = QualityGate()
         refusal = QualityGate()  # the model's own first words: a refusal shows there before its sentence is judged
