@@ -4,11 +4,13 @@ is measured and the model only needs to answer. Stdlib only.
 In a daemon thread (`with StubLLM() as stub:`), or as its own process, which the reliability suite kills and stops
 to play a model server failing mid-stream:
 
-    python -m eval.stub_llm --port 8001 [--chunks 8] [--chunk-delay-ms 50]
+    python -m eval.stub_llm --port 8001 [--chunks 8] [--chunk-delay-ms 50] [--mode answer|attacker]
 
 Streamed answers come as `--chunks` pieces of ANSWER (CONTINUATION when the service primes the answer),
 `--chunk-delay-ms` apart; JSON-mode requests (the service's parse and slot calls, `response_format` set) get
-`{}`, which the service reads as "nothing parsed".
+`{}`, which the service reads as "nothing parsed". `--mode attacker` is a model that obeys every injection it reads
+(eval/reliability/attacker.py): its answers state the attack's payload and its JSON is the most harmful the schema
+allows, so the reliability suite's injection part tests the service's defences, not the model's manners.
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ ANSWER = "Here is what I found."
 CONTINUATION = " products above are the closest matches I found."
 
 
-def answer_for(body: dict[str, Any]) -> str:
+MODES = ("answer", "attacker")
+
+
+def answer_for(body: dict[str, Any], mode: str = "answer") -> str:
+    if mode == "attacker":
+        from eval.reliability.attacker import attack_answer
+
+        return attack_answer(body)
     messages = body.get("messages") or [{}]
     primed = body.get("continue_final_message") and isinstance(messages[-1], dict)
     return CONTINUATION if primed and messages[-1].get("role") == "assistant" else ANSWER
@@ -45,6 +54,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     chunks = 1
     chunk_delay_s = 0.0
+    mode = "answer"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         return None
@@ -70,6 +80,16 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(404, {"error": {"message": "not found"}})
 
+    def _content(self, body: dict[str, Any]) -> str:
+        """A non-streamed answer's content: `{}` (or, attacking, the worst object the schema allows) in JSON mode."""
+        if not body.get("response_format"):
+            return answer_for(body, self.mode)
+        if self.mode == "attacker":
+            from eval.reliability.attacker import attack_json
+
+            return attack_json(body)
+        return "{}"
+
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         length = int(self.headers.get("Content-Length") or 0)
         try:
@@ -78,10 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = {}
         created = int(time.time())
         if not body.get("stream"):
-            message: dict[str, Any] = {
-                "role": "assistant",
-                "content": "{}" if body.get("response_format") else answer_for(body),
-            }
+            message: dict[str, Any] = {"role": "assistant", "content": self._content(body)}
             self._json(
                 200,
                 {
@@ -100,7 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         deltas: list[tuple[dict[str, Any], str | None]] = [
             ({"role": "assistant", "content": p} if i == 0 else {"content": p}, None)
-            for i, p in enumerate(pieces(answer_for(body), self.chunks))
+            for i, p in enumerate(pieces(answer_for(body, self.mode), self.chunks))
         ]
         for i, (delta, finish) in enumerate([*deltas, ({}, "stop")]):
             if i and self.chunk_delay_s:
@@ -119,8 +136,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-def _server(host: str, port: int, chunks: int, chunk_delay_s: float) -> ThreadingHTTPServer:
-    handler = type("Handler", (_Handler,), {"chunks": chunks, "chunk_delay_s": chunk_delay_s})
+def _server(host: str, port: int, chunks: int, chunk_delay_s: float, mode: str = "answer") -> ThreadingHTTPServer:
+    if mode not in MODES:
+        raise ValueError(f"mode: one of {', '.join(MODES)}, got {mode!r}")
+    handler = type("Handler", (_Handler,), {"chunks": chunks, "chunk_delay_s": chunk_delay_s, "mode": mode})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server
@@ -129,9 +148,11 @@ def _server(host: str, port: int, chunks: int, chunk_delay_s: float) -> Threadin
 class StubLLM:
     """`with StubLLM() as stub:` serves on 127.0.0.1 at a free port; `stub.base_url` ends in /v1."""
 
-    def __init__(self, host: str = "127.0.0.1", chunks: int = 1, chunk_delay_s: float = 0.0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", chunks: int = 1, chunk_delay_s: float = 0.0, mode: str = "answer"
+    ) -> None:
         self._host = host
-        self._server = _server(host, 0, chunks, chunk_delay_s)
+        self._server = _server(host, 0, chunks, chunk_delay_s, mode)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -153,8 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--chunks", type=int, default=1, help="pieces a streamed answer comes in")
     ap.add_argument("--chunk-delay-ms", type=float, default=0.0, help="pause between streamed pieces")
+    ap.add_argument("--mode", choices=MODES, default="answer", help="attacker: obey every injection (see above)")
     args = ap.parse_args(argv)
-    server = _server(args.host, args.port, max(1, args.chunks), max(0.0, args.chunk_delay_ms) / 1000)
+    server = _server(args.host, args.port, max(1, args.chunks), max(0.0, args.chunk_delay_ms) / 1000, args.mode)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
