@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from assistant.visitors import sign_shopper_id
-from eval.local_servers import HOST, SEED_COPIES, free_port, seed_data_dir, stop_group, wait_ready
+from eval.local_servers import HOST, free_port, seed_data_dir, stop_group, wait_ready
 
 WIDGET_A, SHOPPER_A = "rel-widget-a", "1"
 WIDGET_B, SHOPPER_B = "rel-widget-b", "2"
@@ -175,9 +175,13 @@ def service_env(data_dir: Path, llm_url: str, **overrides: str) -> dict[str, str
     return env
 
 
+# What a `serve` start over an external model builds (and a later start reuses); policies are indexed on first use.
+SEED_BUILT = ("chroma", "lexical", "router", "embedding-cache.sqlite")
+
+
 def ensure_seed(seed: Path, llm_url: str, workdir: Path) -> None:
     """Build the index and router once into `seed` (a `serve` start over it), so every service starts in seconds."""
-    if all((seed / name).exists() for name in SEED_COPIES):
+    if all((seed / name).exists() for name in SEED_BUILT):
         return
     print(f"[reliability] building the index and router into {seed} (first run only; minutes)", file=sys.stderr)
     seed.mkdir(parents=True, exist_ok=True)
