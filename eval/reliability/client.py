@@ -77,13 +77,15 @@ async def chat_turn(
     message: str,
     session_id: str | None = None,
     deadline_s: float = 60.0,
+    into: Turn | None = None,
     **extra: Any,
 ) -> Turn:
-    """One streamed turn; a stream that neither ends with `done` nor breaks within `deadline_s` counts as hung."""
+    """One streamed turn; a stream that neither ends with `done` nor breaks within `deadline_s` counts as hung.
+    `into`: the Turn to fill as events arrive (for a caller that watches it mid-stream)."""
     body: dict[str, Any] = {"message": message, **extra}
     if session_id:
         body["session_id"] = session_id
-    turn = Turn()
+    turn = into if into is not None else Turn()
     t0 = time.perf_counter()
 
     async def read() -> None:

@@ -90,6 +90,11 @@ class StubModel:
             self.signal(signal.SIGCONT)
             stop_group(self.proc)
 
+    def restart(self) -> None:
+        """Start it again on the same port (after kill9 or stop), as a supervisor would."""
+        self.stop()
+        self.start()
+
 
 @dataclass
 class Service:
