@@ -184,6 +184,7 @@ class OpenAICompatLLM:
         # `async with` closes the response on GeneratorExit and CancelledError alike; vLLM sees the
         # disconnect and aborts generation. The exception itself propagates untouched.
         async with self._post_stream(payload) as response:
+            finished = False
             try:
                 async for line in response.aiter_lines():
                     if not line.startswith("data:"):
@@ -196,10 +197,16 @@ class OpenAICompatLLM:
                         raise LLMUnavailable(f"LLM server {self.base_url} failed mid-stream: {_message(chunk)}")
                     choices = chunk.get("choices") or []
                     delta = (choices[0].get("delta") or {}).get("content") if choices else None
-                    if info is not None and choices and choices[0].get("finish_reason"):
-                        info.finish_reason = choices[0]["finish_reason"]
+                    if choices and choices[0].get("finish_reason"):
+                        finished = True
+                        if info is not None:
+                            info.finish_reason = choices[0]["finish_reason"]
                     if delta:
                         yield delta
+                # The body ended with neither [DONE] nor a finish reason: the server died mid-answer (a response
+                # delimited by the connection's close reads as ended, not broken). Not an answer to keep.
+                if not finished:
+                    raise LLMUnavailable(f"LLM server {self.base_url} ended the stream mid-answer (no [DONE])")
             except httpx.HTTPError as e:
                 raise self._unavailable(e) from e
             except (json.JSONDecodeError, AttributeError) as e:

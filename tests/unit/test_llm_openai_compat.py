@@ -374,6 +374,27 @@ async def test_a_stream_sends_the_key_and_reports_refusals_error_events_and_brok
     assert headers == ["Bearer sk-test"] * 4
 
 
+async def test_a_stream_cut_off_by_the_server_dying_is_unavailable_not_a_short_answer() -> None:
+    # A body delimited by the connection's close (no chunked encoding) that stops mid-answer reads as ended: without
+    # [DONE] or a finish reason it is the server dying (the reliability suite's kill -9), not the model finishing.
+    def chunk(text: str, finish: str | None = None) -> bytes:
+        body = {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}]}
+        return f"data: {json.dumps(body)}\n\n".encode()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["max_tokens"] == 1:
+            return httpx.Response(200, content=chunk("Here") + chunk(" is"))
+        return httpx.Response(200, content=chunk("Hi", "stop"))  # finished, though the server sent no [DONE]
+
+    async with make_llm(answer) as llm:
+        got: list[str] = []
+        with pytest.raises(LLMUnavailable, match="ended the stream mid-answer"):
+            async for d in llm.stream_chat(USER, max_tokens=1):
+                got.append(d)
+        assert got == ["Here", " is"]
+        assert [d async for d in llm.stream_chat(USER, max_tokens=2)] == ["Hi"]
+
+
 async def test_a_stream_that_timed_out_is_not_sent_twice() -> None:
     calls: list[int] = []
 
