@@ -90,8 +90,15 @@ class ChatService:
         return OpenedTurn(session=session, message=message, routing=routing)
 
     async def stream(self, principal: Principal, opened: OpenedTurn) -> AsyncIterator[StoredEvent]:
-        """Start the turn and follow it. The turn runs in its own task: when its last follower leaves (the client
-        disconnected) it is cancelled after the resume grace, unless someone resumes it."""
+        """Start the turn and follow it (`start`, then its events)."""
+        async for event in await self.start(principal, opened):
+            yield event
+
+    async def start(self, principal: Principal, opened: OpenedTurn) -> AsyncIterator[StoredEvent]:
+        """Start the turn and return its events to follow. A store that cannot begin it (down, its disk full)
+        raises here, before any stream: the client gets the one error shape, not a 200 that ends at once. The
+        turn runs in its own task: when its last follower leaves (the client disconnected) it is cancelled after
+        the resume grace, unless someone resumes it."""
         session = opened.session
         people = self.people
         try:
@@ -104,8 +111,7 @@ class ChatService:
                     control, opening = await people.before_bot_turn(session, principal)
                     if not control.bot_answers:  # a person took the session since `open`: the message goes to them
                         opened.routing.cancel()
-                        yield await people.deliver(session, control, principal, opened.message)
-                        return
+                        return _one(await people.deliver(session, control, principal, opened.message))
                     turn = await self.sessions.begin_turn(session.session_id, opened.message)
                     live = self._start(principal, opened, turn, opening)
                     if self.live.hub.shared:  # another replica may have handed the session to a person meanwhile
@@ -113,8 +119,7 @@ class ChatService:
         except BaseException:
             opened.routing.cancel()
             raise
-        async for event in self.live.follow(live):
-            yield event
+        return self.live.follow(live)
 
     def _start(self, principal: Principal, opened: OpenedTurn, turn: Turn, opening: list[BaseModel]) -> Live:
         session = opened.session
@@ -148,6 +153,10 @@ class ChatService:
 
     async def aclose(self) -> None:
         await self.summarizer.aclose()
+
+
+async def _one(event: StoredEvent) -> AsyncIterator[StoredEvent]:
+    yield event
 
 
 async def _without_internal_notes(events: AsyncIterator[StoredEvent]) -> AsyncIterator[StoredEvent]:

@@ -120,3 +120,9 @@ class Unavailable(AssistantError):
     """A part the request needs is not configured or not answering."""
 
     code = "unavailable"
+
+
+class StorageFull(Unavailable):
+    """The store's disk is full: what the request would write cannot be kept (reads still work)."""
+
+    code = "storage_full"

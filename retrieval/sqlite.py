@@ -8,6 +8,12 @@ from typing import Literal
 from urllib.parse import quote
 
 DEFAULT_TIMEOUT_S = 5.0
+SQLITE_FULL = 13  # "database or disk is full"
+
+
+def disk_full(e: BaseException) -> bool:
+    """Whether SQLite refused a write because the disk (or the file's size limit) is full."""
+    return isinstance(e, sqlite3.Error) and getattr(e, "sqlite_errorcode", None) == SQLITE_FULL
 
 
 def connect(

@@ -53,4 +53,5 @@ async def chat(
         return JSONResponse(delivered.model_dump(mode="json"), status_code=202)
     if not stream:
         return await chat.collect(principal, opened)
-    return EventSourceResponse(sse_events(chat.stream(principal, opened)), ping=ping)
+    # Started before the response: a turn the store cannot begin is an error response, not an empty stream.
+    return EventSourceResponse(sse_events(await chat.start(principal, opened)), ping=ping)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from assistant.errors import StorageFull
 from assistant.sessions.base import (
     DEFAULT_STALE_AFTER_S,
     SessionExists,
@@ -90,7 +91,10 @@ class SqliteSessionStore(StoreLifecycle):
         if self._closed:
             raise RuntimeError("the session store is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(self._connection()))
+        try:
+            return await loop.run_in_executor(self._executor, lambda: fn(self._connection()))
+        except sqlite3.Error as e:
+            raise _translated(e) from e
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -196,7 +200,7 @@ class SqliteSessionStore(StoreLifecycle):
                     data = json.loads(a.payload)
                     outcomes.append(StoredEvent(id=make_event_id(a.turn_id, seq), event=a.event, data=data))
         except Exception as e:  # the transaction rolled back: nothing of the batch was stored
-            outcomes = [e] * len(batch)
+            outcomes = [_translated(e)] * len(batch)
         for a, outcome in zip(batch, outcomes, strict=True):
             loop.call_soon_threadsafe(_settle, a.done, outcome)
 
@@ -327,14 +331,23 @@ class SqliteSessionStore(StoreLifecycle):
 
 @contextmanager
 def _write(conn: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction; IMMEDIATE takes the write lock up front, so two processes never deadlock."""
+    """One write transaction; IMMEDIATE takes the write lock up front, so two processes never deadlock. A failed
+    COMMIT (the disk full) is rolled back too: a transaction left open would refuse every later write."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite may have rolled it back already (SQLITE_FULL does)
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+
+
+def _translated(e: Exception) -> Exception:
+    """A full disk as the domain's StorageFull (the request gets a clear 503 or `error` event); others as they are."""
+    if sqlite.disk_full(e):
+        return StorageFull("the session store's disk is full: nothing new can be saved until space is freed")
+    return e
 
 
 @dataclass

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from assistant.errors import StorageFull
 from assistant.stores.records import NAMESPACE, Change, Record, check_change, check_kind
 from retrieval import sqlite
 
@@ -41,10 +42,14 @@ class SqliteRecordStore:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("COMMIT")
+            except BaseException as e:
+                # A failed COMMIT (the disk full) is rolled back too, unless SQLite already did (SQLITE_FULL may).
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if sqlite.disk_full(e):
+                    raise StorageFull("the store's disk is full: nothing new can be saved until space is freed") from e
                 raise
-            self._db.execute("COMMIT")
 
     def _row(self, kind: str, row: tuple[str, str, float, str]) -> Record:
         return Record(kind=kind, key=row[0], owner=row[1], sort=row[2], doc=json.loads(row[3]))

@@ -4,9 +4,9 @@ replica runs it, from the log and then the session hub.
 
 Every event is appended to the session store before it is published (its id "<turn>:<seq>"), so what a client
 saw is always in the log. A turn whose last follower left is cancelled after a grace period unless someone
-resumes it (here, or on another replica: that one says so through the hub). With several replicas, the replica
-running a turn renews the turn's lease in the store; a turn whose lease passed with no `done` logged was cut by its
-replica's death and reads as failed.
+resumes it (here, or on another replica: that one says so through the hub). The process running a turn renews the
+turn's lease in the store (any backend, SQLite too); a turn whose lease passed with no `done` logged was cut by its
+process's death (a replica, or the one process restarted after a crash) and reads as failed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -81,6 +81,21 @@ class TurnLog:
         if last is not None:
             await asyncio.shield(last)  # a cancelled turn still logs and publishes what it emitted
 
+    async def close_with(self, closing: Sequence[BaseModel]) -> None:
+        """Log the turn's closing events (`error`, `done`) and publish them. Those the log refuses (its store down
+        or full) are published all the same, without an id: the turn's followers still end with them instead of
+        a stream that breaks off; a client resuming later gets the log's own end (`done`, failed)."""
+        for i, event in enumerate(closing):
+            try:
+                await self.emit(event)
+                await self.flush()
+            except Exception:
+                log.warning("turn %s: closing events not logged; sent unlogged", self.turn_id, exc_info=True)
+                for rest in closing[i:]:
+                    data = rest.model_dump(mode="json", by_alias=True)
+                    self.live.publish(StoredEvent(id="", event=data.pop("event"), data=data))
+                return
+
 
 class LiveTurns:
     """The turns running in this process, by turn id."""
@@ -98,7 +113,7 @@ class LiveTurns:
         self.hub = hub or SessionHub()
         self.hub.on_cancel = self._cancel_here
         self.hub.on_follow = self._followed_elsewhere
-        self.lease_s = lease_s  # several replicas: a turn's lease, renewed every third of it while it runs
+        self.lease_s = lease_s  # a running turn's lease, renewed every third of it
         self.poll_s = min(poll_s, lease_s / 3)  # a follower of another replica's turn checks the log when quiet
         self._live: dict[str, Live] = {}
         self._leases: set[asyncio.Task[None]] = set()
@@ -151,7 +166,7 @@ class LiveTurns:
 
     async def _run(self, turn_id: str, live: Live, run: Callable[[Live], Awaitable[None]]) -> None:
         stop = asyncio.Event()
-        if self.hub.shared and live.session_id is not None:  # one process (SQLite) needs no lease
+        if live.session_id is not None:  # SQLite too: after a crash and restart, the cut turn reads failed at once
             lease = asyncio.create_task(self._hold_lease(live.session_id, turn_id, stop))
             self._leases.add(lease)
             lease.add_done_callback(self._leases.discard)
@@ -163,7 +178,8 @@ class LiveTurns:
             self._live.pop(turn_id, None)
 
     async def _hold_lease(self, session_id: str, turn_id: str, stop: asyncio.Event) -> None:
-        """Renew the running turn's lease until it ends: other replicas read it as alive while the lease holds."""
+        """Renew the running turn's lease until it ends: every replica (and this process after a restart) reads it as
+        alive while the lease holds."""
         while not stop.is_set():
             try:
                 until = utc_now() + timedelta(seconds=self.lease_s)

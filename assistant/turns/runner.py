@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from assistant.errors import Unavailable
 from assistant.metrics import Metrics
 from assistant.planning import Planner, TurnInput
 from assistant.schemas import (
@@ -83,9 +84,7 @@ class TurnRunner:
         except Exception as e:  # a bug or a store failure: report it on the stream, never hang
             log.exception("turn %s failed", turn.turn_id)
             turn.status, turn.error = "failed", f"{type(e).__name__}: {e}"
-            code = "timeout" if isinstance(e, TimeoutError) else "internal"
-            msg = "the turn took too long" if code == "timeout" else "internal error; it was logged"
-            await self._close(inp, turn, events, ErrorBody(code=code, message=msg))
+            await self._close(inp, turn, events, _error_body(e))
             return
         await self._close(inp, turn, None, None)
         self.summarizer.after_turn(session, turn)
@@ -142,16 +141,23 @@ class TurnRunner:
                     await events.flush()
                 except Exception:  # an earlier event was not logged: still try to close the turn's log
                     log.exception("event of turn %s not logged", turn.turn_id)
-                if error is not None:
-                    await events.emit(ErrorEvent(error=error))
                 cancelled = turn.status == "cancelled"
-                await events.emit(DoneEvent(turn_id=turn.turn_id, status="cancelled" if cancelled else "failed"))
-                await events.flush()
+                done = DoneEvent(turn_id=turn.turn_id, status="cancelled" if cancelled else "failed")
+                await events.close_with([ErrorEvent(error=error), done] if error is not None else [done])
             await self.sessions.complete_turn(inp.session.session_id, turn)
         except Exception:  # the store is failing too: followers are still released (live.py)
             log.exception("could not store turn %s", turn.turn_id)
         finally:
             self.metrics.turns_finished.labels(status=turn.status).inc()
+
+
+def _error_body(e: Exception) -> ErrorBody:
+    """What the shopper's stream says about a turn that failed with `e`."""
+    if isinstance(e, TimeoutError):
+        return ErrorBody(code="timeout", message="the turn took too long")
+    if isinstance(e, Unavailable):  # a part it needs is away, e.g. the session store's disk is full
+        return ErrorBody(code=e.code, message=e.message)
+    return ErrorBody(code="internal", message="internal error; it was logged")
 
 
 def _observe(histogram: Any, started: float) -> Callable[[object], None]:

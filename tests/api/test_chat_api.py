@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from assistant.errors import StorageFull
 from assistant.grounding import amounts_in
 from assistant.llm.fake import FakeLLM
 from tests.api.conftest import (
@@ -243,6 +245,48 @@ def test_model_down_gives_an_error_event_and_503_readiness(running: Running) -> 
     assert r.status_code == 503 and r.json()["checks"]["llm"] is False
     running.llm.available = True
     assert httpx.get(f"{running.base_url}/readyz").status_code == 200
+
+
+def test_a_full_session_store_gives_a_clear_error_and_works_again_once_space_is_freed(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = chat_events(running.base_url, {"message": "red running shoes"})
+    session = first[0]["data"]["session_id"]
+    store = running.services.sessions
+    full = StorageFull("the session store's disk is full: nothing new can be saved until space is freed")
+
+    async def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise full
+
+    # Full before the turn begins: 503 in the one error shape, not a 200 stream that ends at once (nor a 500).
+    monkeypatch.setattr(store, "begin_turn", refuse)
+    monkeypatch.setattr(store, "create_session", refuse)
+    for body in ({"message": "blue shoes", "session_id": session}, {"message": "blue shoes"}):
+        r = chat(running.base_url, body, WIDGET)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "storage_full", r.text
+    monkeypatch.undo()
+
+    # Full mid-turn: the events the log refuses still end the stream, unlogged (no id): error, then done.
+    append, refused = store.append_event, []
+
+    async def fills_up(session_id: str, turn_id: str, event: str, data: dict[str, Any]) -> Any:
+        if event == "token" or refused:
+            refused.append(event)
+            raise full
+        return await append(session_id, turn_id, event, data)
+
+    monkeypatch.setattr(store, "append_event", fills_up)
+    events = chat_events(running.base_url, {"message": "red running shoes", "session_id": session})
+    assert names(events)[-2:] == ["error", "done"] and "id" not in events[-1], events[-3:]
+    assert events[-2]["data"]["error"]["code"] == "storage_full" and events[-1]["data"]["status"] == "failed"
+    monkeypatch.undo()
+
+    # Space freed: the session goes on; the turn stored before is intact.
+    again = chat_events(running.base_url, {"message": "red running shoes", "session_id": session})
+    assert again[-1]["data"]["status"] == "completed"
+    turns = httpx.get(f"{running.base_url}/v1/sessions/{session}", headers=WIDGET).json()["turns"]
+    assert [t["status"] for t in turns] == ["completed", "failed", "completed"]
+    assert turns[0]["answer"] == answer(first).strip()
 
 
 def test_resume_by_last_event_id_replays_the_rest_of_the_turn(running: Running) -> None:

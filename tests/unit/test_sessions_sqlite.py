@@ -15,9 +15,12 @@ from typing import Any
 
 import pytest
 
+from assistant.errors import StorageFull
 from assistant.sessions import InvalidEventId, SessionStore, TurnNotFound, make_session_store
+from assistant.sessions.base import LEASE_ERROR
 from assistant.sessions.models import parse_event_id
 from assistant.sessions.sqlite_store import SqliteSessionStore
+from assistant.turns.live import LiveTurns
 from tests.unit.test_sessions_contract import SessionStoreContract, StoreFactory
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,6 +90,55 @@ async def test_concurrent_appends_commit_together_in_order_and_fail_alone(tmp_pa
             logged = await store.events_after(session.session_id, None, turn.turn_id)
             assert [e.data["i"] for e in logged] == list(range(5))
         assert commits < 21  # 21 appends, fewer transactions: those queued together committed together
+
+
+@pytest.mark.anyio
+async def test_a_full_disk_is_storage_full_and_writes_work_again_once_space_is_freed(tmp_path: Path) -> None:
+    # SQLite's page limit gives the same SQLITE_FULL a full disk does (the reliability suite fills a real tmpfs).
+    async with SqliteSessionStore(tmp_path / "s.sqlite") as store:
+        session = await store.create_session("s1")
+        kept = await store.begin_turn(session.session_id, "red shoes")
+        await store.append_event(session.session_id, kept.turn_id, "token", {"text": "Two pairs."})
+        conn = store._connection()
+        (pages,) = conn.execute("PRAGMA page_count").fetchone()
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(StorageFull, match="disk is full"):  # not a bare OperationalError (a 500), nor a masked one
+            for i in range(2000):
+                await store.append_event(session.session_id, kept.turn_id, "token", {"text": "x" * 2000, "i": i})
+        with pytest.raises(StorageFull):
+            await store.begin_turn(session.session_id, "another " * 1000)
+        with pytest.raises(StorageFull):
+            for _ in range(2000):
+                await store.create_session("s" * 256)
+        stored = await store.get_session(session.session_id)  # reads still work
+        assert stored is not None and [t.user_message for t in stored.turns] == ["red shoes"]
+        conn.execute(f"PRAGMA max_page_count = {pages * 100}")  # space freed: no transaction was left open
+        again = await store.begin_turn(session.session_id, "another")
+        await store.append_event(session.session_id, again.turn_id, "token", {"text": "ok"})
+        await store.complete_turn(session.session_id, again.model_copy(update={"status": "completed"}))
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+@pytest.mark.anyio
+async def test_a_turn_its_process_stopped_running_reads_failed_once_its_lease_passed(tmp_path: Path) -> None:
+    # One process on SQLite holds its running turns' leases too: killed and restarted, the cut turn reads failed
+    # within the lease, not in_progress for the 10 minutes after which any turn counts as stale.
+    path = tmp_path / "s.sqlite"
+    async with SqliteSessionStore(path) as store:
+        session = await store.create_session("s1")
+        turn = await store.begin_turn(session.session_id, "red shoes")
+        turns = LiveTurns(store, grace_s=5.0, lease_s=0.6)
+        live = turns.start(turn.turn_id, lambda live: asyncio.Event().wait(), session_id=session.session_id)
+        await asyncio.sleep(0.3)
+        held = await store.get_session(session.session_id)
+        assert held is not None and held.turns[0].status == "in_progress" and held.turns[0].lease_until is not None
+        assert live.task is not None
+        live.task.cancel()  # the process stops: nobody renews the lease, nobody stores the turn's end
+        await asyncio.gather(live.task, return_exceptions=True)
+    await asyncio.sleep(0.7)
+    async with SqliteSessionStore(path) as restarted:
+        cut = await restarted.get_session(session.session_id)
+        assert cut is not None and cut.turns[0].status == "failed" and cut.turns[0].error == LEASE_ERROR
 
 
 CRASHING_WORKER = textwrap.dedent(
