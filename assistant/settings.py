@@ -186,9 +186,8 @@ class AssistantSettings(RetrievalSettings):
     turn_lease_s: float = Field(
         default=15.0,
         gt=0,
-        description="several replicas (Redis or PostgreSQL sessions): the replica running a turn renews its lease "
-        "every third of this; a turn whose lease passed without an end (its replica died) reads as failed, and a "
-        "stream following it from another replica ends",
+        description="the process running a turn renews its lease every third of this; a turn whose lease passed "
+        "without an end (its process died) reads as failed, and a stream following it from another replica ends",
     )
     llm_slots: bool | None = Field(
         default=None,
