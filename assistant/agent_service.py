@@ -12,13 +12,13 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 
 from assistant.chat_service import ChatService
 from assistant.console_replies import CannedReplies, RepliesFileError, load_replies
-from assistant.errors import Forbidden, InvalidRequest, StateConflict, Unavailable
+from assistant.errors import FeatureOff, Forbidden, InvalidRequest, StateConflict, Unavailable
 from assistant.handoff_notes import HandoffNotes
 from assistant.principal import Principal
 from assistant.scenario_export import scenario_yaml
@@ -26,6 +26,7 @@ from assistant.schemas import (
     AgentActionEvent,
     AgentJoinedEvent,
     AgentLeftEvent,
+    AgentTool,
     Delivered,
     DoneEvent,
     HandoffEvent,
@@ -294,6 +295,8 @@ class AgentService:
         session = await self.chat.session_for(principal, session_id)
         if self.toolbox is None or tool not in self.toolbox or tool in NOT_FOR_AGENTS:
             usable = [n for n in (self.toolbox.names if self.toolbox else []) if n not in NOT_FOR_AGENTS]
+            if tool in get_args(AgentTool):  # one of the agents' tools, not configured here
+                raise FeatureOff(f"the tool {tool!r} is not configured here; use one of: {', '.join(usable)}")
             raise InvalidRequest(f"no tool {tool!r} for agents; use one of: {', '.join(usable)}", {"tools": usable})
         async with self.lock(session_id):
             control = await self.control(session)

@@ -3,24 +3,38 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from assistant.stores.feedback import Feedback
 from retrieval.cards import ProductCard  # the one card shape; used here and re-exported to the service
 from retrieval.filters import FilterParams
 
+# "<turn_id>:<seq>", as every logged event's id (assistant.sessions.models.parse_event_id reads it).
+EVENT_ID_PATTERN = r"^[0-9a-f]{32}:(0|[1-9][0-9]{0,8})$"
+
 
 class ChatRequest(BaseModel):
     """One shopper message; no session_id starts a new session."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Python's regular expressions, so `\S` means here what it means to `str.strip` (and to Python clients).
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
 
-    message: str = Field(min_length=1)
-    session_id: str | None = Field(default=None, min_length=1, max_length=64)
+    message: str = Field(
+        min_length=1,
+        pattern=r"\S",
+        description="not only whitespace; at most SHOP_MAX_MESSAGE_CHARS characters (this schema's maxLength; 422 "
+        "`message_too_long` beyond)",
+    )
+    session_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="the session to continue; needed with Last-Event-ID"
+    )
     shopper_id: str | None = Field(
-        default=None, min_length=1, max_length=64, description="agent keys only: the shopper a new session is for"
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="the shopper a new session is for: agent keys must name one, a widget key only its own",
     )
 
 
@@ -129,21 +143,49 @@ class EventIn(BaseModel):
     product_id: str = Field(min_length=1, max_length=256)
     kind: Literal["view", "click", "add_to_cart", "purchase"]
     at: datetime | None = Field(default=None, description="ISO-8601 time; default now")
-    shopper_id: str | None = Field(default=None, description="agent keys only")
+    shopper_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="whose event: agent keys must name one, a widget key only its own",
+    )
+
+
+MAX_EVENTS = 500
 
 
 class EventsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    events: list[EventIn] = Field(min_length=1, max_length=500)
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS)
+
+
+# A filter value: one of the repeated query parameter's values, never empty.
+FilterValue = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _one_or_many(v: object) -> object:
+    return [v] if isinstance(v, str) else v
 
 
 class SearchQuery(FilterParams):
-    """GET /v1/search query parameters; unknown ones are ignored."""
+    """GET /v1/search query parameters; unknown ones are ignored. min_price may not be above max_price (422)."""
 
     q: str = Field(min_length=1, max_length=500, description="what the shopper is looking for")
     k: int = Field(default=10, ge=1, le=50, description="how many products to return")
-    shopper_id: str | None = Field(default=None, description="agent keys only: the shopper to personalise for")
+    # Over HTTP a filter's values are the repeated parameter's, none of them empty (`color=` is a 422, not "any").
+    brand: Annotated[list[FilterValue] | None, BeforeValidator(_one_or_many)] = Field(
+        default=None, max_length=50, description="acceptable brands (any of)"
+    )
+    color: Annotated[list[FilterValue] | None, BeforeValidator(_one_or_many)] = Field(
+        default=None, max_length=50, description="acceptable colors (any of)"
+    )
+    category: Annotated[list[FilterValue] | None, BeforeValidator(_one_or_many)] = Field(
+        default=None, max_length=50, description="acceptable categories, any level (any of)"
+    )
+    shopper_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="agent keys only: the shopper to personalise for"
+    )
 
 
 class SearchResponse(BaseModel):
@@ -155,9 +197,21 @@ class SearchResponse(BaseModel):
 
 
 class VisitorRequest(BaseModel):
-    """POST /v1/visitors: the token the page kept, and/or the store's signed logged-in shopper."""
+    """POST /v1/visitors: the token the page kept, and/or the store's signed logged-in shopper (shopper_id and
+    shopper_signature together or neither: 422 otherwise)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"shopper_id": {"type": "null"}, "shopper_signature": {"type": "null"}}},
+                {
+                    "required": ["shopper_id", "shopper_signature"],
+                    "properties": {"shopper_id": {"type": "string"}, "shopper_signature": {"type": "string"}},
+                },
+            ]
+        },
+    )
 
     visitor_token: str | None = Field(
         default=None, max_length=2048, description="the token the page holds; renewed while valid for this key"
@@ -298,12 +352,27 @@ class AgentMessageIn(BaseModel):
     internal: bool = Field(default=False, description="a note for agents: stored, never sent to the shopper")
 
 
+# The tools an agent may use (every tool of assistant.tools but the handoff); one this deployment lacks is a 409.
+AgentTool = Literal[
+    "search_products",
+    "get_product",
+    "compare_products",
+    "order_status",
+    "cancel_order",
+    "start_return",
+    "policy_answer",
+    "add_to_cart",
+    "remove_from_cart",
+    "view_cart",
+]
+
+
 class AgentActionIn(BaseModel):
     """A tool the owning agent uses for the shopper; a change (cancel, return) is proposed first, then confirmed."""
 
     model_config = ConfigDict(extra="forbid")
 
-    tool: str = Field(min_length=1, max_length=64, description="e.g. order_status, cancel_order, add_to_cart")
+    tool: AgentTool = Field(description="409 `not_configured` for a tool this deployment has not configured")
     arguments: dict[str, Any] = Field(default_factory=dict)
     confirm: bool = Field(default=False, description="carry out the change proposed by the same call without it")
 

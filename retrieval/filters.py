@@ -107,13 +107,16 @@ OneOrMany = Annotated[list[str] | None, BeforeValidator(_one_or_many)]
 class FilterParams(BaseModel):
     """The filter parameters every adapter takes: HTTP query, LangChain tool, assistant tool, CLI."""
 
-    min_price: float | None = Field(default=None, ge=0, description="lowest acceptable price")
-    max_price: float | None = Field(default=None, ge=0, description="highest acceptable price")
+    # Finite numbers only: JSON has no inf or nan, and a schema's `number` means neither.
+    min_price: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="lowest acceptable price")
+    max_price: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="highest acceptable price")
     brand: OneOrMany = Field(default=None, description="acceptable brands (any of)")
     color: OneOrMany = Field(default=None, description="acceptable colors (any of)")
     category: OneOrMany = Field(default=None, description="acceptable categories, any level (any of)")
     in_stock: bool | None = Field(default=None, description="true: only products known to be in stock")
-    min_rating: float | None = Field(default=None, ge=0, le=5, description="lowest average rating, 0-5")
+    min_rating: float | None = Field(
+        default=None, ge=0, le=5, allow_inf_nan=False, description="lowest average rating, 0-5"
+    )
 
     def filters(self) -> Filters:
         """These parameters as Filters, checked together (min_price above max_price); FilterError when invalid."""

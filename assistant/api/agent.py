@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from assistant.api.deps import PrincipalDep, ServicesDep
-from assistant.api.errors import error_responses
+from assistant.api.errors import BODY, CALLER, error_responses
 from assistant.api.sessions import SessionId
 from assistant.console_replies import CannedReplies
 from assistant.scenario_export import scenario_name
@@ -17,10 +17,10 @@ from assistant.takeover import Control, SessionState
 
 router = APIRouter(prefix="/v1/agent", tags=["agent"])
 
-ACTION_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503)
+ACTION_ERRORS = error_responses(*CALLER, *BODY, 404, 409)
 
 
-@router.get("/sessions", responses=error_responses(401, 403, 422, 429, 503))
+@router.get("/sessions", responses=error_responses(*CALLER))
 async def queue(
     services: ServicesDep,
     principal: PrincipalDep,
@@ -36,7 +36,7 @@ async def queue(
     return await services.agent.queue(principal, state, has_handoff, q, limit, mine, thumbs_down, intent)
 
 
-@router.get("/replies", responses=error_responses(401, 403, 429, 503))
+@router.get("/replies", responses=error_responses(*CALLER))
 async def replies(services: ServicesDep, principal: PrincipalDep) -> CannedReplies:
     """The canned replies the console offers in its reply box (`SHOP_CONSOLE_REPLIES_PATH`)."""
     return await services.agent.replies(principal, services.settings.console_replies_path)
@@ -44,7 +44,7 @@ async def replies(services: ServicesDep, principal: PrincipalDep) -> CannedRepli
 
 @router.get(
     "/sessions/{session_id}/scenario",
-    responses={200: {"content": {"application/yaml": {}}}, **error_responses(401, 403, 404, 409, 429, 503)},
+    responses={200: {"content": {"application/yaml": {}}}, **error_responses(*CALLER, 404, 409)},
     response_class=Response,
 )
 async def scenario(session_id: SessionId, services: ServicesDep, principal: PrincipalDep) -> Response:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -61,12 +62,44 @@ def create_app(settings: AssistantSettings | None = None, services: Services | N
         allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-API-Key", "X-Widget-Key"],
         expose_headers=["Retry-After"],
     )
-    app.add_middleware(
-        BodySizeLimit, max_bytes=settings.max_body_bytes, larger={"/v1/search/image": settings.max_image_bytes}
-    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=larger_bodies(settings))
     for module in (chat, sessions, agent, feedback, catalog, cart, visitors, health, web):
         app.include_router(module.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = with_deployment_limits(FastAPI.openapi(app), settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+# The largest body an events batch of MAX_EVENTS takes (each event's fields at their maxLength), so a batch the
+# schema allows is never refused for its size.
+EVENTS_BODY_BYTES = 256 * 1024
+
+
+def larger_bodies(settings: AssistantSettings) -> dict[str, int]:
+    """Paths whose bodies may be larger than SHOP_MAX_BODY_BYTES: the photo search and an events batch."""
+    return {
+        "/v1/search/image": max(settings.max_image_bytes, settings.max_body_bytes),
+        "/v1/events": max(EVENTS_BODY_BYTES, settings.max_body_bytes),
+    }
+
+
+def with_deployment_limits(schema: dict[str, Any], settings: AssistantSettings) -> dict[str, Any]:
+    """The OpenAPI schema with the limits this deployment's settings set: the message's maxLength
+    (SHOP_MAX_MESSAGE_CHARS) and, on each 413, the body limit of its path."""
+    message = schema["components"]["schemas"]["ChatRequest"]["properties"]["message"]
+    message["maxLength"] = settings.max_message_chars
+    larger = larger_bodies(settings)
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            too_large = operation.get("responses", {}).get("413")
+            if too_large is not None:
+                too_large["description"] = f"body over {larger.get(path, settings.max_body_bytes)} bytes"
+    return schema
 
 
 def visitor_tokens(settings: AssistantSettings) -> VisitorTokens:

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from assistant.api.deps import PrincipalDep, ServicesDep
-from assistant.api.errors import error_responses
+from assistant.api.errors import BODY, CALLER, error_responses
 from assistant.schemas import CartItemIn, CartResponse
 
 router = APIRouter(prefix="/v1/cart", tags=["cart"])
 
 
-@router.get("", responses=error_responses(401, 403, 422, 429, 503))
+@router.get("", responses=error_responses(*CALLER))
 async def get_cart(
     services: ServicesDep,
     principal: PrincipalDep,
@@ -23,7 +23,7 @@ async def get_cart(
     return await services.cart.view(principal, shopper_id)
 
 
-@router.post("/items", responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503))
+@router.post("/items", responses=error_responses(*CALLER, *BODY, 404, 409))
 async def add_to_cart(body: CartItemIn, services: ServicesDep, principal: PrincipalDep) -> CartResponse:
     """Add a product (404: not in the catalog; 409: out of stock); returns the updated cart."""
     return await services.cart.add(principal, body.product_id, body.quantity, body.shopper_id)

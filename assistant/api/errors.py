@@ -34,12 +34,12 @@ HTTP_CODES = {
 DOMAIN_STATUS: dict[type[errors.AssistantError], int] = {
     errors.InvalidRequest: 422,
     errors.MessageRejected: 422,
-    errors.MessageTooLong: 413,
+    errors.MessageTooLong: 422,  # a field over its stated maxLength, as any other (the body limit is 413)
     errors.Forbidden: 403,
     errors.SessionNotFound: 404,
     errors.EventNotFound: 404,
     errors.InvalidLastEventId: 400,
-    errors.UnknownProducts: 422,
+    errors.UnknownProducts: 404,  # as one unknown product is (ProductNotFound): no such product
     errors.Unavailable: 503,
     errors.TurnNotFound: 404,
     errors.ProductNotFound: 404,
@@ -58,15 +58,23 @@ ERROR_MEANINGS = {
     409: "the request conflicts with the state: out of stock, a feature this deployment has not configured, or an "
     "action the session's state does not allow (details: state, action)",
     413: "body over the size limit",
-    422: "invalid fields, each named in details",
+    415: "the body is not of a media type the operation takes",
+    422: "invalid fields, each named in details; or a request the schema cannot rule out (each operation says which)",
     429: "over the rate limit; see Retry-After",
     503: "still starting, or a part the request needs is unavailable",
 }
 
 
+# What any call with a key can get: no or unknown key, a key that may not (or not from this Origin), over the rate
+# limit, still starting; and 422 for a parameter out of its schema.
+CALLER = (401, 403, 422, 429, 503)
+# What a call with a JSON body can get besides: not JSON (400), over the body limit (413).
+BODY = (400, 413)
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for these statuses, each in the one error shape."""
-    return {status: {"model": ErrorResponse, "description": ERROR_MEANINGS[status]} for status in statuses}
+    return {status: {"model": ErrorResponse, "description": ERROR_MEANINGS[status]} for status in sorted(statuses)}
 
 
 def domain_status(exc: errors.AssistantError) -> int:

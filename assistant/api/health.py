@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, Field
 
 from assistant.api.errors import ApiError
 from assistant.schemas import ErrorResponse
@@ -22,7 +23,16 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+class Readiness(BaseModel):
+    status: Literal["ready", "unavailable", "starting"]
+    checks: dict[str, bool] = Field(description="each dependency: answering or not")
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "starting, or a dependency does not answer (see checks)"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     """200 when the model server and the session store answer; 503 with what is down otherwise."""
     services: Services | None = getattr(request.app.state, "services", None)
@@ -65,7 +75,9 @@ def _check_metrics_access(request: Request, token: str | None) -> None:
 
 @router.get(
     "/metrics",
+    response_class=Response,
     responses={
+        200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}},
         401: {"model": ErrorResponse, "description": "SHOP_METRICS_TOKEN is set and the bearer is not it"},
         403: {"model": ErrorResponse, "description": "no SHOP_METRICS_TOKEN and the client is not on loopback"},
     },

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter
 
 from assistant.api.deps import AuthDep, ServicesDep, WidgetKeyDep
-from assistant.api.errors import error_responses
+from assistant.api.errors import BODY, CALLER, error_responses
 from assistant.schemas import VisitorRequest, VisitorTokenResponse, WidgetConfig
 from assistant.settings import WIDGET_LANGUAGES
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["widget"])
 @router.post(
     "/visitors",
     response_model=VisitorTokenResponse,
-    responses=error_responses(400, 401, 403, 413, 422, 429),
+    responses=error_responses(401, 403, 422, 429, *BODY),
 )
 async def visitor_token(body: VisitorRequest, key: WidgetKeyDep, auth: AuthDep) -> VisitorTokenResponse:
     """A visitor token for the page of the publishable key in X-Widget-Key: for the store's signed shopper, else
@@ -28,7 +28,7 @@ async def visitor_token(body: VisitorRequest, key: WidgetKeyDep, auth: AuthDep) 
     return VisitorTokenResponse(token=token, shopper_id=visitor.shopper_id, expires_at=visitor.expires_at)
 
 
-@router.get("/widget/config", response_model=WidgetConfig, responses=error_responses(401, 403, 429, 503))
+@router.get("/widget/config", response_model=WidgetConfig, responses=error_responses(*CALLER))
 async def widget_config(key: WidgetKeyDep, services: ServicesDep) -> WidgetConfig:
     """What the widget may show here: photo search only when a CLIP checkpoint and indexed images exist."""
     settings = services.settings

@@ -304,7 +304,7 @@ def test_resume_by_last_event_id_replays_the_rest_of_the_turn(running: Running) 
     )
     assert parse_sse(r.text) == events[4:]
     bad = chat(running.base_url, {"message": "x", "session_id": session}, {**WIDGET, "Last-Event-ID": "nonsense"})
-    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_last_event_id"
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "header.Last-Event-ID"
 
 
 def words(n: int) -> list[str]:

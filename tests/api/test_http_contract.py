@@ -55,7 +55,7 @@ def test_bad_requests_get_the_error_shape(running: Running) -> None:
     is_error(r, 400, "malformed_json")
     is_error(chat(running.base_url, {"text": "hi"}, WIDGET), 422, "invalid_request")
     is_error(chat(running.base_url, {"message": ""}, WIDGET), 422, "invalid_request")
-    is_error(chat(running.base_url, {"message": "x" * 5000}, WIDGET), 413, "message_too_long")
+    is_error(chat(running.base_url, {"message": "x" * 5000}, WIDGET), 422, "message_too_long")
     is_error(chat(running.base_url, {"message": "x" * 50_000}, WIDGET), 413, "payload_too_large")
     is_error(chat(running.base_url, {"message": "hi", "session_id": "nope"}, WIDGET), 404, "session_not_found")
     is_error(httpx.get(f"{running.base_url}/v1/nothing-here", headers=WIDGET), 404, "not_found")
@@ -132,7 +132,7 @@ def test_events_feed_personalization_and_a_refused_batch_stores_nothing(tmp_path
             assert profile is not None and profile.events == 2 and "boots" in profile.categories
             # A batch with one bad event is refused whole: nothing of it is stored.
             bad = {"events": [{"product_id": "p5", "kind": "view"}, {"product_id": "nope", "kind": "view"}]}
-            is_error(httpx.post(f"{url}/v1/events", json=bad, headers=WIDGET), 422, "unknown_product")
+            is_error(httpx.post(f"{url}/v1/events", json=bad, headers=WIDGET), 404, "unknown_product")
             wrong = {"events": [{"product_id": "p5", "kind": "view", "shopper_id": "2"}]}
             is_error(httpx.post(f"{url}/v1/events", json=wrong, headers=WIDGET), 403, "forbidden")
             assert len(profiles.events("1")) == 2 and profiles.events("2") == []
