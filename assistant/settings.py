@@ -262,7 +262,9 @@ class AssistantSettings(RetrievalSettings):
         description="largest photo POST /v1/search/image accepts (413 beyond); other bodies keep SHOP_MAX_BODY_BYTES",
     )
     max_body_bytes: int = Field(default=16_384, ge=1_024, description="largest request body accepted (413 beyond)")
-    max_message_chars: int = Field(default=2_000, ge=10, description="longest shopper message accepted (413 beyond)")
+    max_message_chars: int = Field(
+        default=2_000, ge=10, description="longest shopper message accepted (422 message_too_long beyond)"
+    )
     rate_limit_per_minute: int = Field(
         default=120,
         ge=1,
