@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
+import math
+import re
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +20,13 @@ from pydantic import BaseModel, Field, ValidationError
 from retrieval.product import Product
 
 MAX_ROW_BYTES = 256 * 1024
+MAX_DEPTH = 32  # how deeply one row's values may nest
+# How many values one row may hold, a YAML alias counted each time it is used: an alias bomb ("billion laughs") is a
+# few hundred bytes on disk and billions of values once walked.
+MAX_VALUES = 100_000
+# What YAML allows in a stream (YAML 1.1, 5.1); anything else would fail the whole file.
+_NOT_YAML_TEXT = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, kept by errors="surrogateescape"
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Format = Literal["jsonl", "csv", "yaml"]
 
@@ -130,10 +141,16 @@ def load_catalog(path: str | Path, mapping: FieldMapping | str = "identity", fmt
         if mapping not in MAPPINGS:
             raise CatalogError(f"unknown mapping {mapping!r}; known: {', '.join(sorted(MAPPINGS))}")
         mapping = MAPPINGS[mapping]
-    if not path.is_file():
+    if not path.exists():
         raise CatalogError(f"{path}: catalog file not found")
+    if not path.is_file():
+        raise CatalogError(f"{path}: not a file")
     fmt = fmt or detect_format(path)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read the catalog: {exc.strerror or exc}") from exc
+    data = data.removeprefix(codecs.BOM_UTF8)  # a BOM is an editor's mark, not part of the first row
     result = LoadResult()
     seen: set[str] = set()
     for row_no, raw in _ROW_READERS[fmt](data, path):
@@ -178,49 +195,131 @@ def _iter_jsonl(data: bytes, path: Path) -> Iterator[tuple[int, Any]]:
             yield i, json.loads(text)
         except json.JSONDecodeError as exc:
             yield i, _Bad(f"invalid JSON: {exc.msg} at column {exc.colno}")
+        except RecursionError:
+            yield i, _Bad(f"nested more than {MAX_DEPTH} levels deep")
 
 
 def _iter_csv(data: bytes, path: Path) -> Iterator[tuple[int, Any]]:
+    """Rows numbered as records (row 1 is the header): a row that is not valid CSV (strict quoting, which also finds
+    a file cut inside a quoted field) or is too big is reported as that row, and reading goes on."""
     # surrogateescape keeps undecodable bytes visible per row instead of failing the file.
-    text = data.decode("utf-8", errors="surrogateescape").lstrip("\ufeff")
+    text = data.decode("utf-8", errors="surrogateescape")
+    # A field may be as long as the file: an oversized field is that row's problem, not an error of the whole file.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    for i, row in enumerate(reader, start=2):  # row 1 is the header
-        if None in row:
-            yield i, _Bad(f"{len(row[None])} more values than header columns")  # type: ignore[index]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise CatalogError(f"{path}:1: the header row is not valid CSV: {exc}") from exc
+    if header is None:
+        return
+    row_no = 1
+    while True:
+        row_no += 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield row_no, _Bad(f"not valid CSV: {exc}")
             continue
-        yield i, row
+        if not values:
+            continue  # a blank line
+        if len(values) > len(header):
+            yield row_no, _Bad(f"{len(values) - len(header)} more values than header columns")
+            continue
+        size = sum(len(v.encode("utf-8", errors="surrogateescape")) for v in values)
+        if size > MAX_ROW_BYTES:
+            yield row_no, _Bad(f"row is {size} bytes, over the {MAX_ROW_BYTES}-byte limit")
+            continue
+        yield row_no, dict(zip(header, [*values, *[None] * (len(header) - len(values))], strict=True))
 
 
 def _iter_yaml(data: bytes, path: Path) -> Iterator[tuple[int, Any]]:
+    """Items numbered by the line they start on. Bytes that are not UTF-8 and characters YAML does not allow would
+    fail the whole file: each is replaced before parsing and the item it falls in is reported instead."""
     text = data.decode("utf-8", errors="surrogateescape")
+    bad: list[tuple[int, str]] = []
+
+    def replace(m: re.Match[str]) -> str:
+        ch = m.group()
+        reason = "not valid UTF-8" if _UNDECODED.match(ch) else f"control character U+{ord(ch):04X}"
+        bad.append((m.start(), reason))
+        return "\ufffd"  # one character for one: the parser's character offsets still match `bad`
+
+    text = _NOT_YAML_TEXT.sub(replace, text)
     try:
         root = yaml.compose(text, Loader=_YamlLoader)
+    except yaml.MarkedYAMLError as exc:
+        raise CatalogError(_yaml_problem(path, exc)) from None
     except yaml.YAMLError as exc:
-        raise CatalogError(f"{path}: not valid YAML: {exc}") from exc
+        raise CatalogError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise CatalogError(f"{path}: not valid YAML: nested too deeply") from None
     if root is None:
         return
     if not isinstance(root, yaml.SequenceNode):
         raise CatalogError(f"{path}: expected a YAML list of products at the top level")
+    bad_at = [at for at, _ in bad]
     for item in root.value:
         line = item.start_mark.line + 1
+        start, end = item.start_mark.index, item.end_mark.index
+        k = bisect_left(bad_at, start)
+        if k < len(bad) and bad_at[k] < end:
+            yield line, _Bad(bad[k][1])
+            continue
+        if end - start > MAX_ROW_BYTES:
+            yield line, _Bad(f"item is {end - start} characters, over the {MAX_ROW_BYTES}-character limit")
+            continue
         try:
             yield line, _YamlLoader("").construct_document(item)
+        except yaml.MarkedYAMLError as exc:
+            yield line, _Bad(f"invalid YAML item: {exc.problem}")
         except yaml.YAMLError as exc:
             yield line, _Bad(f"invalid YAML item: {exc}")
+        except RecursionError:
+            yield line, _Bad(f"nested more than {MAX_DEPTH} levels deep")
+
+
+def _yaml_problem(path: Path, exc: yaml.MarkedYAMLError) -> str:
+    """`FILE:LINE: not valid YAML: problem (context from line N)`, without the parser's "<unicode string>"."""
+    where = f"{path}:{exc.problem_mark.line + 1}" if exc.problem_mark else str(path)
+    context = ""
+    if exc.context:
+        context = f" ({exc.context}" + (f" at line {exc.context_mark.line + 1}" if exc.context_mark else "") + ")"
+    return f"{where}: not valid YAML: {exc.problem or 'unreadable'}{context}"
 
 
 _ROW_READERS = {"jsonl": _iter_jsonl, "csv": _iter_csv, "yaml": _iter_yaml}
 
 
-def _has_surrogates(value: Any) -> bool:
-    if isinstance(value, str):
-        return any("\udc80" <= ch <= "\udcff" for ch in value)
-    if isinstance(value, list):
-        return any(_has_surrogates(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_surrogates(k) or _has_surrogates(v) for k, v in value.items())
-    return False
+def _shape_problem(raw: Any) -> str | None:
+    """What makes a row's values unsafe to read further, or None: too deep, too many values (aliases counted each
+    time they are used, so walking stops early on an alias bomb), bytes that were not UTF-8, a NUL character. Named
+    by the row's field it was found in."""
+    top = raw.items() if isinstance(raw, dict) else [("row", raw)]
+    stack: list[tuple[Any, int, str]] = [(v, 1, str(k)) for k, v in top]
+    seen = 0
+    while stack:
+        value, depth, name = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            return f"{name}: more than {MAX_VALUES} values (YAML aliases counted each time they are used)"
+        if depth > MAX_DEPTH:
+            return f"{name}: nested more than {MAX_DEPTH} levels deep"
+        if isinstance(value, str):
+            if _UNDECODED.search(value):
+                return f"{name}: not valid UTF-8"
+            if "\x00" in value:
+                return f"{name}: contains a NUL character (U+0000)"
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1, name) for v in value)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                stack.append((k, depth + 1, name))
+                stack.append((v, depth + 1, name))
+    return None
 
 
 def _as_list(value: Any, sep: str) -> list[str]:
@@ -229,6 +328,8 @@ def _as_list(value: Any, sep: str) -> list[str]:
     if isinstance(value, str):
         return [s.strip() for s in value.split(sep) if s.strip()]
     if isinstance(value, list):
+        if any(isinstance(v, list | dict) for v in value):
+            raise _RowProblem("expected a list of strings, got a nested list or object")
         return [str(v) for v in value if v is not None and str(v).strip()]
     raise _RowProblem(f"expected a string or list, got {type(value).__name__}")
 
@@ -242,8 +343,9 @@ def _to_product(raw: Any, mapping: FieldMapping) -> Product:
         raise _RowProblem(raw.reason)
     if not isinstance(raw, dict):
         raise _RowProblem(f"expected an object, got {type(raw).__name__}")
-    if _has_surrogates(raw):
-        raise _RowProblem("not valid UTF-8")
+    problem = _shape_problem(raw)
+    if problem is not None:
+        raise _RowProblem(problem)
     id_key = mapping.fields.get("id", "id")
     if raw.get(id_key) in (None, ""):
         raise _RowProblem(f"missing id (source field {id_key!r})")
@@ -263,6 +365,8 @@ def _to_product(raw: Any, mapping: FieldMapping) -> Product:
     for k, v in attrs.items():
         if not isinstance(v, str | int | float | bool):
             raise _RowProblem(f"attribute {k!r} must be a scalar, got {type(v).__name__}")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise _RowProblem(f"attribute {k!r} must be a finite number, got {v}")
     values["attributes"] = attrs
     values.setdefault("currency", mapping.currency)
     values = {k: v for k, v in values.items() if v is not None}
@@ -277,5 +381,5 @@ def _describe(exc: ValidationError, mapping: FieldMapping) -> str:
     for err in exc.errors()[:3]:
         loc = err["loc"][0] if err["loc"] else "row"
         source = mapping.fields.get(str(loc), str(loc))
-        parts.append(f"{source}: {err['msg']}")
+        parts.append(f"{source}: {str(err['msg']).removeprefix('Value error, ')}")
     return "; ".join(parts)

@@ -92,8 +92,8 @@ def detect_mapping(path: Path) -> str:
                 head = fh.read(64 * 1024)
             if path.name == "products.yaml" or b"current_stock:" in head:
                 return "retail-demo-store"
-    except (OSError, ValueError):
-        pass  # load_catalog reports unreadable files properly
+    except (OSError, ValueError, RecursionError):
+        pass  # load_catalog reports unreadable files and rows properly
     return "identity"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -13,6 +14,11 @@ MAX_TITLE = 1_000
 MAX_TEXT = 50_000
 MAX_BULLETS = 100
 MAX_PRICE = 10_000_000.0
+
+# A URL scheme at the start of an image value (two letters or more: `C:\img.jpg` is a Windows path, not a scheme).
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.\-]+):", re.IGNORECASE)
+_URL_TABS = re.compile(r"[\t\n\r]")  # browsers drop these anywhere in a URL ("java\nscript:" is javascript:)
+_URL_EDGES = "".join(map(chr, range(0x21)))  # and these at its ends
 
 ProductId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
 AttrValue = str | int | float | bool
@@ -34,9 +40,9 @@ class Product(BaseModel):
     category_path: list[Annotated[str, StringConstraints(strip_whitespace=True, max_length=256)]] = Field(
         default_factory=list, max_length=12
     )
-    price: float | None = Field(default=None, ge=0, le=MAX_PRICE)
+    price: float | None = Field(default=None, ge=0, le=MAX_PRICE, allow_inf_nan=False)
     currency: Annotated[str, StringConstraints(min_length=3, max_length=3, to_upper=True)] = "USD"
-    rating: float | None = Field(default=None, ge=0, le=5)
+    rating: float | None = Field(default=None, ge=0, le=5, allow_inf_nan=False)
     rating_count: int | None = Field(default=None, ge=0)
     stock: int | None = Field(default=None, ge=0, le=1_000_000_000)
     image: Annotated[str, StringConstraints(max_length=2048)] | None = None
@@ -47,6 +53,25 @@ class Product(BaseModel):
     def _blank_is_none(cls, v: object) -> object:
         if isinstance(v, str) and not v.strip():
             return None
+        return v
+
+    @field_validator("price", "rating", "rating_count", "stock", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, v: object) -> object:
+        if isinstance(v, bool):  # lax validation would read true as 1
+            raise ValueError("expected a number, got a boolean")
+        return v
+
+    @field_validator("image", mode="after")
+    @classmethod
+    def _image_is_http_or_a_path(cls, v: str | None) -> str | None:
+        """An image is an http(s) URL or a file path: a `javascript:`, `data:` or `file:` URL is refused, as every
+        page that shows the catalog would otherwise have to refuse it."""
+        if v is None:
+            return v
+        scheme = _SCHEME.match(_URL_TABS.sub("", v).strip(_URL_EDGES))
+        if scheme and scheme.group(1).lower() not in ("http", "https"):
+            raise ValueError(f"must be an http(s) URL or a file path, not a {scheme.group(1).lower()}: URL")
         return v
 
     @field_validator("category_path", "bullet_points", mode="after")

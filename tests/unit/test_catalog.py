@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,109 @@ def test_missing_file_and_unknown_mapping(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").write_text("")
     with pytest.raises(CatalogError, match="unknown mapping"):
         load_catalog(tmp_path / "a.jsonl", "shopify")
+
+
+def test_hostile_and_malformed_jsonl_rows_are_reported_and_good_rows_kept(tmp_path: Path) -> None:
+    """A BOM, CRLF line ends, NaN and boolean prices, javascript: and data: images, deep nesting that would exhaust
+    the JSON parser's recursion, a NUL: each bad row reported by row, the good rows (markup in a title is text) kept."""
+    hostile = '<script>alert("x")</script> Mug'
+    lines = [
+        codecs.BOM_UTF8 + json.dumps({"id": "g1", "title": hostile}).encode(),
+        b'{"id": "b-nan", "title": "x", "price": NaN}',
+        b'{"id": "b-inf", "title": "x", "rating": Infinity}',
+        json.dumps({"id": "b-bool", "title": "x", "price": True}).encode(),
+        json.dumps({"id": "b-stock", "title": "x", "stock": True}).encode(),
+        json.dumps({"id": "b-js", "title": "x", "image": "javascript:alert(1)"}).encode(),
+        json.dumps({"id": "b-js2", "title": "x", "image": " JaVa\tScRiPt:alert(1)"}).encode(),
+        json.dumps({"id": "b-data", "title": "x", "image": "data:text/html,<b>"}).encode(),
+        b'{"id": "b-deep", "title": "x", "description": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"id": "b-deep2", "title": "x", "attributes": ' + b"[" * 40 + b"]" * 40 + b"}",
+        json.dumps({"id": "b-nul", "title": "a\u0000b"}).encode(),
+        json.dumps({"id": "b-nested", "title": "x", "bullet_points": [["a"]]}).encode(),
+        json.dumps({"id": "g2", "title": "Plain", "image": "https://cdn.example/a.jpg", "price": 2}).encode(),
+        json.dumps({"id": "g3", "title": "Windows path", "image": "C:\\img\\a.jpg"}).encode(),
+    ]
+    path = tmp_path / "cat.jsonl"
+    path.write_bytes(b"\r\n".join(lines))
+    result = load_catalog(path)
+    assert [p.id for p in result.products] == ["g1", "g2", "g3"]
+    assert result.products[0].title == hostile
+    by_row = {e.row: e.reason for e in result.errors}
+    assert sorted(by_row) == list(range(2, 13))
+    assert "finite" in by_row[2] and "finite" in by_row[3]
+    assert "boolean" in by_row[4] and "boolean" in by_row[5]
+    assert "javascript" in by_row[6] and "javascript" in by_row[7] and "data" in by_row[8]
+    assert "nested" in by_row[9] and "nested" in by_row[10]
+    assert "NUL" in by_row[11] and "nested list" in by_row[12]
+
+
+def test_csv_oversized_fields_bad_quoting_and_a_truncated_row_are_rows_not_crashes(tmp_path: Path) -> None:
+    path = tmp_path / "cat.csv"
+    path.write_bytes(
+        codecs.BOM_UTF8 + b"id,title,description,price\r\n"
+        b"g1,First,ok,1\r\n"
+        b"b-big,Big," + b"x" * 1_000_000 + b",2\r\n"  # over the csv module's 128 KiB field limit
+        b'b-quote,"Bad"quoting,,3\r\n'
+        b'g2,"Second, with ""quotes""","two\r\nlines",4\r\n'
+        b"b-nan,NaN,,nan\r\n"
+        b'b-cut,"Cut inside a quo'
+    )
+    result = load_catalog(path)
+    assert [p.id for p in result.products] == ["g1", "g2"]
+    assert result.products[1].title == 'Second, with "quotes"'
+    by_row = {e.row: e.reason for e in result.errors}
+    assert "limit" in by_row[3]
+    assert "not valid CSV" in by_row[4]
+    assert "finite" in by_row[6]
+    assert "not valid CSV" in by_row[7] and "end of data" in by_row[7]
+
+
+def test_yaml_bad_bytes_control_characters_and_alias_bombs_fail_their_item_only(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 and characters YAML refuses would fail the whole file; an alias bomb ("billion
+    laughs") would take hours to walk. Each is its item's problem, found at once."""
+    bomb = ["- id: bomb", "  name: Bomb", '  a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        bomb.append(f"  {name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    bomb.append("  bullet_points: *i")
+    path = tmp_path / "cat.yaml"
+    path.write_bytes(
+        b"\xef\xbb\xbf- id: g1\r\n  name: First\r\n"
+        b"- id: b-latin1\r\n  name: Caf\xe9\r\n"
+        b"- id: b-bell\r\n  name: Bell \x07\r\n" + "\n".join(bomb).encode() + b"\n"
+        b"- id: b-loop\n  name: Loop\n  description: &r [*r]\n"
+        b"- !!python/object/apply:os.system ['echo no']\n"
+        b"- id: b-js\n  name: JS\n  image: javascript:alert(1)\n"
+        b"- id: g2\n  name: <img src=x onerror=alert(1)> Last\n"
+    )
+    started = time.monotonic()
+    result = load_catalog(path, "retail-demo-store")
+    assert time.monotonic() - started < 5
+    assert [p.id for p in result.products] == ["g1", "g2"]
+    assert result.products[1].title == "<img src=x onerror=alert(1)> Last"
+    by_row = {e.row: e.reason for e in result.errors}
+    assert "UTF-8" in by_row[3] and "U+0007" in by_row[5]
+    assert "more than" in by_row[7]
+    assert "nested" in by_row[7 + len(bomb)]
+    assert "constructor" in by_row[10 + len(bomb)]
+    assert "javascript" in by_row[11 + len(bomb)]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'- id: a\n  name: "cut inside a quoted', r"cat\.yaml:2: not valid YAML: found unexpected end of stream"),
+        (b"- id: a\n  d: " + b"[" * 3000 + b"]" * 3000 + b"\n", r"cat\.yaml:2: not valid YAML: .*nesting depth"),
+        (b"- id: a\n---\n- id: b\n", r"cat\.yaml:2: not valid YAML: but found another document"),
+    ],
+)
+def test_a_yaml_file_that_cannot_be_parsed_names_file_and_line(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "cat.yaml"
+    path.write_bytes(content)
+    with pytest.raises(CatalogError, match=message):
+        load_catalog(path)
+
+
+def test_a_folder_is_not_a_catalog(tmp_path: Path) -> None:
+    (tmp_path / "cat.yaml").mkdir()
+    with pytest.raises(CatalogError, match="not a file"):
+        load_catalog(tmp_path / "cat.yaml")
