@@ -41,13 +41,14 @@ from assistant.turns.answer import AnswerWriter
 from assistant.turns.hubs import SessionHub, make_hub
 from assistant.turns.runner import TurnRunner
 from assistant.turns.summaries import Summarizer
-from retrieval.catalog import load_catalog
+from retrieval.catalog import CatalogError, LoadResult, load_catalog
 from retrieval.factory import Components, build_components
 from retrieval.personalization import ProfileStore
 from retrieval.product import Product
 from retrieval.search import SearchEngine
 
 log = logging.getLogger(__name__)
+CATALOG_ERRORS_SHOWN = 20  # bad rows listed at start-up, one line each; the rest are counted
 
 
 def say(msg: str) -> None:
@@ -321,21 +322,49 @@ def make_live_hub(url: str, sessions: SessionStore) -> SessionHub:
     return make_hub(store_backend(url), url, fetch)
 
 
+def load_store_catalog(settings: AssistantSettings, extra_products: Sequence[Product] = ()) -> LoadResult:
+    """The catalog file (SHOP_CATALOG_PATH, SHOP_CATALOG_FORMAT), its bad rows skipped; CatalogError naming the file
+    when it cannot be read as a whole or not one product loads from it (with nothing to sell, indexing it would
+    empty the index)."""
+    catalog = load_catalog(settings.catalog_path, settings.catalog_format)
+    if not catalog.products and not extra_products:
+        first = f"; first problem: {catalog.errors[0]}" if catalog.errors else ""
+        raise CatalogError(
+            f"{settings.catalog_path}: no product could be loaded (format {settings.catalog_format}, "
+            f"{catalog.rows} rows{first}); set SHOP_CATALOG_PATH to the store's catalog"
+        )
+    return catalog
+
+
+def report_catalog(catalog: LoadResult) -> None:
+    """Each bad row, `file:row: reason` (the first CATALOG_ERRORS_SHOWN of them), then how many loaded."""
+    for err in catalog.errors[:CATALOG_ERRORS_SHOWN]:
+        say(f"catalog: skipped {err}")
+    if catalog.skipped > CATALOG_ERRORS_SHOWN:
+        say(f"catalog: ... and {catalog.skipped - CATALOG_ERRORS_SHOWN} more bad rows")
+    if catalog.errors:
+        say(f"catalog: {catalog.loaded} products loaded, {catalog.skipped} bad rows skipped")
+
+
 async def build_services(
-    settings: AssistantSettings, llm: LLM | None = None, extra_products: Sequence[Product] = ()
+    settings: AssistantSettings,
+    llm: LLM | None = None,
+    extra_products: Sequence[Product] = (),
+    catalog: LoadResult | None = None,
 ) -> Services:
     """Index the catalog if needed, start or reach the model, train or load the router, open the stores.
     With `llm`, that model is used (e.g. a fake for an offline evaluation) and none is started; `extra_products`
-    join the catalog file's (an evaluation's test products)."""
+    join the catalog file's (an evaluation's test products); `catalog`: the file already loaded (`serve` loads it
+    before anything else, to stop with a clear message on a file it cannot use)."""
     prompts = PromptRegistry.load(required=REQUIRED_PROMPTS)  # fail fast, before anything slow
+    if catalog is None:
+        catalog = await asyncio.to_thread(load_store_catalog, settings, extra_products)
+    report_catalog(catalog)
+    products = [*catalog.products, *extra_products]
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     llm_task = asyncio.create_task(_given(llm) if llm is not None else start_llm(settings))
     try:
         components = await asyncio.to_thread(build_components, settings)
-        catalog = load_catalog(settings.catalog_path, settings.catalog_format)
-        products = [*catalog.products, *extra_products]
-        if catalog.errors:
-            say(f"catalog: {len(catalog.errors)} bad rows skipped (first: {catalog.errors[0]})")
         if settings.index_on_start:
             report = await asyncio.to_thread(components.indexer(show_progress=True).index, products)
             say(

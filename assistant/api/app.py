@@ -19,18 +19,22 @@ from assistant.api.limits import BodySizeLimit, RateLimiter
 from assistant.services import Services, build_services, limit_numeric_threads
 from assistant.settings import AssistantSettings
 from assistant.visitors import SECRET_FILE, VisitorTokens, load_or_create_secret
+from retrieval.catalog import LoadResult
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: AssistantSettings | None = None, services: Services | None = None) -> FastAPI:
-    """A FastAPI app; pass `services` to run on prebuilt (e.g. fake) parts instead of building them."""
+def create_app(
+    settings: AssistantSettings | None = None, services: Services | None = None, loaded: LoadResult | None = None
+) -> FastAPI:
+    """A FastAPI app; pass `services` to run on prebuilt (e.g. fake) parts instead of building them, `loaded` to
+    build them over the catalog file already loaded."""
     settings = settings or (services.settings if services is not None else AssistantSettings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
-        app.state.services = services if services is not None else await build_services(settings)
+        app.state.services = services if services is not None else await build_services(settings, catalog=loaded)
         if owned:
             # What start-up built (catalog, indexes, encoders, router) lives as long as the app. Frozen, it is
             # left out of the collector's full passes, which otherwise walk all of it while every thread waits.

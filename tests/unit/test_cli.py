@@ -157,3 +157,37 @@ def test_persona_events_seed_profiles_once(runner: CliRunner, catalog: Path, tmp
     assert first.exit_code == 0, first.output
     assert "seeded 4 events for 1 shoppers (1 skipped" in first.stdout
     assert "seeded 0 events for 0 shoppers (2 skipped" in runner.invoke(cli.app, args).stdout
+
+
+def test_index_a_file_whose_first_row_nests_too_deeply_says_so(runner: CliRunner, tmp_path: Path) -> None:
+    """The mapping is guessed from the first row: JSON nested past the parser's recursion limit there must not end
+    the command with a traceback."""
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(b'{"id": "d", "title": "Deep", "description": ' + b"[" * 5000 + b"]" * 5000 + b"}\n")
+    result = runner.invoke(cli.app, ["index", str(path)])
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert f"{path}:1: nested more than" in result.output
+    assert f"error: {path}: no product could be loaded" in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "no product could be loaded"), (b'- id: a\n  name: "cut', "not valid YAML"), (b"\x89PNG\r\n", "list")],
+)
+def test_serve_stops_on_a_catalog_it_cannot_use_with_one_line(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes, message: str
+) -> None:
+    """`serve` and `prepare` read the catalog before anything slow (the model server, the index): an empty,
+    unparseable or wrong file ends them with one line naming it, exit status 2, no traceback."""
+    from assistant.api import cli as assistant_cli
+
+    path = tmp_path / "products.yaml"
+    path.write_bytes(content)
+    monkeypatch.setenv("SHOP_CATALOG_PATH", str(path))
+    monkeypatch.setattr(assistant_cli.uvicorn, "run", lambda *a, **k: pytest.fail("serve went on to start"))
+    for command in ("serve", "prepare"):
+        result = runner.invoke(assistant_cli.app, [command])
+        assert result.exit_code == 2, result.output
+        assert isinstance(result.exception, SystemExit)
+        assert f"error: catalog: {path}" in result.output and message in result.output
