@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from retrieval.settings import RetrievalSettings
 
@@ -222,7 +222,7 @@ class AssistantSettings(RetrievalSettings):
     )
 
     # --- HTTP
-    api_keys: dict[str, ApiKey] = Field(
+    api_keys: Annotated[dict[str, ApiKey], NoDecode] = Field(  # raw to _parse_keys: empty is {}
         default_factory=dict,
         description='accepted API keys, JSON: {"KEY": {"role": "widget", "shopper_id": "42"}, "KEY2": {"role": '
         '"agent"}, "pk_…": {"role": "publishable", "allowed_origins": ["https://shop.example"], '

@@ -61,3 +61,18 @@ def test_write_refuses_a_file_without_the_markers(tmp_path: Path) -> None:
     doc.write_text("# Title\n", encoding="utf-8")
     assert settings_doc.main(["--write", str(doc)]) == 2
     assert doc.read_text(encoding="utf-8") == "# Title\n"
+
+
+def test_an_empty_api_keys_variable_means_the_demo_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SHOP_API_KEYS="" is documented as empty (the demo keys unless SHOP_DEMO_KEYS=false); pydantic-settings read
+    it as JSON before the field's own parsing and stopped the start with a SettingsError."""
+    monkeypatch.chdir(Path(__file__).parent)  # no stray .env
+    monkeypatch.setenv("SHOP_API_KEYS", "")
+    assert "demo-agent-key" in AssistantSettings().keys
+    monkeypatch.setenv("SHOP_DEMO_KEYS", "false")
+    assert AssistantSettings().keys == {}
+    monkeypatch.setenv("SHOP_API_KEYS", '{"k-agent": {"role": "agent"}}')
+    assert AssistantSettings().keys["k-agent"].role == "agent"
+    monkeypatch.setenv("SHOP_API_KEYS", "{not json")
+    with pytest.raises(ValueError, match="SHOP_API_KEYS is not valid JSON"):
+        AssistantSettings()
