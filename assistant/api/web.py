@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import html
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
@@ -107,7 +108,9 @@ async def store_page(request: Request) -> Response:
         f'<option value="{html.escape(c)}">{html.escape(c.capitalize())}</option>'
         for c in store_categories(request.app.state.services)
     )
-    body = raw.replace("{{categories}}", options).replace("{{widget_key}}", html.escape(page_widget_key(request)))
+    fills = {"categories": options, "widget_key": html.escape(page_widget_key(request))}
+    # One pass: a category named "{{widget_key}}" is shown as that text, not filled in as the template's own marker.
+    body = re.sub(r"\{\{(categories|widget_key)\}\}", lambda m: fills[m.group(1)], raw)
     asset = make_asset(body.encode(), "text/html; charset=utf-8")
     return respond(request, asset, {"Content-Security-Policy": DEMO_CSP, "Referrer-Policy": "same-origin"})
 

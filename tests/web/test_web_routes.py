@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import html
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import httpx
 
 from assistant.llm.fake import FakeLLM
 from tests.api.conftest import AGENT, Running, build_services, serve
+from tests.unit.conftest import make_product
 from web import size
 
 
@@ -21,6 +23,22 @@ def test_the_demo_page_embeds_the_widget_with_one_tag(running: Running) -> None:
     assert '<script type="module" src="/widget.js" data-key="' in r.text
     assert '<option value="footwear">Footwear</option>' in r.text  # the catalog's categories
     assert "default-src 'self'" in r.headers["content-security-policy"]
+
+
+def test_catalog_categories_on_the_demo_page_are_text(tmp_path: Path) -> None:
+    """The category menu is filled from the catalog: markup is escaped, and a category spelled as the page's own
+    template marker reads as that text (it was filled in with the widget key after the categories went in)."""
+    hostile = '{{widget_key}} "onfocus=alert(1) <b'
+    catalog = [make_product("p1", "Socks", category_path=[hostile], price=3.0, stock=2)]
+    services, _ = build_services(tmp_path, FakeLLM(), catalog=catalog)
+    try:
+        with serve(services) as url:
+            page = httpx.get(f"{url}/").text
+    finally:
+        asyncio.run(services.close())
+    escaped = html.escape(hostile)
+    assert f'<option value="{escaped}">{escaped}</option>' in page
+    assert 'data-key="pk_demo"' in page  # the page's own marker is still filled in
 
 
 def test_the_demo_page_never_embeds_a_secret_key(tmp_path: Path) -> None:
