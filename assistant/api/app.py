@@ -34,7 +34,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
-        app.state.services = services if services is not None else await build_services(settings, catalog=loaded)
+        if services is not None:
+            app.state.services = services
+        else:
+            app.state.services = await (
+                build_services(settings) if loaded is None else build_services(settings, catalog=loaded)
+            )
         if owned:
             # What start-up built (catalog, indexes, encoders, router) lives as long as the app. Frozen, it is
             # left out of the collector's full passes, which otherwise walk all of it while every thread waits.

@@ -22,7 +22,9 @@ Every file is built at run time in the scratch dir from the Retail Demo Store ca
   in the DOM (the widget's shadow root included), the hostile text must read literally, and no request may go to
   an injected URL. Screenshots go to REPORT/catalog/.
 
-Quick and full runs try the same (about 70 s on 2 busy cores); Chromium missing is reported as broken.
+The quick run tries 7 of the 14 whole-file cases through `shop-retrieval index` and 2 of the 3 through `serve`, the
+full run all of them; the rest is the same (quick: 46-56 s on 2 busy cores, the full run a few seconds more).
+Chromium or Playwright missing is reported as broken (CI installs them: scripts/services.sh install).
 """
 
 from __future__ import annotations
