@@ -153,3 +153,23 @@ def test_settings_limits_reach_the_413_descriptions() -> None:
     paths = app.openapi()["paths"]
     assert paths["/v1/chat"]["post"]["responses"]["413"]["description"] == "body over 4096 bytes"
     assert paths["/v1/events"]["post"]["responses"]["413"]["description"] == "body over 262144 bytes"
+
+
+def test_the_schema_states_how_each_operation_authenticates(running: Running) -> None:
+    spec = spec_of(running)
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["bearer"] == {"type": "http", "scheme": "bearer", "description": schemes["bearer"]["description"]}
+    assert (schemes["apiKey"]["in"], schemes["apiKey"]["name"]) == ("header", "X-Api-Key")
+    assert (schemes["widgetKey"]["in"], schemes["widgetKey"]["name"]) == ("header", "X-Widget-Key")
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            names = {name for requirement in operation.get("security", []) for name in requirement}
+            if not path.startswith("/v1/"):
+                assert not names, (method, path)
+            elif path in ("/v1/visitors", "/v1/widget/config"):
+                assert names == {"widgetKey", "bearer"}, (method, path)
+            else:
+                assert names == {"bearer", "apiKey"}, (method, path)
+    # what the schema states is what the service does: the X-Api-Key header alone authenticates
+    r = httpx.get(f"{running.base_url}/v1/cart", headers={"X-Api-Key": WIDGET["Authorization"].removeprefix("Bearer ")})
+    assert r.status_code == 200, r.text
