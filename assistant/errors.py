@@ -126,3 +126,8 @@ class StorageFull(Unavailable):
     """The store's disk is full: what the request would write cannot be kept (reads still work)."""
 
     code = "storage_full"
+
+
+class StoreUnavailable(Unavailable):
+    """A store the request needs (sessions, orders and carts, the vector index) does not answer, or not in time:
+    try again shortly."""

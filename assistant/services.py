@@ -383,10 +383,15 @@ async def build_services(
         say(f"intent router ready ({'cached' if router.info and router.info.from_cache else 'trained'})")
         if await asyncio.to_thread(share_query_vectors, router, engine.encoder):
             say("routing and search share one encoder pass per message")
-        sessions = await open_session_store(settings.resolved_session_store_url)
+        sessions = await open_session_store(settings.resolved_session_store_url, timeout_s=settings.store_timeout_s)
         hub = make_live_hub(settings.resolved_session_store_url, sessions)
         # Orders, carts and handoffs live behind the sessions' URL, so every replica sees them.
-        stores = await asyncio.to_thread(open_stores, settings.resolved_session_store_url, legacy_dir=settings.data_dir)
+        stores = await asyncio.to_thread(
+            open_stores,
+            settings.resolved_session_store_url,
+            legacy_dir=settings.data_dir,
+            timeout_s=settings.store_timeout_s,
+        )
         closers: list[Any] = [stores.close]
         deps = await asyncio.to_thread(load_tool_deps, settings, components, engine, products, stores, say)
         toolbox = make_toolbox(deps)

@@ -152,6 +152,12 @@ class AssistantSettings(RetrievalSettings):
         "answer feedback are kept: sqlite:///path (default data_dir/sessions.sqlite), redis://… or postgresql://…; "
         "replicas that share one Redis or PostgreSQL URL share all of it",
     )
+    store_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Redis or PostgreSQL sessions: how long one call to the store's server may take; past it (the "
+        "server is down or hung) a request gets 503 and an open stream an error event then done, instead of waiting",
+    )
 
     # --- dialogue
     context_tokens: int = Field(

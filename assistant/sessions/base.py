@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, ParamSpec, Protocol, Self, TypeVar, runtime_checkable
 
 from assistant import errors
 from assistant.sessions.models import InvalidEventId, Session, StoredEvent, Turn, TurnKind, parse_event_id, utc_now
 
 DEFAULT_STALE_AFTER_S = 600.0
 """An in_progress turn older than this is reported as failed: its process died or hung."""
+DEFAULT_TIMEOUT_S = 5.0
+"""How long one call to a store's server may take before the store reports itself unavailable."""
 
 STALE_ERROR = "interrupted: the turn never completed"
 LEASE_ERROR = "interrupted: the replica running the turn stopped"
@@ -24,6 +27,15 @@ _SESSION_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 class SessionStoreError(Exception):
     """Base of the session-store errors."""
+
+
+class SessionStoreUnavailable(SessionStoreError, errors.StoreUnavailable):
+    """The store's server does not answer, or not within the store's timeout (503 wherever it surfaces)."""
+
+    def __init__(self, backend: str, cause: BaseException) -> None:
+        detail = str(cause) or type(cause).__name__
+        super().__init__(f"the session store ({backend}) is unavailable: {detail}")
+        self.backend = backend
 
 
 class SessionNotFound(SessionStoreError, errors.SessionNotFound):
@@ -111,6 +123,29 @@ class StoreLifecycle:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def unavailable_on(
+    backend: str, *failures: type[BaseException]
+) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Callable[P, Coroutine[Any, Any, R]]]:
+    """A store method whose `failures` (the server is away, or slower than the store's timeout) raise
+    SessionStoreUnavailable: a clear 503, not a 500."""
+
+    def wrap(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        @functools.wraps(method)
+        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return await method(*args, **kwargs)
+            except failures as e:
+                raise SessionStoreUnavailable(backend, e) from e
+
+        return call
+
+    return wrap
 
 
 def new_session_id() -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from assistant.sessions.base import DEFAULT_STALE_AFTER_S, SessionStore
+from assistant.sessions.base import DEFAULT_STALE_AFTER_S, DEFAULT_TIMEOUT_S, SessionStore
 
 SETTING = "SHOP_SESSION_STORE_URL"
 
@@ -30,8 +30,10 @@ def make_session_store(
     key_prefix: str = "shop:sessions:",
     ttl_s: int | None = None,
     stale_after_s: float = DEFAULT_STALE_AFTER_S,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> SessionStore:
-    """sqlite:///path (sqlite:////abs/path, sqlite:///:memory:), redis://… / rediss://…, postgresql://…"""
+    """sqlite:///path (sqlite:////abs/path, sqlite:///:memory:), redis://… / rediss://…, postgresql://…; a Redis or
+    PostgreSQL call that gets no answer within `timeout_s` raises SessionStoreUnavailable."""
     backend = store_backend(url)
     if backend == "sqlite":
         from assistant.sessions.sqlite_store import SqliteSessionStore
@@ -40,12 +42,12 @@ def make_session_store(
     if backend == "redis":
         from assistant.sessions.redis_store import DEFAULT_TTL_S, RedisSessionStore
 
-        options: dict[str, Any] = {"key_prefix": key_prefix, "stale_after_s": stale_after_s}
+        options: dict[str, Any] = {"key_prefix": key_prefix, "stale_after_s": stale_after_s, "timeout_s": timeout_s}
         options["ttl_s"] = ttl_s if ttl_s is not None else DEFAULT_TTL_S
         return RedisSessionStore(url, **options)
     from assistant.sessions.postgres_store import PostgresSessionStore
 
-    return PostgresSessionStore(url, stale_after_s=stale_after_s)
+    return PostgresSessionStore(url, stale_after_s=stale_after_s, timeout_s=timeout_s)
 
 
 def store_backend(url: str) -> Literal["sqlite", "redis", "postgres"]:

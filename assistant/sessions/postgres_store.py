@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import math
+import select
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +16,7 @@ from psycopg.pq import TransactionStatus
 
 from assistant.sessions.base import (
     DEFAULT_STALE_AFTER_S,
+    DEFAULT_TIMEOUT_S,
     SessionExists,
     SessionNotFound,
     StoreLifecycle,
@@ -29,6 +32,7 @@ from assistant.sessions.base import (
     report_stale,
     resolve_resume,
     supersede,
+    unavailable_on,
     unknown_turn_event,
 )
 from assistant.sessions.models import Session, StoredEvent, Turn, TurnKind, make_event_id, utc_now
@@ -64,22 +68,75 @@ CREATE TABLE IF NOT EXISTS shop_events (
     FOREIGN KEY (session_id, turn_id) REFERENCES shop_turns (session_id, turn_id) ON DELETE CASCADE
 );
 """
-CONNECT_TIMEOUT_S = 10
 _SCHEMA_LOCK_KEY = 0x53484F50  # "SHOP": serialises CREATE IF NOT EXISTS across processes
+SCHEMA_TIMEOUT_S = 60.0
+# The server away (refused, shut down, reset) or slower than the timeout (then the connection is closed).
+_AWAY = (psycopg.OperationalError, psycopg.InterfaceError, OSError, TimeoutError)
+_unavailable = unavailable_on("PostgreSQL", *_AWAY)
+
+
+class TimedAsyncConnection(psycopg.AsyncConnection[Any]):
+    """A connection whose every exchange with the server (a statement, BEGIN, COMMIT) must finish within
+    `timeout_s`; past it the connection is closed (its state is unknown) and OperationalError raised. A server that
+    stopped answering (SIGSTOP, a frozen host) still accepts and keeps connections: else a call would wait forever."""
+
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    @contextmanager
+    def patient(self) -> Iterator[None]:
+        """Exchanges within wait up to SCHEMA_TIMEOUT_S (creating the tables, once)."""
+        timeout_s, self.timeout_s = self.timeout_s, max(self.timeout_s, SCHEMA_TIMEOUT_S)
+        try:
+            yield
+        finally:
+            self.timeout_s = timeout_s
+
+    async def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
+        if len(args) < 2 and kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout_s
+        try:
+            return await super().wait(gen, *args, **kwargs)
+        except psycopg.errors.OperationalError as e:
+            if type(e).__name__ != "_WaitTimeout":
+                raise
+            self.pgconn.finish()
+            raise psycopg.OperationalError(f"no answer from the server within {self.timeout_s:g}s") from None
+
+
+def closed_by_server(fileno: int) -> bool:
+    """An idle connection has nothing to read; readable means the server closed it (a restart, a shutdown) or sent
+    an error: not worth a round trip to find out."""
+    try:
+        return bool(select.select([fileno], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def connect_timeout(timeout_s: float) -> int:
+    """libpq's connect_timeout: whole seconds, at least 2."""
+    return max(2, math.ceil(timeout_s))
 
 
 class _Pool:
-    """At most `size` connections, opened on demand; a broken or mid-transaction one is dropped."""
+    """At most `size` connections, opened on demand; a broken or mid-transaction one is dropped, and so is an idle one
+    the server closed meanwhile. Waiting for a free connection, connecting and every exchange are bounded by
+    `timeout_s`."""
 
-    def __init__(self, dsn: str, size: int) -> None:
+    def __init__(self, dsn: str, size: int, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self._dsn = dsn
         self._slots = asyncio.Semaphore(size)
-        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._idle: list[TimedAsyncConnection] = []
+        self.timeout_s = timeout_s
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        async with self._slots:
-            conn = self._idle.pop() if self._idle else await self._connect()
+    async def connection(self) -> AsyncIterator[TimedAsyncConnection]:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise TimeoutError(f"no free connection within {self.timeout_s:g}s: the server is slow to answer") from None
+        try:
+            conn = self._take_idle() or await self._connect()
             try:
                 yield conn
             finally:
@@ -87,12 +144,25 @@ class _Pool:
                     self._idle.append(conn)
                 else:
                     await conn.close()
+        finally:
+            self._slots.release()
 
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+    def _take_idle(self) -> TimedAsyncConnection | None:
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed and not closed_by_server(conn.pgconn.socket):
+                return conn
+            conn.pgconn.finish()
+        return None
+
+    async def _connect(self) -> TimedAsyncConnection:
         # A server that never answers would otherwise hold a turn for the OS's TCP timeout.
-        if "connect_timeout" in self._dsn:
-            return await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
-        return await psycopg.AsyncConnection.connect(self._dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        options: dict[str, Any] = {"autocommit": True}
+        if "connect_timeout" not in self._dsn:
+            options["connect_timeout"] = connect_timeout(self.timeout_s)
+        conn = await TimedAsyncConnection.connect(self._dsn, **options)
+        conn.timeout_s = self.timeout_s
+        return conn
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
@@ -101,12 +171,20 @@ class _Pool:
 
 
 class PostgresSessionStore(StoreLifecycle):
-    """Sessions in `shop_sessions`, `shop_turns` (one JSON document per turn) and `shop_events`."""
+    """Sessions in `shop_sessions`, `shop_turns` (one JSON document per turn) and `shop_events`. A call that fails to
+    reach the server, or gets no answer within `timeout_s`, raises SessionStoreUnavailable."""
 
-    def __init__(self, dsn: str, *, pool_size: int = 4, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        pool_size: int = 4,
+        stale_after_s: float = DEFAULT_STALE_AFTER_S,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
         self.dsn = dsn
         self.stale_after_s = stale_after_s
-        self._pool = _Pool(dsn, pool_size)
+        self._pool = _Pool(dsn, pool_size, timeout_s)
         self._schema_ready = False
         self._schema_lock = asyncio.Lock()
 
@@ -122,14 +200,17 @@ class PostgresSessionStore(StoreLifecycle):
         async with self._schema_lock:
             if self._schema_ready:
                 return
-            async with self._pool.connection() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
-                for statement in filter(str.strip, SCHEMA.split(";")):
-                    await conn.execute(statement)  # type: ignore[call-overload]
+            async with self._pool.connection() as conn:
+                with conn.patient():  # DDL, once: waits for other replicas' (the lock) and a busy server
+                    async with conn.transaction():
+                        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
+                        for statement in filter(str.strip, SCHEMA.split(";")):
+                            await conn.execute(statement)  # type: ignore[call-overload]
             self._schema_ready = True
 
     # --- protocol
 
+    @_unavailable
     async def create_session(self, shopper_id: str, session_id: str | None = None) -> Session:
         check_shopper_id(shopper_id)
         session = Session(session_id=check_session_id(session_id or new_session_id()), shopper_id=shopper_id)
@@ -143,10 +224,12 @@ class PostgresSessionStore(StoreLifecycle):
                 raise SessionExists(session.session_id)
         return session
 
+    @_unavailable
     async def get_session(self, session_id: str) -> Session | None:
         async with self._tx() as conn:
             return await self._load(conn, session_id)
 
+    @_unavailable
     async def list_sessions(self, shopper_id: str, limit: int = 20) -> list[Session]:
         if limit <= 0:
             return []
@@ -162,6 +245,7 @@ class PostgresSessionStore(StoreLifecycle):
                     out.append(session)
             return out
 
+    @_unavailable
     async def begin_turn(self, session_id: str, user_message: str, kind: TurnKind = "bot") -> Turn:
         async with self._tx() as conn:
             cur = await conn.execute(
@@ -183,6 +267,7 @@ class PostgresSessionStore(StoreLifecycle):
             )
             return turn
 
+    @_unavailable
     async def append_event(self, session_id: str, turn_id: str, event: str, data: dict[str, Any]) -> StoredEvent:
         payload = json.dumps(data, default=str)
         async with self._tx() as conn:
@@ -202,6 +287,7 @@ class PostgresSessionStore(StoreLifecycle):
             )
         return StoredEvent(id=make_event_id(turn_id, seq), event=event, data=json.loads(payload))
 
+    @_unavailable
     async def complete_turn(self, session_id: str, turn: Turn) -> None:
         check_final(turn)
         async with self._tx() as conn:
@@ -217,6 +303,7 @@ class PostgresSessionStore(StoreLifecycle):
                 "UPDATE shop_sessions SET updated_at = %s WHERE session_id = %s", (utc_now(), session_id)
             )
 
+    @_unavailable
     async def renew_lease(self, session_id: str, turn_id: str, until: datetime) -> bool:
         async with self._tx() as conn:
             cur = await conn.execute(
@@ -230,6 +317,7 @@ class PostgresSessionStore(StoreLifecycle):
             await _put_turn(conn, session_id, Turn.model_validate(row[0]).model_copy(update={"lease_until": until}))
             return True
 
+    @_unavailable
     async def events_after(
         self, session_id: str, last_event_id: str | None, turn_id: str | None = None
     ) -> list[StoredEvent]:
@@ -265,6 +353,7 @@ class PostgresSessionStore(StoreLifecycle):
                 for seq, event, data in await cur.fetchall()
             ]
 
+    @_unavailable
     async def set_summary(self, session_id: str, summary: str, through_index: int | None = None) -> None:
         async with self._tx() as conn:
             through = through_index
@@ -285,7 +374,7 @@ class PostgresSessionStore(StoreLifecycle):
             async with self._pool.connection() as conn:
                 cur = await conn.execute("SELECT 1")
                 return await cur.fetchone() == (1,)
-        except (psycopg.Error, OSError):
+        except (psycopg.Error, OSError, TimeoutError):
             return False
 
     async def aclose(self) -> None:

@@ -8,10 +8,15 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from assistant.sessions.base import (
     DEFAULT_STALE_AFTER_S,
+    DEFAULT_TIMEOUT_S,
     SessionExists,
     SessionNotFound,
     StoreLifecycle,
@@ -27,11 +32,28 @@ from assistant.sessions.base import (
     report_stale,
     resolve_resume,
     supersede,
+    unavailable_on,
     unknown_turn_event,
 )
 from assistant.sessions.models import Session, StoredEvent, Turn, TurnKind, make_event_id, utc_now
 
 DEFAULT_TTL_S = 30 * 24 * 3600
+# The server away (refused, reset, still loading its data after a restart) or slower than the timeout.
+_AWAY = (RedisConnectionError, RedisTimeoutError, OSError)
+_unavailable = unavailable_on("Redis", *_AWAY)
+
+
+def redis_client(url: str, timeout_s: float) -> aioredis.Redis:
+    """A client whose every call gives up after `timeout_s` (connecting included) and is not retried, so a hung or
+    gone server is reported within the timeout; a pooled connection the server closed is replaced before use."""
+    return aioredis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=timeout_s,
+        socket_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+    )
+
 
 # RPUSH's reply is the list's new length, so the event's seq is assigned atomically with the write.
 _APPEND = """
@@ -45,7 +67,8 @@ return n - 1
 class RedisSessionStore(StoreLifecycle):
     """Keys under `key_prefix`, each refreshed to expire `ttl_s` after the session's last write
     (None: never). Turn begin/complete run as WATCH + MULTI/EXEC transactions. Durability of a
-    completed turn is the server's: run Redis with `appendonly yes` where that matters."""
+    completed turn is the server's: run Redis with `appendonly yes` where that matters. A call that fails to reach the
+    server, or gets no answer within `timeout_s`, raises SessionStoreUnavailable."""
 
     def __init__(
         self,
@@ -55,13 +78,14 @@ class RedisSessionStore(StoreLifecycle):
         ttl_s: int | None = DEFAULT_TTL_S,
         stale_after_s: float = DEFAULT_STALE_AFTER_S,
         client: aioredis.Redis | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> None:
         if ttl_s is not None and ttl_s <= 0:
             raise ValueError("ttl_s must be positive or None")
         self.prefix = key_prefix
         self.ttl_s = ttl_s
         self.stale_after_s = stale_after_s
-        self._redis = client or aioredis.from_url(url, decode_responses=True, socket_connect_timeout=10)
+        self._redis = client or redis_client(url, timeout_s)
         self._append = self._redis.register_script(_APPEND)
 
     # --- keys
@@ -85,6 +109,7 @@ class RedisSessionStore(StoreLifecycle):
 
     # --- protocol
 
+    @_unavailable
     async def create_session(self, shopper_id: str, session_id: str | None = None) -> Session:
         check_shopper_id(shopper_id)
         session = Session(session_id=check_session_id(session_id or new_session_id()), shopper_id=shopper_id)
@@ -109,6 +134,7 @@ class RedisSessionStore(StoreLifecycle):
         await self._redis.transaction(fn, skey)
         return session
 
+    @_unavailable
     async def get_session(self, session_id: str) -> Session | None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(self._skey(session_id))
@@ -116,6 +142,7 @@ class RedisSessionStore(StoreLifecycle):
             meta, docs = await pipe.execute()
         return self._session(session_id, meta, docs)
 
+    @_unavailable
     async def list_sessions(self, shopper_id: str, limit: int = 20) -> list[Session]:
         if limit <= 0:
             return []
@@ -139,6 +166,7 @@ class RedisSessionStore(StoreLifecycle):
                 start -= len(gone)
         return out
 
+    @_unavailable
     async def begin_turn(self, session_id: str, user_message: str, kind: TurnKind = "bot") -> Turn:
         skey, tkey = self._skey(session_id), self._tkey(session_id)
 
@@ -173,6 +201,7 @@ class RedisSessionStore(StoreLifecycle):
         turn: Turn = await self._redis.transaction(fn, skey, tkey, value_from_callable=True)
         return turn
 
+    @_unavailable
     async def append_event(self, session_id: str, turn_id: str, event: str, data: dict[str, Any]) -> StoredEvent:
         payload = json.dumps({"event": event, "data": data}, default=str)
         seq = int(
@@ -185,6 +214,7 @@ class RedisSessionStore(StoreLifecycle):
             raise TurnNotFound(session_id, turn_id)
         return StoredEvent(id=make_event_id(turn_id, seq), event=event, data=json.loads(payload)["data"])
 
+    @_unavailable
     async def complete_turn(self, session_id: str, turn: Turn) -> None:
         check_final(turn)
         skey, tkey = self._skey(session_id), self._tkey(session_id)
@@ -206,6 +236,7 @@ class RedisSessionStore(StoreLifecycle):
 
         await self._redis.transaction(fn, skey, tkey)
 
+    @_unavailable
     async def renew_lease(self, session_id: str, turn_id: str, until: datetime) -> bool:
         tkey = self._tkey(session_id)
 
@@ -221,6 +252,7 @@ class RedisSessionStore(StoreLifecycle):
         renewed: bool = await self._redis.transaction(fn, tkey, value_from_callable=True)
         return renewed
 
+    @_unavailable
     async def events_after(
         self, session_id: str, last_event_id: str | None, turn_id: str | None = None
     ) -> list[StoredEvent]:
@@ -241,6 +273,7 @@ class RedisSessionStore(StoreLifecycle):
             out.append(StoredEvent(id=make_event_id(tid, seq), event=item["event"], data=item["data"]))
         return out
 
+    @_unavailable
     async def set_summary(self, session_id: str, summary: str, through_index: int | None = None) -> None:
         skey, tkey = self._skey(session_id), self._tkey(session_id)
 

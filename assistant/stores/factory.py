@@ -12,14 +12,15 @@ from assistant.stores.feedback import FeedbackStore
 from assistant.stores.handoffs import HandoffStore
 from assistant.stores.legacy import import_legacy_files
 from assistant.stores.orders import OrderStore
-from assistant.stores.records import RecordStore
+from assistant.stores.records import DEFAULT_TIMEOUT_S, RecordStore
 from assistant.stores.session_control import ControlStore
 
 log = logging.getLogger(__name__)
 
 
-def make_record_store(url: str, *, namespace: str = "shop") -> RecordStore:
-    """sqlite:///path (sqlite:////abs/path, sqlite:///:memory:), redis://… / rediss://…, postgresql://…"""
+def make_record_store(url: str, *, namespace: str = "shop", timeout_s: float = DEFAULT_TIMEOUT_S) -> RecordStore:
+    """sqlite:///path (sqlite:////abs/path, sqlite:///:memory:), redis://… / rediss://…, postgresql://…; a Redis or
+    PostgreSQL call that gets no answer within `timeout_s` raises StoreUnavailable."""
     backend = store_backend(url)
     if backend == "sqlite":
         from assistant.stores.sqlite_records import SqliteRecordStore
@@ -28,10 +29,10 @@ def make_record_store(url: str, *, namespace: str = "shop") -> RecordStore:
     if backend == "redis":
         from assistant.stores.redis_records import RedisRecordStore
 
-        return RedisRecordStore(url, namespace=namespace)
+        return RedisRecordStore(url, namespace=namespace, timeout_s=timeout_s)
     from assistant.stores.postgres_records import PostgresRecordStore
 
-    return PostgresRecordStore(url, namespace=namespace)
+    return PostgresRecordStore(url, namespace=namespace, timeout_s=timeout_s)
 
 
 @dataclass
@@ -60,13 +61,15 @@ class Stores:
         self.records.close()
 
 
-def open_stores(url: str, *, namespace: str = "shop", legacy_dir: str | Path | None = None) -> Stores:
+def open_stores(
+    url: str, *, namespace: str = "shop", legacy_dir: str | Path | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> Stores:
     """The stores behind `url`, checked to answer (else a RuntimeError naming the setting).
 
     With `legacy_dir`, the per-store SQLite files of earlier versions found there are imported once.
     """
     try:
-        records = make_record_store(url, namespace=namespace)
+        records = make_record_store(url, namespace=namespace, timeout_s=timeout_s)
     except ValueError:
         raise
     except Exception as e:  # e.g. a SQLite path that cannot be created

@@ -12,13 +12,53 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
-from assistant.stores.records import NAMESPACE, Change, Record, check_change, check_kind
+from assistant.sessions.postgres_store import SCHEMA_TIMEOUT_S, closed_by_server, connect_timeout
+from assistant.stores.records import (
+    DEFAULT_TIMEOUT_S,
+    NAMESPACE,
+    Change,
+    Record,
+    check_change,
+    check_kind,
+    unavailable_on,
+)
 
 T = TypeVar("T")
 
-CONNECT_TIMEOUT_S = 10
 _SCHEMA_LOCK_KEY = 0x53484F52  # "SHOR": serialises CREATE IF NOT EXISTS across processes
 _ATTEMPTS = 10
+BULK = 50  # an insert of more groups than this is start-up work: its exchanges wait up to SCHEMA_TIMEOUT_S
+
+
+# The server away (refused, shut down, reset) or slower than the timeout (then the connection is closed).
+_unavailable = unavailable_on("PostgreSQL", psycopg.OperationalError, psycopg.InterfaceError, OSError, TimeoutError)
+
+
+class TimedConnection(psycopg.Connection[Any]):
+    """A connection whose every exchange with the server must finish within `timeout_s`; past it the connection is
+    closed (its state is unknown) and OperationalError raised (a stopped server keeps connections open, silent)."""
+
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    @contextmanager
+    def patient(self) -> Iterator[None]:
+        """Exchanges within wait up to SCHEMA_TIMEOUT_S (creating the table, once)."""
+        timeout_s, self.timeout_s = self.timeout_s, max(self.timeout_s, SCHEMA_TIMEOUT_S)
+        try:
+            yield
+        finally:
+            self.timeout_s = timeout_s
+
+    def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
+        if len(args) < 2 and kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout_s
+        try:
+            return super().wait(gen, *args, **kwargs)
+        except psycopg.errors.OperationalError as e:
+            if type(e).__name__ != "_WaitTimeout":
+                raise
+            self.pgconn.finish()
+            raise psycopg.OperationalError(f"no answer from the server within {self.timeout_s:g}s") from None
 
 
 class _Conflict(Exception):
@@ -27,9 +67,12 @@ class _Conflict(Exception):
 
 class PostgresRecordStore:
     """`<namespace>_records`, one row per record with the document as jsonb. A read-check-write holds the row
-    (SELECT … FOR UPDATE) until it commits; creating a row another transaction created first starts over."""
+    (SELECT … FOR UPDATE) until it commits; creating a row another transaction created first starts over. A call
+    that fails to reach the server, or gets no answer within `timeout_s`, raises StoreUnavailable."""
 
-    def __init__(self, dsn: str, *, namespace: str = "shop", pool_size: int = 4) -> None:
+    def __init__(
+        self, dsn: str, *, namespace: str = "shop", pool_size: int = 4, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> None:
         if not NAMESPACE.match(namespace):
             raise ValueError(f"namespace {namespace!r}: use lowercase letters, digits and '_'")
         self.dsn = dsn
@@ -38,6 +81,7 @@ class PostgresRecordStore:
         self._idle: list[psycopg.Connection[Any]] = []
         self._idle_lock = threading.Lock()
         self._schema_ready = False
+        self.timeout_s = timeout_s
 
     def _q(self, text: LiteralString) -> sql.Composed:
         return sql.SQL(text).format(table=sql.Identifier(self.table), index=sql.Identifier(f"{self.table}_owner"))
@@ -46,12 +90,12 @@ class PostgresRecordStore:
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection (at most `pool_size`, opened on demand; a broken one is dropped)."""
-        with self._slots:
-            with self._idle_lock:
-                conn = self._idle.pop() if self._idle else None
-            if conn is None:
-                conn = self._connect()
+        """A pooled connection (at most `pool_size`, opened on demand; a broken one, or an idle one the server closed,
+        is dropped); waiting for one is bounded by the timeout too."""
+        if not self._slots.acquire(timeout=self.timeout_s):
+            raise TimeoutError(f"no free connection within {self.timeout_s:g}s: the server is slow to answer")
+        try:
+            conn = self._take_idle() or self._connect()
             try:
                 yield conn
             finally:
@@ -60,15 +104,26 @@ class PostgresRecordStore:
                         self._idle.append(conn)
                 else:
                     conn.close()
+        finally:
+            self._slots.release()
+
+    def _take_idle(self) -> psycopg.Connection[Any] | None:
+        while True:
+            with self._idle_lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None or (not conn.closed and not closed_by_server(conn.pgconn.socket)):
+                return conn
+            conn.close()
 
     def _connect(self) -> psycopg.Connection[Any]:
         # A server that never answers would otherwise hold a tool call for the OS's TCP timeout.
-        if "connect_timeout" in self.dsn:
-            conn = psycopg.connect(self.dsn, autocommit=True)
-        else:
-            conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        options: dict[str, Any] = {"autocommit": True}
+        if "connect_timeout" not in self.dsn:
+            options["connect_timeout"] = connect_timeout(self.timeout_s)
+        conn = TimedConnection.connect(self.dsn, **options)
+        conn.timeout_s = self.timeout_s
         if not self._schema_ready:
-            with conn.transaction():
+            with conn.patient(), conn.transaction():  # DDL, once: waits for other replicas (the lock), a busy server
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
                 conn.execute(
                     self._q(
@@ -98,6 +153,7 @@ class PostgresRecordStore:
     def _record(kind: str, row: tuple[Any, ...]) -> Record:
         return Record(kind=kind, key=row[0], owner=row[1], sort=row[2], doc=row[3])
 
+    @_unavailable
     def get(self, kind: str, keys: Sequence[str]) -> dict[str, Record]:
         check_kind(kind)
         with self._connection() as conn:
@@ -107,6 +163,7 @@ class PostgresRecordStore:
             ).fetchall()
         return {r[0]: self._record(kind, r) for r in rows}
 
+    @_unavailable
     def insert(self, groups: Iterable[Sequence[Record]]) -> int:
         pending = [list(g) for g in groups]
         if not pending:
@@ -115,6 +172,12 @@ class PostgresRecordStore:
         keys = [r.key for g in pending for r in g]
 
         def attempt(conn: psycopg.Connection[Any]) -> int:
+            if len(pending) > BULK and isinstance(conn, TimedConnection):
+                with conn.patient():  # start-up work (the demo orders, a legacy import): may be slow, not hung
+                    return insert(conn)
+            return insert(conn)
+
+        def insert(conn: psycopg.Connection[Any]) -> int:
             taken: set[tuple[str, str]] = set(
                 conn.execute(
                     self._q(
@@ -155,6 +218,7 @@ class PostgresRecordStore:
 
         return self._transaction(attempt)
 
+    @_unavailable
     def update(self, kind: str, key: str, change: Change) -> Record | None:
         check_kind(kind)
 
@@ -187,11 +251,13 @@ class PostgresRecordStore:
 
         return self._transaction(attempt)
 
+    @_unavailable
     def delete(self, kind: str, key: str) -> bool:
         with self._connection() as conn:
             cur = conn.execute(self._q("DELETE FROM {table} WHERE kind = %s AND key = %s"), (check_kind(kind), key))
         return cur.rowcount > 0
 
+    @_unavailable
     def list(self, kind: str, owner: str, *, newest_first: bool = False, limit: int | None = None) -> list[Record]:
         if limit is not None and limit <= 0:
             return []
@@ -204,11 +270,13 @@ class PostgresRecordStore:
             rows = conn.execute(query, (check_kind(kind), owner, limit)).fetchall()
         return [self._record(kind, r) for r in rows]
 
+    @_unavailable
     def keys(self, kind: str) -> set[str]:
         with self._connection() as conn:
             rows = conn.execute(self._q("SELECT key FROM {table} WHERE kind = %s"), (check_kind(kind),)).fetchall()
         return {r[0] for r in rows}
 
+    @_unavailable
     def count(self, kind: str) -> int:
         with self._connection() as conn:
             row = conn.execute(self._q("SELECT COUNT(*) FROM {table} WHERE kind = %s"), (check_kind(kind),)).fetchone()
@@ -219,7 +287,7 @@ class PostgresRecordStore:
         try:
             with self._connection() as conn:
                 return conn.execute(self._q("SELECT COUNT(*) FROM {table} WHERE false")).fetchone() == (0,)
-        except (psycopg.Error, OSError):
+        except (psycopg.Error, OSError, TimeoutError):
             return False
 
     def close(self) -> None:

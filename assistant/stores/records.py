@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
+
+from assistant.errors import StoreUnavailable
+
+DEFAULT_TIMEOUT_S = 5.0
+"""How long one call to the store's server may take before the store reports itself unavailable."""
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _KIND = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -82,3 +91,21 @@ def check_change(kind: str, key: str, new: Record) -> Record:
     if (new.kind, new.key) != (kind, key):
         raise ValueError(f"update({kind!r}, {key!r}) returned the record {new.kind!r}/{new.key!r}")
     return new
+
+
+def unavailable_on(backend: str, *failures: type[BaseException]) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A store method whose `failures` (the server is away, or slower than the store's timeout) raise
+    StoreUnavailable: a clear 503, not a 500."""
+
+    def wrap(method: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(method)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return method(*args, **kwargs)
+            except failures as e:
+                detail = str(e) or type(e).__name__
+                raise StoreUnavailable(f"the order, cart and handoff store ({backend}) is unavailable: {detail}") from e
+
+        return call
+
+    return wrap

@@ -7,25 +7,46 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import redis
+from redis.backoff import NoBackoff
 from redis.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
+from redis.retry import Retry
 
-from assistant.stores.records import NAMESPACE, Change, Record, check_change, check_kind
+from assistant.stores.records import (
+    DEFAULT_TIMEOUT_S,
+    NAMESPACE,
+    Change,
+    Record,
+    check_change,
+    check_kind,
+    unavailable_on,
+)
 
 T = TypeVar("T")
 
 _CHUNK = 500  # records per round trip (and per insert transaction)
+# The server away (refused, reset, still loading its data after a restart) or slower than the timeout.
+_unavailable = unavailable_on("Redis", RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class RedisRecordStore:
     """Every key starts with `<namespace>:records:`. Writes are WATCH + MULTI/EXEC transactions that run again
-    when another client changed a watched record meanwhile. Records never expire: orders and carts are kept."""
+    when another client changed a watched record meanwhile. Records never expire: orders and carts are kept. A call
+    that fails to reach the server, or gets no answer within `timeout_s` (not retried), raises StoreUnavailable."""
 
-    def __init__(self, url: str, *, namespace: str = "shop") -> None:
+    def __init__(self, url: str, *, namespace: str = "shop", timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         if not NAMESPACE.match(namespace):
             raise ValueError(f"namespace {namespace!r}: use lowercase letters, digits and '_'")
         self.prefix = f"{namespace}:records:"
-        self._redis = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=10)
+        self._redis = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=timeout_s,
+            socket_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
 
     # --- keys
 
@@ -71,6 +92,7 @@ class RedisRecordStore:
 
     # --- store
 
+    @_unavailable
     def get(self, kind: str, keys: Sequence[str]) -> dict[str, Record]:
         unique = list(dict.fromkeys(keys))
         found: dict[str, Record] = {}
@@ -82,6 +104,7 @@ class RedisRecordStore:
                     found[key] = r
         return found
 
+    @_unavailable
     def insert(self, groups: Iterable[Sequence[Record]]) -> int:
         pending = [list(g) for g in groups]
         stored = 0
@@ -108,6 +131,7 @@ class RedisRecordStore:
                 stored += self._transaction(fn, *watched)
         return stored
 
+    @_unavailable
     def update(self, kind: str, key: str, change: Change) -> Record | None:
         rkey = self._rkey(kind, key)
 
@@ -123,6 +147,7 @@ class RedisRecordStore:
 
         return self._transaction(fn, rkey)
 
+    @_unavailable
     def delete(self, kind: str, key: str) -> bool:
         rkey = self._rkey(kind, key)
 
@@ -138,6 +163,7 @@ class RedisRecordStore:
 
         return self._transaction(fn, rkey)
 
+    @_unavailable
     def list(self, kind: str, owner: str, *, newest_first: bool = False, limit: int | None = None) -> list[Record]:
         if limit is not None and limit <= 0:
             return []
@@ -147,10 +173,12 @@ class RedisRecordStore:
         found = self.get(kind, keys)
         return [found[k] for k in keys if k in found]  # a record deleted since the zrange is left out
 
+    @_unavailable
     def keys(self, kind: str) -> set[str]:
         members: set[str] = self._redis.smembers(self._akey(kind))  # type: ignore[assignment]
         return set(members)
 
+    @_unavailable
     def count(self, kind: str) -> int:
         return int(self._redis.scard(self._akey(kind)))  # type: ignore[arg-type]
 
