@@ -10,12 +10,20 @@ import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
-from assistant.errors import FeatureOff, InvalidImage, InvalidRequest, Unavailable, UnknownProducts
+from assistant.errors import (
+    FeatureOff,
+    InvalidImage,
+    InvalidRequest,
+    StoreUnavailable,
+    Unavailable,
+    UnknownProducts,
+)
 from assistant.principal import Principal
 from assistant.schemas import EventIn, ProductCard, SearchQuery, SearchResponse
 from retrieval.filters import FilterError
 from retrieval.personalization import Event, ProfileStore, refresh_profile
 from retrieval.search import SearchEngine, SearchResult
+from retrieval.store import VectorStoreUnavailable
 
 
 def check_image(photo: bytes) -> None:
@@ -46,7 +54,10 @@ class CatalogService:
             raise InvalidRequest(f"invalid filters: {e}") from None
         shopper = principal.shopper_id if principal.role == "widget" else query.shopper_id
         profile = self.profiles.get(shopper) if self.profiles is not None and shopper else None
-        results = await asyncio.to_thread(self.engine.search, query.q, filters, query.k, "full", profile)
+        try:
+            results = await asyncio.to_thread(self.engine.search, query.q, filters, query.k, "full", profile)
+        except VectorStoreUnavailable as e:
+            raise StoreUnavailable(f"the product index is unavailable ({e}); try again shortly") from None
         return SearchResponse(query=query.q, products=[ProductCard.of(r.product, r) for r in results])
 
     async def search_photo(self, photo: bytes, k: int) -> SearchResponse:

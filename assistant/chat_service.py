@@ -115,7 +115,12 @@ class ChatService:
                     turn = await self.sessions.begin_turn(session.session_id, opened.message)
                     live = self._start(principal, opened, turn, opening)
                     if self.live.hub.shared:  # another replica may have handed the session to a person meanwhile
-                        await people.recheck(session, live)
+                        try:
+                            await people.recheck(session, live)
+                        except BaseException:  # unchecked (the store is down): the turn does not run
+                            if live.task is not None:
+                                live.task.cancel()
+                            raise
         except BaseException:
             opened.routing.cancel()
             raise
@@ -144,8 +149,14 @@ class ChatService:
         if turn is None:
             raise EventNotFound(f"no turn {turn_id!r} in session {session_id!r}")
         person, open_person = turn.kind == "person", turn.kind == "person" and not turn.finished
-        events = self.live.replay(
-            session_id, turn_id, last_event_id, person=person, open_person=open_person, running=not turn.finished
+        events = await self.live.replay(
+            session_id,
+            turn_id,
+            last_event_id,
+            person=person,
+            open_person=open_person,
+            running=not turn.finished,
+            ended=turn.status,
         )
         if principal.role == "agent":
             return events

@@ -41,7 +41,11 @@ class Components:
 
     def engine(self) -> SearchEngine:
         return SearchEngine(
-            self.store, LexicalIndex.load(self.settings.lexical_dir), self.text_encoder, self.image_encoder
+            self.store,
+            LexicalIndex.load(self.settings.lexical_dir),
+            self.text_encoder,
+            self.image_encoder,
+            exact_scan_max=self.settings.exact_scan_max,
         )
 
     def close(self) -> None:
@@ -60,7 +64,11 @@ def make_text_encoder(settings: RetrievalSettings) -> TextEncoder:
 def build_components(settings: RetrievalSettings, text_encoder: TextEncoder | None = None) -> Components:
     """Open Chroma, load the encoders and the stores named by `settings`."""
     client = make_chroma_client(
-        settings.chroma_mode, settings.resolved_chroma_path, settings.chroma_host, settings.chroma_port
+        settings.chroma_mode,
+        settings.resolved_chroma_path,
+        settings.chroma_host,
+        settings.chroma_port,
+        timeout_s=settings.chroma_timeout_s,
     )
     encoder = text_encoder or make_text_encoder(settings)
     image = ClipEncoder(settings.clip_model_path) if settings.clip_model_path else None

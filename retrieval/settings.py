@@ -29,6 +29,19 @@ class RetrievalSettings(BaseSettings):
     chroma_path: Path | None = Field(default=None, description="embedded Chroma directory; default data_dir/chroma")
     chroma_host: str = Field(default="127.0.0.1", description="Chroma server host (SHOP_CHROMA_MODE=http)")
     chroma_port: int = Field(default=8000, ge=1, le=65535, description="Chroma server port (SHOP_CHROMA_MODE=http)")
+    chroma_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Chroma server (SHOP_CHROMA_MODE=http): how long one request may take; past it (the server is down "
+        "or hung) a search gets 503 instead of waiting",
+    )
+    exact_scan_max: int = Field(
+        default=20_000,
+        ge=0,
+        description="a catalog, or what a search's filters leave of it, of at most this many products is searched by "
+        "an exact scan of the local vectors (exact, and fast at this size); larger ones by Chroma's index; 0: always "
+        "Chroma",
+    )
     collection: str = Field(
         default="catalog",
         min_length=3,

@@ -7,12 +7,14 @@ lexical index's docstore beside the BM25 files.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 import numpy as np
 
 from retrieval.batching import MicroBatcher
@@ -21,12 +23,32 @@ from retrieval.product import Product
 
 ChromaMode = Literal["persistent", "http", "ephemeral"]
 _BATCH = 1_000
+DEFAULT_HTTP_TIMEOUT_S = 10.0
+# What a Chroma server that is down, hung or restarting makes the HTTP client raise.
+_SERVER_AWAY = (httpx.TransportError, OSError)
+
+
+def bound_http_timeout(client: Any, timeout_s: float) -> None:
+    """Chroma's HttpClient sends its requests with no timeout (a hung server holds a search, and its thread, forever):
+    give its HTTP session one. The session is not public API: when it is not where it was, nothing changes."""
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(timeout_s)
+
+
+class VectorStoreUnavailable(RuntimeError):
+    """The Chroma server does not answer, or not within the client's timeout."""
 
 
 def make_chroma_client(
-    mode: ChromaMode, path: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000
+    mode: ChromaMode,
+    path: str | Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
 ) -> Any:
-    """A Chroma client: embedded on disk, a server over HTTP, or in memory (tests)."""
+    """A Chroma client: embedded on disk, a server over HTTP (each request bounded by `timeout_s`), or in memory
+    (tests)."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -37,7 +59,9 @@ def make_chroma_client(
         Path(path).mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     if mode == "http":
-        return chromadb.HttpClient(host=host, port=port, settings=chroma_settings)
+        client = chromadb.HttpClient(host=host, port=port, settings=chroma_settings)
+        bound_http_timeout(client, timeout_s)
+        return client
     if mode == "ephemeral":
         return chromadb.EphemeralClient(settings=chroma_settings)
     raise ValueError(f"unknown chroma_mode {mode!r}; use persistent, http or ephemeral")
@@ -113,10 +137,12 @@ class VectorStore:
     # -- reading -------------------------------------------------------------------------
 
     def count(self) -> int:
-        return int(self.text.count())
+        with _server_away():
+            return int(self.text.count())
 
     def image_count(self) -> int:
-        return int(self.image.count())
+        with _server_away():
+            return int(self.image.count())
 
     def stored_hashes(self) -> dict[str, tuple[str, str]]:
         """id -> (content hash, text hash) of every stored product."""
@@ -141,18 +167,35 @@ class VectorStore:
     def get_text_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         for start in range(0, len(ids), 5_000):
-            got = self.text.get(ids=list(ids[start : start + 5_000]), include=["embeddings"])
+            with _server_away():
+                got = self.text.get(ids=list(ids[start : start + 5_000]), include=["embeddings"])
             for pid, v in zip(got["ids"], got["embeddings"], strict=True):
                 out[pid] = np.asarray(v, dtype=np.float32)
         return out
 
     def query_text(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
-        """The k nearest text vectors that pass the filters, nearest first."""
-        return self._text_queries(_Query(vector, k, filters.to_where() if filters else None)) if k > 0 else []
+        """The k nearest text vectors that pass the filters, nearest first; VectorStoreUnavailable when the Chroma
+        server does not answer."""
+        if k <= 0:
+            return []
+        with _server_away():
+            return self._text_queries(_Query(vector, k, filters.to_where() if filters else None))
 
     def query_image(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
-        """The k nearest image vectors that pass the filters, nearest first."""
-        return self._image_queries(_Query(vector, k, filters.to_where() if filters else None)) if k > 0 else []
+        """The k nearest image vectors that pass the filters, nearest first (VectorStoreUnavailable as above)."""
+        if k <= 0:
+            return []
+        with _server_away():
+            return self._image_queries(_Query(vector, k, filters.to_where() if filters else None))
+
+
+@contextmanager
+def _server_away() -> Iterator[None]:
+    """The Chroma server's transport failures (refused, reset, timed out) as VectorStoreUnavailable."""
+    try:
+        yield
+    except _SERVER_AWAY as e:
+        raise VectorStoreUnavailable(f"the Chroma server does not answer: {type(e).__name__}: {e}") from e
 
 
 @dataclass(frozen=True)

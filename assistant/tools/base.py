@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from assistant.errors import StoreUnavailable
 from assistant.llm.base import ToolSpec
+from retrieval.store import VectorStoreUnavailable
 from retrieval.validation import errors_text
 
 if TYPE_CHECKING:
@@ -164,6 +166,8 @@ class Toolbox:
             out = await asyncio.to_thread(tool.fn, args, ctx)
         except ToolError as exc:
             return result(ok=False, error=exc.message, data=exc.data, error_kind="refused")
+        except (StoreUnavailable, VectorStoreUnavailable):
+            raise  # a store is down: the turn ends with an `unavailable` error, not an answer built on a failed call
         except Exception as exc:  # one failing tool must not end the turn
             log.exception("tool %s failed", name)
             return result(ok=False, error=f"{name} failed: {type(exc).__name__}: {exc}", error_kind="failed")

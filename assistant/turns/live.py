@@ -24,7 +24,14 @@ from pydantic import BaseModel
 from assistant.errors import EventNotFound
 from assistant.schemas import DoneEvent
 from assistant.sessions.base import SessionStore
-from assistant.sessions.models import InvalidEventId, StoredEvent, make_event_id, parse_event_id, utc_now
+from assistant.sessions.models import (
+    InvalidEventId,
+    StoredEvent,
+    TurnStatus,
+    make_event_id,
+    parse_event_id,
+    utc_now,
+)
 from assistant.turns.hubs import SessionHub
 
 log = logging.getLogger(__name__)
@@ -81,20 +88,23 @@ class TurnLog:
         if last is not None:
             await asyncio.shield(last)  # a cancelled turn still logs and publishes what it emitted
 
-    async def close_with(self, closing: Sequence[BaseModel]) -> None:
+    async def close_with(self, closing: Sequence[BaseModel], logged: bool = True) -> None:
         """Log the turn's closing events (`error`, `done`) and publish them. Those the log refuses (its store down
         or full) are published all the same, without an id: the turn's followers still end with them instead of
-        a stream that breaks off; a client resuming later gets the log's own end (`done`, failed)."""
+        a stream that breaks off; a client resuming later gets the log's own end. `logged` False: an earlier event
+        was refused already (the store is away), none is tried (each try would wait out the store's timeout)."""
         for i, event in enumerate(closing):
-            try:
-                await self.emit(event)
-                await self.flush()
-            except Exception:
-                log.warning("turn %s: closing events not logged; sent unlogged", self.turn_id, exc_info=True)
-                for rest in closing[i:]:
-                    data = rest.model_dump(mode="json", by_alias=True)
-                    self.live.publish(StoredEvent(id="", event=data.pop("event"), data=data))
-                return
+            if logged:
+                try:
+                    await self.emit(event)
+                    await self.flush()
+                    continue
+                except Exception:
+                    log.warning("turn %s: closing events not logged; sent unlogged", self.turn_id, exc_info=True)
+            for rest in closing[i:]:
+                data = rest.model_dump(mode="json", by_alias=True)
+                self.live.publish(StoredEvent(id="", event=data.pop("event"), data=data))
+            return
 
 
 class LiveTurns:
@@ -234,21 +244,25 @@ class LiveTurns:
         person: bool = False,
         open_person: bool = False,
         running: bool = False,
+        ended: TurnStatus = "failed",
     ) -> AsyncIterator[StoredEvent]:
         """The turn's events after `last_event_id`: followed live when it runs here, or (`running`, several replicas)
-        on another replica; else read from the log (a turn whose process died before its done event gets one, marked
-        failed). A person's turn is read from the log: any replica may add to it (its live part is on the session
-        stream); an open one is not over."""
+        on another replica; else read from the log (a turn whose log has no done event gets one: `ended`, its stored
+        status — failed when its process died, completed when the store took the turn but not its done). A person's
+        turn is read from the log: any replica may add to it (its live part is on the session stream); an open one is
+        not over. The log is read before this returns: an id it cannot place (EventNotFound) or a store that is down
+        (Unavailable) is an error status, not a stream cut short."""
         live = None if person else self._live.get(turn_id)
         if live is not None:
-            async for event in self.follow(live, parse_event_id(last_event_id)[1]):
-                yield event
-            return
+            return self.follow(live, parse_event_id(last_event_id)[1])
         if running and not person and self.hub.shared:
-            async for event in self._follow_elsewhere(session_id, turn_id, last_event_id):
-                yield event
-            return
+            return self._follow_elsewhere(session_id, turn_id, last_event_id)
         events = await self._logged_after(session_id, turn_id, last_event_id)
+        return self._replayed(events, turn_id, last_event_id, open_person, ended)
+
+    async def _replayed(
+        self, events: list[StoredEvent], turn_id: str, last_event_id: str, open_person: bool, ended: TurnStatus
+    ) -> AsyncIterator[StoredEvent]:
         for ev in events:
             yield ev
         if open_person:
@@ -256,7 +270,8 @@ class LiveTurns:
         last = events[-1] if events else None
         if (last.event if last else "") != "done":
             seq = (last.seq if last else parse_event_id(last_event_id)[1]) + 1
-            done = DoneEvent(turn_id=turn_id, status="failed").model_dump(mode="json", exclude={"event"})
+            status = ended if ended in ("completed", "cancelled") else "failed"
+            done = DoneEvent(turn_id=turn_id, status=status).model_dump(mode="json", exclude={"event"})
             yield StoredEvent(id=f"{turn_id}:{seq}", event="done", data=done)
 
     async def _logged_after(self, session_id: str, turn_id: str, last_event_id: str) -> list[StoredEvent]:
@@ -317,9 +332,8 @@ class LiveTurns:
                 if session is not None:
                     turn = next((t for t in session.turns if t.turn_id == turn_id), None)
                     if turn is None or turn.finished:  # read before the log: a `done` logged meanwhile was read
-                        cut = turn is not None and turn.status == "cancelled"
-                        done = DoneEvent(turn_id=turn_id, status="cancelled" if cut else "failed").model_dump(
-                            mode="json", exclude={"event"}
-                        )
+                        # Stored completed with no done logged: the store took the turn, then not its done.
+                        status = turn.status if turn is not None and turn.status != "in_progress" else "failed"
+                        done = DoneEvent(turn_id=turn_id, status=status).model_dump(mode="json", exclude={"event"})
                         yield StoredEvent(id=make_event_id(turn_id, last + 1), event="done", data=done)
                         return

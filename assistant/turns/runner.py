@@ -36,6 +36,7 @@ from assistant.trace import Trace
 from assistant.turns.answer import AnswerWriter
 from assistant.turns.live import Live, TurnLog
 from assistant.turns.summaries import Summarizer
+from retrieval.store import VectorStoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -75,22 +76,28 @@ class TurnRunner:
             for event in opening:  # e.g. the `state` of a closed session the shopper reopened
                 await events.emit(event)
             async with asyncio.timeout(self.turn_timeout_s):
-                await self.steps(inp, turn, events, started)
+                done = await self.steps(inp, turn, events, started)
             await events.flush()
+            # Stored before the client is told: a `done` a client saw is never a turn the store does not have.
+            await self.sessions.complete_turn(session.session_id, turn)
         except asyncio.CancelledError:
             turn.status, turn.error = "cancelled", live.cancel_reason or "client disconnected"
             await asyncio.shield(self._close(inp, turn, events, None))
             raise
         except Exception as e:  # a bug or a store failure: report it on the stream, never hang
-            log.exception("turn %s failed", turn.turn_id)
             turn.status, turn.error = "failed", f"{type(e).__name__}: {e}"
+            if isinstance(e, Unavailable | VectorStoreUnavailable):  # a store is down: not a bug
+                log.warning("turn %s failed: %s", turn.turn_id, e)
+            else:
+                log.exception("turn %s failed", turn.turn_id)
             await self._close(inp, turn, events, _error_body(e))
             return
-        await self._close(inp, turn, None, None)
+        self.metrics.turns_finished.labels(status=turn.status).inc()
+        await asyncio.shield(events.close_with([done]))  # logged, or (the store just went) published unlogged
         self.summarizer.after_turn(session, turn)
 
-    async def steps(self, inp: TurnInput, turn: Turn, events: TurnLog, started: float) -> None:
-        """intent → products / action / handoff → tokens → citation → done."""
+    async def steps(self, inp: TurnInput, turn: Turn, events: TurnLog, started: float) -> DoneEvent:
+        """intent → products / action / handoff → tokens → citation; the `done` to send once the turn is stored."""
         trace = Trace()
         turn.tool_trace = trace.entries  # records added until the turn is stored are stored with it
         understood = await self.planner.understand(inp, trace)
@@ -124,26 +131,26 @@ class TurnRunner:
             if answer.error is not None:
                 turn.status, turn.error = "failed", answer.error.message
                 await events.emit(ErrorEvent(error=answer.error))
-                await events.emit(DoneEvent(turn_id=turn.turn_id, status="failed", withheld=answer.withheld))
-                return
+                return DoneEvent(turn_id=turn.turn_id, status="failed", withheld=answer.withheld)
             if reply.citations:
                 await events.emit(CitationEvent(ids=reply.citations))
             turn.status = "completed"
-            await events.emit(DoneEvent(turn_id=turn.turn_id, status="completed", withheld=answer.withheld))
+            return DoneEvent(turn_id=turn.turn_id, status="completed", withheld=answer.withheld)
         finally:
             understood.cancel()
 
-    async def _close(self, inp: TurnInput, turn: Turn, events: TurnLog | None, error: ErrorBody | None) -> None:
+    async def _close(self, inp: TurnInput, turn: Turn, events: TurnLog, error: ErrorBody | None) -> None:
         """Log the closing events an interrupted turn still owes, and store the turn."""
         try:
-            if events is not None:
-                try:
-                    await events.flush()
-                except Exception:  # an earlier event was not logged: still try to close the turn's log
-                    log.exception("event of turn %s not logged", turn.turn_id)
-                cancelled = turn.status == "cancelled"
-                done = DoneEvent(turn_id=turn.turn_id, status="cancelled" if cancelled else "failed")
-                await events.close_with([ErrorEvent(error=error), done] if error is not None else [done])
+            logged = True
+            try:
+                await events.flush()
+            except Exception:  # an earlier event was not logged (the store is away): the end goes out unlogged
+                log.warning("event of turn %s not logged", turn.turn_id, exc_info=True)
+                logged = False
+            cancelled = turn.status == "cancelled"
+            done = DoneEvent(turn_id=turn.turn_id, status="cancelled" if cancelled else "failed")
+            await events.close_with([ErrorEvent(error=error), done] if error is not None else [done], logged)
             await self.sessions.complete_turn(inp.session.session_id, turn)
         except Exception:  # the store is failing too: followers are still released (live.py)
             log.exception("could not store turn %s", turn.turn_id)
@@ -157,6 +164,8 @@ def _error_body(e: Exception) -> ErrorBody:
         return ErrorBody(code="timeout", message="the turn took too long")
     if isinstance(e, Unavailable):  # a part it needs is away, e.g. the session store's disk is full
         return ErrorBody(code=e.code, message=e.message)
+    if isinstance(e, VectorStoreUnavailable):
+        return ErrorBody(code="unavailable", message="the product index is unavailable; try again shortly")
     return ErrorBody(code="internal", message="internal error; it was logged")
 
 

@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 from assistant.dialogue.context import summarize_turns
+from assistant.errors import Unavailable
 from assistant.grounding import Facts, ground
 from assistant.llm.base import LLM, ChatMessage, LLMError
 from assistant.prompts import PromptRegistry
@@ -53,7 +54,14 @@ class Summarizer:
             task.add_done_callback(self._background.discard)
 
     async def summarize(self, session_id: str) -> None:
-        """Summarise the session's older turns with the model and store the summary."""
+        """Summarise the session's older turns with the model and store the summary (not when the store is down:
+        a later turn asks again)."""
+        try:
+            await self._summarize(session_id)
+        except Unavailable as e:
+            log.info("no summary for %s: %s", session_id, e)
+
+    async def _summarize(self, session_id: str) -> None:
         session = await self.sessions.get_session(session_id)
         older = self.unsummarised(session) if session is not None else []
         if not older:
