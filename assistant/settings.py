@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from retrieval.settings import RetrievalSettings
@@ -237,14 +237,16 @@ class AssistantSettings(RetrievalSettings):
         "empty: the demo keys unless SHOP_DEMO_KEYS=false",
     )
     demo_keys: bool = Field(default=True, description="accept the documented demo keys when SHOP_API_KEYS is empty")
-    cors_origins: list[str] = Field(
+    cors_origins: Annotated[list[str], NoDecode] = Field(  # raw to _parse_origins: empty is []
         default_factory=lambda: ["http://localhost:3000"],
-        description="browser origins allowed to call the API (the pages that embed a chat client), JSON list; every "
+        description="browser origins allowed to call the API (the pages that embed a chat client), a JSON list or "
+        "comma-separated; every "
         "publishable key's allowed_origins are allowed too",
     )
-    agent_origins: list[str] = Field(
+    agent_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="browser origins an agent key is accepted from (an agent console's page), JSON list, besides "
+        description="browser origins an agent key is accepted from (an agent console's page), a JSON list or "
+        "comma-separated, besides "
         "this process's own (its console at /console, where `serve` listens); a request with an agent key and any "
         "other Origin header is refused",
     )
@@ -286,6 +288,20 @@ class AssistantSettings(RetrievalSettings):
     )
     host: str = Field(default="127.0.0.1", description="address `shop-assistant serve` listens on")
     port: int = Field(default=8080, ge=1, le=65535, description="port `shop-assistant serve` listens on")
+
+    @field_validator("cors_origins", "agent_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, v: object, info: ValidationInfo) -> object:
+        """From the environment: a JSON list, or origins separated by commas; empty is none."""
+        if not isinstance(v, str):
+            return v
+        text = v.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"SHOP_{(info.field_name or '').upper()} is not a valid JSON list: {e}") from e
+        return [part.strip() for part in text.split(",") if part.strip()]
 
     @field_validator("agent_origins")
     @classmethod

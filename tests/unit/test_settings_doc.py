@@ -76,3 +76,26 @@ def test_an_empty_api_keys_variable_means_the_demo_keys(monkeypatch: pytest.Monk
     monkeypatch.setenv("SHOP_API_KEYS", "{not json")
     with pytest.raises(ValueError, match="SHOP_API_KEYS is not valid JSON"):
         AssistantSettings()
+
+
+@pytest.mark.parametrize("variable", ["SHOP_CORS_ORIGINS", "SHOP_AGENT_ORIGINS"])
+def test_origin_lists_read_empty_json_or_commas(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    """Empty was a SettingsError at start, like SHOP_API_KEYS; a comma-separated list is what operators write."""
+    monkeypatch.chdir(Path(__file__).parent)
+    field = variable.removeprefix("SHOP_").lower()
+    monkeypatch.setenv(variable, "")
+    assert getattr(AssistantSettings(), field) == []
+    monkeypatch.setenv(variable, '["https://a.example", "https://b.example:8443"]')
+    assert getattr(AssistantSettings(), field) == ["https://a.example", "https://b.example:8443"]
+    monkeypatch.setenv(variable, " https://a.example, https://b.example:8443 ")
+    assert getattr(AssistantSettings(), field) == ["https://a.example", "https://b.example:8443"]
+    monkeypatch.setenv(variable, '["https://a.example"')
+    with pytest.raises(ValueError, match=f"{variable} is not a valid JSON list"):
+        AssistantSettings()
+
+
+def test_agent_origins_still_need_scheme_and_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(Path(__file__).parent)
+    monkeypatch.setenv("SHOP_AGENT_ORIGINS", "https://console.example/path")
+    with pytest.raises(ValueError, match="write scheme://host"):
+        AssistantSettings()
