@@ -9,8 +9,8 @@ titles in the widget and console, in Chromium), load (concurrent SSE conversatio
 and vanishing clients), faults (kill -9 mid-turn, the model server killed and stopped, disk full), stores (the
 Chroma server, Redis and PostgreSQL stopped and restarted under traffic).
 
-Prints a table, writes DIR/reliability.json, and ends with the line
-`requests=<n> server_errors=<n> hung_streams=<n> lost_turns=<n> cross_reads=<n> unconfirmed_writes=<n>`.
+Prints a table, writes DIR/reliability.json and DIR/reliability.md (the checks as a markdown table), and ends with
+the line `requests=<n> server_errors=<n> hung_streams=<n> lost_turns=<n> cross_reads=<n> unconfirmed_writes=<n>`.
 Exit status 0 only when nothing broke.
 """
 
@@ -104,6 +104,27 @@ def print_table(tally: Tally, seconds: dict[str, float]) -> None:
     print("seconds: " + ", ".join(f"{p} {s:.0f}" for p, s in seconds.items()))
 
 
+def cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The run as markdown: a line saying when and where, then every check (README links the full run's)."""
+    lines = [
+        f"{'Quick' if report['quick'] else 'Full'} run of `python -m eval.reliability"
+        f"{' --quick' if report['quick'] else ''}`, {report['date']}, commit {report['commit']}, {report['machine']}: "
+        f"`{' '.join(f'{k}={v}' for k, v in report['counters'].items())}`.",
+        "",
+        "| part | check | tried | broke | note |",
+        "|---|---|---:|---:|---|",
+    ]
+    lines += [
+        f"| {c['part']} | {cell(c['name'])} | {c['tried']} | {c['broke']} | {cell(c['note'])} |"
+        for c in report["checks"]
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def parse_parts(text: str) -> list[str]:
     names = [p.strip() for p in text.split(",") if p.strip()]
     bad = [n for n in names if n not in PARTS]
@@ -166,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = args.report / "reliability.json"
     out.write_text(json.dumps(report, indent=2))
+    (args.report / "reliability.md").write_text(markdown(report))
     print_table(tally, seconds)
     print(f"report: {out}")
     print(tally.last_line())
