@@ -286,6 +286,18 @@ class AssistantSettings(RetrievalSettings):
     heartbeat_s: float = Field(
         default=15.0, gt=0, description="seconds between keep-alive comments on a quiet SSE stream, so proxies keep it"
     )
+    request_timeout_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="seconds a client has to send a whole request, headers and body; a slower one (slowloris) gets "
+        "408 and is disconnected",
+    )
+    send_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="seconds a connection may take none of the bytes waiting for it (a reader that stopped reading, "
+        "its buffers full) before it is dropped; a stream's client reconnects with Last-Event-ID",
+    )
     host: str = Field(default="127.0.0.1", description="address `shop-assistant serve` listens on")
     port: int = Field(default=8080, ge=1, le=65535, description="port `shop-assistant serve` listens on")
 

@@ -32,6 +32,7 @@ def serve(
 ) -> None:
     """Index the catalog, start the model server, and serve the HTTP API until interrupted."""
     from assistant.api.app import create_app
+    from assistant.api.connections import guarded_protocol
 
     settings = AssistantSettings()
     catalog = _catalog_or_exit(settings)  # before the model server or the index: a file it cannot use stops here
@@ -49,6 +50,7 @@ def serve(
         port=settings.port,
         log_level="info",
         timeout_graceful_shutdown=10,
+        http=guarded_protocol(settings.request_timeout_s, settings.send_timeout_s),
     )
 
 
