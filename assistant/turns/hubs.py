@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "shop_live"
 RETRY_S = 1.0
+MAX_BACKLOG = 1000
+"""Events one session stream may have waiting: a stream further behind (its client stopped reading) is ended, its
+backlog freed; the client reconnects with Last-Event-ID and reads the rest from the log."""
 
 Fetch = Callable[[str, str], Awaitable[StoredEvent | None]]
 """(session id, event id) -> the logged event: for a message too large to travel whole."""
@@ -34,8 +37,9 @@ class SessionHub:
 
     shared = False
 
-    def __init__(self) -> None:
-        self._subscribers: dict[str, set[asyncio.Queue[StoredEvent]]] = {}
+    def __init__(self, max_backlog: int = MAX_BACKLOG) -> None:
+        self.max_backlog = max_backlog
+        self._subscribers: dict[str, set[asyncio.Queue[StoredEvent | None]]] = {}
         self.on_cancel: Callable[[str, str], object] | None = None  # LiveTurns: cancel a session's turns here
         self.on_follow: Callable[[str], object] | None = None  # LiveTurns: a turn of this process is followed elsewhere
 
@@ -56,16 +60,21 @@ class SessionHub:
         return len(self._subscribers.get(session_id, ()))
 
     @contextlib.contextmanager
-    def subscribe(self, session_id: str) -> Iterator[asyncio.Queue[StoredEvent]]:
-        queue: asyncio.Queue[StoredEvent] = asyncio.Queue()
+    def subscribe(self, session_id: str) -> Iterator[asyncio.Queue[StoredEvent | None]]:
+        """The session's events as they are published; None once the subscriber fell `max_backlog` events behind
+        (it was dropped: nothing more comes)."""
+        queue: asyncio.Queue[StoredEvent | None] = asyncio.Queue(self.max_backlog + 1)
         self._subscribers.setdefault(session_id, set()).add(queue)
         try:
             yield queue
         finally:
-            queues = self._subscribers.get(session_id, set())
-            queues.discard(queue)
-            if not queues:
-                self._subscribers.pop(session_id, None)
+            self._unsubscribe(session_id, queue)
+
+    def _unsubscribe(self, session_id: str, queue: asyncio.Queue[StoredEvent | None]) -> None:
+        queues = self._subscribers.get(session_id, set())
+        queues.discard(queue)
+        if not queues:
+            self._subscribers.pop(session_id, None)
 
     async def start(self) -> None:
         """Start listening to the other replicas (nothing to do in one process)."""
@@ -80,8 +89,15 @@ class SessionHub:
 
     def _deliver(self, session_id: str, event: StoredEvent) -> int:
         queues = self._subscribers.get(session_id, set())
-        for queue in queues:
-            queue.put_nowait(event)
+        for queue in list(queues):
+            if queue.qsize() < self.max_backlog:
+                queue.put_nowait(event)
+            else:  # a subscriber that stopped taking events: its backlog is freed, its stream ends
+                log.info("session %s: a stream %d events behind was dropped", session_id, self.max_backlog)
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(None)
+                self._unsubscribe(session_id, queue)
         return len(queues)
 
     def _received(self, message: dict[str, Any], event: StoredEvent | None) -> None:
@@ -101,8 +117,8 @@ class SharedHub(SessionHub):
 
     shared = True
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, max_backlog: int = MAX_BACKLOG) -> None:
+        super().__init__(max_backlog)
         self.origin = uuid.uuid4().hex  # this replica: what it sent comes back to it, and is ignored
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []

@@ -58,10 +58,12 @@ async def follow_session(
                     if visible(event):
                         yield event
         while True:
-            event = await queue.get()
-            if event.id:
-                if event.seq <= seen.get(event.turn_id, -1):
+            live = await queue.get()
+            if live is None:  # fell too far behind and was dropped: the client resumes from the log
+                return
+            if live.id:
+                if live.seq <= seen.get(live.turn_id, -1):
                     continue  # already read from the log
-                seen[event.turn_id] = event.seq
-            if visible(event):
-                yield event
+                seen[live.turn_id] = live.seq
+            if visible(live):
+                yield live
