@@ -365,6 +365,39 @@ def test_client_disconnect_cancels_the_model_stream(running: Running) -> None:
     assert status == "cancelled"
 
 
+def test_a_client_that_leaves_while_its_turn_is_being_stored_does_not_leave_it_in_progress(running: Running) -> None:
+    """The client disconnects while the turn is being stored, before its stream begins: the turn, which nobody
+    follows, is cancelled after the resume grace (when the turn was stored inside the stream, the disconnect
+    cancelled the store's write and left the turn in_progress for good)."""
+    chat_service = running.services.chat
+    chat_service.live.grace_s = 0.2
+    session = chat_events(running.base_url, {"message": "hello"})[0]["data"]["session_id"]
+    running.llm.streams = [words(200)]
+    running.llm.chunk_delay = 0.05
+    sessions, stored = chat_service.sessions, threading.Event()
+    real_begin = sessions.begin_turn
+
+    async def begin_turn(session_id: str, message: str) -> Any:
+        turn = await real_begin(session_id, message)
+        stored.set()
+        await asyncio.sleep(1.0)  # the client leaves meanwhile
+        return turn
+
+    sessions.begin_turn = begin_turn  # type: ignore[method-assign]
+    with httpx.stream(
+        "POST", f"{running.base_url}/v1/chat", json={"message": "shoes", "session_id": session}, headers=WIDGET
+    ) as r:
+        assert r.status_code == 200
+        assert stored.wait(10)
+    deadline, status = time.monotonic() + 10, None
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{running.base_url}/v1/sessions/{session}", headers=WIDGET).json()["turns"][-1]["status"]
+        if status != "in_progress":
+            break
+        time.sleep(0.1)
+    assert status == "cancelled"
+
+
 def test_turns_of_different_sessions_run_concurrently(running: Running) -> None:
     running.llm.chunk_delay = 0.01
     results: list[list[str]] = []
