@@ -10,7 +10,12 @@
    converted SmolLM2: no errors.
 3. Slow and vanishing clients (eval/reliability/rude_clients.py): streams nobody reads, 500 connections dropped
    at every stage of a request, shoppers who leave mid-turn, slowloris. After each the service answers /readyz and
-   a normal turn, and its descriptors return to the level before.
+   a normal turn, and its descriptors return to the level before. Quick runs the service with 5 s request and send
+   timeouts (SHOP_REQUEST_TIMEOUT_S, SHOP_SEND_TIMEOUT_S) to fit CI's time; the full run keeps their defaults.
+
+Time on 2 busy cores: quick about 3 minutes; full about 20 (the 10-minute soak, the rude clients with the default
+timeouts, the embedded vLLM's start and its 3 minutes). The full run links the converted SmolLM2 of .cache/shop
+into the seed's models dir when the seed has none.
 """
 
 from __future__ import annotations
