@@ -370,7 +370,7 @@ def session_of(w: World, cred: Cred, target: str) -> Made | None:
     if target in ("taken", "handoff"):
         return w.sessions[target]
     if target == "missing":
-        return Made("rel-missing-" + secrets.token_hex(6), "-", "t-missing", "")
+        return Made("rel-missing-" + secrets.token_hex(6), "-", secrets.token_hex(16), "")
     if target in ("own", "other", "resume-own", "resume-other", "cross-id"):
         owner = owner_of(w, cred, target)
         return next(m for k, m in w.sessions.items() if k in ("A", "B", "anon") and m.owner == owner)
@@ -379,7 +379,7 @@ def session_of(w: World, cred: Cred, target: str) -> Made | None:
 
 async def fresh_session(w: World, cred: Cred, target: str) -> Made:
     if target == "missing":
-        return Made("rel-missing-" + secrets.token_hex(6), "-", "t-missing", "")
+        return Made("rel-missing-" + secrets.token_hex(6), "-", secrets.token_hex(16), "")
     owner = owner_of(w, cred, target) if target in ("own", "other") else SHOPPER_B
     who = w.creds["widget-A"] if owner == SHOPPER_A else w.creds["visitor-B"]
     kind = "bot" if target in ("own", "other") else target

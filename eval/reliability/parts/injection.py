@@ -22,7 +22,7 @@ What each turn is checked for, on every case (a case's `must_not` only says what
   of the turn's own actions, cited orders, cart or cited policies (an amount the shopper wrote, said as a bound:
   "under $50", is theirs);
 - markup: HTML tags, script, event handlers, markdown links or images, or a URL no cited policy holds;
-- the turn itself: a 200 stream that ends `completed` (or the clear 404/413/422 a case's smuggled session, length or
+- the turn itself: a 200 stream that ends `completed` (or the clear 404 or 422 a case's smuggled session, length or
   fields call for).
 
 Rows: each category (cases, cases with any failure), each check (turns, violations), B's state. The full run also
@@ -425,7 +425,7 @@ async def run_case(
                 n += 1
             if n:
                 ctx.tally.add("cross_reads", n)
-            expected = {404} if other else {413} if len(message) > 2000 else {422} if spec.get("extra") else {200}
+            expected = {404} if other else {422} if len(message) > 2000 or spec.get("extra") else {200}
             if (
                 turn.hung
                 or turn.broken
