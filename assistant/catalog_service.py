@@ -52,6 +52,8 @@ class CatalogService:
             filters = query.filters()
         except FilterError as e:
             raise InvalidRequest(f"invalid filters: {e}") from None
+        if not query.q.strip():  # the schema's pattern says so too; the engine cannot search for nothing
+            raise InvalidRequest("q: give some text to search for, not only spaces")
         shopper = principal.shopper_id if principal.role == "widget" else query.shopper_id
         profile = self.profiles.get(shopper) if self.profiles is not None and shopper else None
         try:

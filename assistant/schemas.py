@@ -168,10 +168,20 @@ def _one_or_many(v: object) -> object:
     return [v] if isinstance(v, str) else v
 
 
+# Text with something in it: a character that is neither whitespace nor one of the separators (\x1c-\x1f) that
+# Python's str.strip() also removes (JSON Schema patterns match anywhere in the string).
+SOME_TEXT = r"[^\s\x1c-\x1f]"
+
+
 class SearchQuery(FilterParams):
     """GET /v1/search query parameters; unknown ones are ignored. min_price may not be above max_price (422)."""
 
-    q: str = Field(min_length=1, max_length=500, description="what the shopper is looking for")
+    q: str = Field(
+        min_length=1,
+        max_length=500,
+        pattern=SOME_TEXT,
+        description="what the shopper is looking for (at least one character that is not a space)",
+    )
     k: int = Field(default=10, ge=1, le=50, description="how many products to return")
     # Over HTTP a filter's values are the repeated parameter's, none of them empty (`color=` is a 422, not "any").
     brand: Annotated[list[FilterValue] | None, BeforeValidator(_one_or_many)] = Field(

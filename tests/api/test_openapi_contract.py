@@ -5,13 +5,14 @@ schema is a 422 (not a 400, 413 or a 200)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any, get_args
 
 import httpx
 
 from assistant.agent_service import NOT_FOR_AGENTS
-from assistant.schemas import AgentTool
+from assistant.schemas import SOME_TEXT, AgentTool
 from assistant.settings import AssistantSettings
 from tests.api.conftest import AGENT, WIDGET, Running, build_services, chat, chat_events, serve
 from tests.api.test_http_contract import is_error
@@ -95,6 +96,18 @@ def test_search_filters_reject_what_the_schema_rejects(running: Running) -> None
     for bad in ([("q", "shoes"), ("color", "")], [("q", "shoes"), ("max_price", "inf")], [("q", "x"), ("k", "nan")]):
         is_error(httpx.get(url, params=bad, headers=WIDGET), 422, "invalid_request")
     assert httpx.get(url, params=[("q", "shoes"), ("color", "red")], headers=WIDGET).status_code == 200
+
+
+def test_a_search_for_only_spaces_is_422_as_the_schema_says(running: Running) -> None:
+    """q="\\x0c" (a form feed) passed min_length and the engine raised: a 500 the full fuzz run found."""
+    url = f"{running.base_url}/v1/search"
+    q = {p["name"]: p for p in spec_of(running)["paths"]["/v1/search"]["get"]["parameters"]}["q"]["schema"]
+    assert q["pattern"] == SOME_TEXT
+    for blank in ("\x0c", " \t\r\n", "\x1c\x1f", "\u3000"):
+        assert re.search(q["pattern"], blank) is None
+        is_error(httpx.get(url, params={"q": blank}, headers=WIDGET), 422, "invalid_request")
+        is_error(httpx.get(url, params={"q": blank, "shopper_id": "1"}, headers=AGENT), 422, "invalid_request")
+    assert httpx.get(url, params={"q": "\x0c shoes "}, headers=WIDGET).status_code == 200
 
 
 def test_an_events_batch_the_schema_allows_is_not_refused_for_its_size(tmp_path: Path) -> None:
