@@ -81,6 +81,16 @@ class Context:
         self._cleanup.clear()
 
 
+def machine() -> str:
+    """The CPU's model name (platform.processor() is empty on Linux) and the core count."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        name = ""
+    return f"{name or platform.machine()}, {os.cpu_count()} cores"
+
+
 def commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
@@ -178,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "date": started.isoformat(timespec="seconds"),
         "commit": commit(),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "quick": args.quick,
         "parts": args.parts,
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
