@@ -305,6 +305,8 @@ def test_keyboard_only(store: Running, page: Any, sync_api: ModuleType) -> None:
     page.keyboard.type("red running shoes")
     page.keyboard.press("Enter")
     expect(panel.get_by_role("heading", name="Red running shoes")).to_be_visible()
+    # The cards come before the answer's end; while it streams, Stop stands where Send was (and takes the Tab).
+    expect(panel.get_by_role("button", name="Send")).to_be_visible()
     page.keyboard.press("Escape")
     expect(panel).to_be_hidden()
     expect(launcher).to_be_focused()
