@@ -4,13 +4,19 @@ for `send_timeout_s` is dropped.
 
 Without them a slowloris (a request a byte every few seconds) holds a descriptor for as long as it likes, and so
 does a reader that stopped reading: its stream's sends wait forever, and a close with bytes still buffered never
-completes. A dropped stream loses nothing: its client reconnects with Last-Event-ID and reads the rest from the log.
+completes. A drop is a reset (SO_LINGER 0), so the kernel frees what it buffered for the client too, and the client
+learns at once that it was dropped. A dropped stream loses nothing: its client reconnects with Last-Event-ID and reads
+the rest from the log. Heartbeats do not extend the send deadline: only the client taking bytes (the buffer draining
+below its low-water mark) does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import struct
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -49,11 +55,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._request_timer: asyncio.TimerHandle | None = None
         self._stall_timer: asyncio.TimerHandle | None = None
         self._reading_head = True
+        self._lost = False
         super().connection_made(transport)
         self.transport = _Transport(transport, self)  # type: ignore[assignment]
         self._arm_request()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True  # a close after this (uvicorn's, at the response's end) must not arm the send deadline
         for timer in (self._request_timer, self._stall_timer):
             if timer is not None:
                 timer.cancel()
@@ -110,12 +118,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._stall_timer = None
 
     def watch_stall(self) -> None:
-        if self._stall_timer is None:
+        if self._stall_timer is None and not self._lost:
             self._stall_timer = self.loop.call_later(self.send_timeout_s, self._send_stalled)
 
     def _send_stalled(self) -> None:
         self._stall_timer = None
         log.info("%s: took no data for %.0f s; dropping the connection", self._peer, self.send_timeout_s)
+        # A plain abort frees the descriptor but not the connection: the kernel keeps the orphaned socket, its send
+        # buffer (megabytes) and the FIN queued behind it for as long as the client stays alive and takes nothing, so
+        # the client never learns it was dropped. Lingering 0 s makes the close a reset that discards them.
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.transport.abort()
 
 

@@ -148,3 +148,23 @@ def test_a_reader_that_stops_reading_is_dropped_and_the_response_waiting_for_it_
         time.sleep(0.05)
     assert not srv.server_state.connections
     sock.close()
+
+
+def test_a_dropped_reader_gets_a_reset_not_the_megabytes_buffered_for_it(
+    server: tuple[int, App, uvicorn.Server],
+) -> None:
+    """Dropping must free the connection, not only the descriptor: a plain close leaves the kernel an orphaned socket
+    holding megabytes, with the FIN queued behind them, for as long as the client is alive and takes nothing (the
+    client never learns it was dropped). The drop is a reset: the client gets what it had already received, then
+    ECONNRESET."""
+    port, app, _ = server
+    sock = connect(port, rcvbuf=4096)
+    sock.sendall(b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert app.flood_ended.wait(SEND_S + 5), "the stalled response is still waiting for its reader"
+    time.sleep(0.2)
+    got = 0
+    with pytest.raises(ConnectionResetError):
+        while chunk := sock.recv(65536):
+            got += len(chunk)
+    assert got < 2**20, f"{got} bytes still delivered after the drop"
+    sock.close()
