@@ -132,6 +132,39 @@ def send_queue(server_port: int, client_port: int) -> int | None:
     return None
 
 
+ORPHAN_SLACK = 2**16
+"""Bytes the kernel may keep for a reader once the service closed its end: what a graceful close leaves in a small
+socket buffer (a finished chat stream's tail). A dropped stalled stream leaves megabytes unless the drop resets."""
+
+
+def orphaned_bytes(server_port: int, client_ports: list[int]) -> int:
+    """Bytes the kernel still holds for these client connections after the service closed its end (sockets with no
+    descriptor: inode 0 in /proc/net/tcp). A service that drops a reader with a plain close leaves exactly that: the
+    orphan keeps its send buffer and queues the FIN behind it for as long as the reader takes nothing."""
+    try:
+        lines = open("/proc/net/tcp").read().splitlines()[1:]
+    except OSError:
+        return 0
+    held = 0
+    for line in lines:
+        cols = line.split()
+        local, remote, queues, inode = cols[1], cols[2], cols[4], cols[9]
+        if int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) in client_ports:
+            if inode == "0":
+                held += int(queues.split(":")[0], 16)
+    return held
+
+
+async def watch_orphans(server_port: int, client_ports: list[int], stop: asyncio.Event) -> int:
+    """The most `orphaned_bytes` seen until `stop` is set."""
+    most = 0
+    while not stop.is_set():
+        most = max(most, orphaned_bytes(server_port, client_ports))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.25)
+    return max(most, orphaned_bytes(server_port, client_ports))
+
+
 async def session_view(client: httpx.AsyncClient, key: str, session_id: str) -> dict[str, Any]:
     resp = await client.get(f"/v1/sessions/{session_id}", headers=bearer(key))
     return resp.json() if resp.status_code == 200 else {"turns": [], "status": resp.status_code}
@@ -178,7 +211,7 @@ async def never_read(ctx: Context, svc: Service, pump_turns: int, volume_bytes: 
     more than the kernel's buffers hold, so the service's sends to the reader stall. The unread turn still completes
     and is stored; the other tab, the agent and another shopper are unaffected; the service lets go of both
     connections by itself (within `drop_within_s` of the pump's end) while the reader still holds its sockets, so
-    what it buffered for the reader is freed."""
+    what it buffered for the reader is freed, in the kernel too (no orphaned socket keeps megabytes for it)."""
     res = Result()
     key = WIDGET_B
     marker = f"show me backpacks ({uuid.uuid4().hex[:8]})"
@@ -192,6 +225,8 @@ async def never_read(ctx: Context, svc: Service, pump_turns: int, volume_bytes: 
         stream_sock.sendall(http_request("GET", f"/v1/sessions/{session_id}/stream", key, Accept="text/event-stream"))
         stop = asyncio.Event()
         other = asyncio.create_task(others_turns(ctx, svc, WIDGET_A, stop))
+        readers = [chat_sock.getsockname()[1], stream_sock.getsockname()[1]]
+        orphans = asyncio.create_task(watch_orphans(svc.port, readers, stop))
         sem = asyncio.Semaphore(6)
         t0 = time.monotonic()
 
@@ -234,6 +269,7 @@ async def never_read(ctx: Context, svc: Service, pump_turns: int, volume_bytes: 
         fds_held = await settle_fds(svc, fds_before, 1, drop_within_s)
         stop.set()
         others = await other
+        orphaned = await orphans
         bad = [e for t in others if (e := turn_error(t))]
         res.expect(not bad, f"another shopper: {len(bad)} of {len(others)} turns broke: {bad[:2]}")
         turn = await chat_turn(client, ctx.tally, key, "thanks!", session_id, 60)
@@ -247,7 +283,13 @@ async def never_read(ctx: Context, svc: Service, pump_turns: int, volume_bytes: 
         f"{drop_within_s:.0f} s after the pump the service still held the unread connections (chat stream closed: "
         f"{chat_closed}, session stream closed: {stream_closed}; descriptors {fds_before} before, {fds_held} then)",
     )
+    res.expect(
+        orphaned <= ORPHAN_SLACK,
+        f"the service dropped the reader with a plain close: the kernel kept {orphaned} bytes for it in orphaned "
+        "sockets (a drop must reset the connection)",
+    )
     res.details = {
+        "orphaned_bytes": orphaned,
         "pumped_turns": len(pumped),
         "agent_messages": messages,
         "volume_mb": round(volume_bytes / 2**20, 1),
