@@ -75,10 +75,11 @@ _AWAY = (psycopg.OperationalError, psycopg.InterfaceError, OSError, TimeoutError
 _unavailable = unavailable_on("PostgreSQL", *_AWAY)
 
 
-class TimedAsyncConnection(psycopg.AsyncConnection[Any]):
-    """A connection whose every exchange with the server (a statement, BEGIN, COMMIT) must finish within
-    `timeout_s`; past it the connection is closed (its state is unknown) and OperationalError raised. A server that
-    stopped answering (SIGSTOP, a frozen host) still accepts and keeps connections: else a call would wait forever."""
+class Timed:
+    """What the timed connections (this async one, and the records' sync one) share: every exchange with the server
+    (a statement, BEGIN, COMMIT) must finish within `timeout_s`; past it the connection is closed (its state is
+    unknown) and OperationalError raised. A server that stopped answering (SIGSTOP, a frozen host) still accepts
+    and keeps connections: else a call would wait forever."""
 
     timeout_s: float = DEFAULT_TIMEOUT_S
 
@@ -91,16 +92,28 @@ class TimedAsyncConnection(psycopg.AsyncConnection[Any]):
         finally:
             self.timeout_s = timeout_s
 
-    async def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
+    def timed(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """`wait`'s keyword arguments with the timeout, unless the caller gave one."""
         if len(args) < 2 and kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout_s
+        return kwargs
+
+    def timed_out(self, e: psycopg.errors.OperationalError, pgconn: Any) -> psycopg.OperationalError:
+        """The error to raise for `e` from `wait`: a timeout closes the connection and says so; anything else as is."""
+        if type(e).__name__ != "_WaitTimeout":
+            return e
+        pgconn.finish()
+        return psycopg.OperationalError(f"no answer from the server within {self.timeout_s:g}s")
+
+
+class TimedAsyncConnection(Timed, psycopg.AsyncConnection[Any]):
+    """An async connection bounded as `Timed` says."""
+
+    async def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return await super().wait(gen, *args, **kwargs)
+            return await super().wait(gen, *args, **self.timed(args, kwargs))
         except psycopg.errors.OperationalError as e:
-            if type(e).__name__ != "_WaitTimeout":
-                raise
-            self.pgconn.finish()
-            raise psycopg.OperationalError(f"no answer from the server within {self.timeout_s:g}s") from None
+            raise self.timed_out(e, self.pgconn) from None
 
 
 def closed_by_server(fileno: int) -> bool:

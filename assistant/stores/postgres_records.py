@@ -12,7 +12,7 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
-from assistant.sessions.postgres_store import SCHEMA_TIMEOUT_S, closed_by_server, connect_timeout
+from assistant.sessions.postgres_store import Timed, closed_by_server, connect_timeout
 from assistant.stores.records import (
     DEFAULT_TIMEOUT_S,
     NAMESPACE,
@@ -34,31 +34,14 @@ BULK = 50  # an insert of more groups than this is start-up work: its exchanges 
 _unavailable = unavailable_on("PostgreSQL", psycopg.OperationalError, psycopg.InterfaceError, OSError, TimeoutError)
 
 
-class TimedConnection(psycopg.Connection[Any]):
-    """A connection whose every exchange with the server must finish within `timeout_s`; past it the connection is
-    closed (its state is unknown) and OperationalError raised (a stopped server keeps connections open, silent)."""
-
-    timeout_s: float = DEFAULT_TIMEOUT_S
-
-    @contextmanager
-    def patient(self) -> Iterator[None]:
-        """Exchanges within wait up to SCHEMA_TIMEOUT_S (creating the table, once)."""
-        timeout_s, self.timeout_s = self.timeout_s, max(self.timeout_s, SCHEMA_TIMEOUT_S)
-        try:
-            yield
-        finally:
-            self.timeout_s = timeout_s
+class TimedConnection(Timed, psycopg.Connection[Any]):
+    """A connection bounded as `Timed` says."""
 
     def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
-        if len(args) < 2 and kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout_s
         try:
-            return super().wait(gen, *args, **kwargs)
+            return super().wait(gen, *args, **self.timed(args, kwargs))
         except psycopg.errors.OperationalError as e:
-            if type(e).__name__ != "_WaitTimeout":
-                raise
-            self.pgconn.finish()
-            raise psycopg.OperationalError(f"no answer from the server within {self.timeout_s:g}s") from None
+            raise self.timed_out(e, self.pgconn) from None
 
 
 class _Conflict(Exception):
