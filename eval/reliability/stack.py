@@ -204,7 +204,13 @@ def service(workdir: Path, seed: Path, llm_url: str, name: str, **overrides: str
     """A started Service with its own data dir (seeded), stopped on exit; `overrides` are SHOP_* env values."""
     data_dir = workdir / name / "data"
     seed_data_dir(seed, data_dir)
-    svc = Service(data_dir, service_env(data_dir, llm_url, **overrides))
+    with running(Service(data_dir, service_env(data_dir, llm_url, **overrides)), name) as svc:
+        yield svc
+
+
+@contextmanager
+def running(svc: Service, name: str) -> Iterator[Service]:
+    """`svc` started (its start time reported under `name`), stopped on exit."""
     try:
         t0 = time.monotonic()
         svc.start()

@@ -54,7 +54,7 @@ from assistant.grounding.patterns import MONEY, amount_of
 from assistant.stores import open_stores
 from assistant.tools.orders import order_summary
 from eval.reliability.client import Turn, chat_turn
-from eval.reliability.stack import KEYS, SHOPPER_B, WIDGET_B, Service, StubModel, bearer, service_env
+from eval.reliability.stack import KEYS, SHOPPER_B, WIDGET_B, Service, StubModel, bearer, running, service_env
 
 if TYPE_CHECKING:
     from assistant.stores import Stores
@@ -133,14 +133,8 @@ def catalog_service(
     if overrides.get("SHOP_LLM_MODE") == "embedded":  # the service starts its own model server
         for k in ("SHOP_LLM_BASE_URL", "SHOP_LLM_MODEL"):
             env.pop(k, None)
-    svc = Service(data_dir, env)
-    try:
-        t0 = time.monotonic()
-        svc.start()
-        print(f"[reliability] {name}: serve pid {svc.pid} ready in {time.monotonic() - t0:.1f} s", file=sys.stderr)
+    with running(Service(data_dir, env), name) as svc:
         yield svc
-    finally:
-        svc.stop()
 
 
 def case_key(shopper: str) -> str:
